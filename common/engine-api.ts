@@ -1,0 +1,111 @@
+// Docker Engine API 1.47 shapes shared by the engine and host-side clients.
+// Only the fields Berth reads or writes are typed; the rest pass through.
+
+export const API_VERSION = '1.47';
+export const MIN_API_VERSION = '1.24';
+/** The dockerd release whose API level Berth's engine implements (reported as the engine version). */
+export const ENGINE_COMPAT_VERSION = '27.5.1';
+export const BERTH_VERSION = '0.1.0';
+
+export interface RestartPolicy {
+  Name: '' | 'no' | 'always' | 'unless-stopped' | 'on-failure';
+  MaximumRetryCount?: number;
+}
+
+export interface LogConfig {
+  Type: string;
+  Config: Record<string, string>;
+}
+
+export interface HostConfig {
+  AutoRemove?: boolean;
+  RestartPolicy?: RestartPolicy;
+  Memory?: number;
+  MemorySwap?: number;
+  NanoCpus?: number;
+  CpuShares?: number;
+  CpuPeriod?: number;
+  CpuQuota?: number;
+  CpusetCpus?: string;
+  PidsLimit?: number | null;
+  Privileged?: boolean;
+  CapAdd?: string[] | null;
+  CapDrop?: string[] | null;
+  ReadonlyRootfs?: boolean;
+  NetworkMode?: string;
+  LogConfig?: LogConfig;
+  ConsoleSize?: [number, number];
+  Binds?: string[] | null;
+  Mounts?: unknown[] | null;
+  Tmpfs?: Record<string, string> | null;
+  PortBindings?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | null;
+  SecurityOpt?: string[] | null;
+  ShmSize?: number;
+  OomScoreAdj?: number;
+  Init?: boolean | null;
+  ExtraHosts?: string[] | null;
+  Dns?: string[] | null;
+  DnsSearch?: string[] | null;
+  DnsOptions?: string[] | null;
+  Sysctls?: Record<string, string> | null;
+  [key: string]: unknown;
+}
+
+export interface ContainerConfig {
+  Hostname?: string;
+  Domainname?: string;
+  User?: string;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  ExposedPorts?: Record<string, object> | null;
+  Tty?: boolean;
+  OpenStdin?: boolean;
+  StdinOnce?: boolean;
+  Env?: string[] | null;
+  Cmd?: string[] | null;
+  Entrypoint?: string[] | null;
+  Image?: string;
+  Volumes?: Record<string, object> | null;
+  WorkingDir?: string;
+  Labels?: Record<string, string> | null;
+  StopSignal?: string;
+  StopTimeout?: number | null;
+  Healthcheck?: unknown;
+  OnBuild?: string[] | null;
+  Shell?: string[] | null;
+  [key: string]: unknown;
+}
+
+export interface ContainerCreateRequest extends ContainerConfig {
+  HostConfig?: HostConfig;
+  NetworkingConfig?: { EndpointsConfig?: Record<string, unknown> | null } | null;
+}
+
+export interface ContainerState {
+  Status: 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+  Running: boolean;
+  Paused: boolean;
+  Restarting: boolean;
+  OOMKilled: boolean;
+  Dead: boolean;
+  Pid: number;
+  ExitCode: number;
+  Error: string;
+  StartedAt: string;
+  FinishedAt: string;
+}
+
+export interface EngineEvent {
+  status?: string;
+  id?: string;
+  from?: string;
+  Type: 'container' | 'image' | 'network' | 'volume' | 'daemon';
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+  scope: 'local';
+  time: number;
+  timeNano: number;
+}
+
+export const ZERO_TIME = '0001-01-01T00:00:00Z';
