@@ -1,0 +1,165 @@
+// Per-container root filesystems: an overlay of the image's layer directories
+// (read-only, lowest first) under a private upper dir, mounted at
+// <dataRoot>/overlay/<id>/merged.
+//
+// The kernel takes overlay options in one page (4096 bytes). Long absolute
+// layer paths would cap an image at ~50 layers, so each container gets a
+// directory of short symlinks (l/0, l/1, …) to its layers and the mount runs
+// with that container's directory as cwd: every option path stays tiny.
+import { promises as fs, existsSync } from 'node:fs';
+import path from 'node:path';
+import { EngineError, invalid } from '../errors.js';
+import { run } from '../util/subprocess.js';
+import { log } from '../util/logger.js';
+
+const PAGE = 4096;
+const internalError = (message: string) => new EngineError('internal', message);
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** Mount points in this mount namespace, decoded from /proc/self/mountinfo. */
+export async function mountPoints(): Promise<string[]> {
+  const text = await fs.readFile('/proc/self/mountinfo', 'utf8');
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const fields = line.split(' ');
+    if (fields.length < 5) continue;
+    out.push(fields[4]!.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))));
+  }
+  return out;
+}
+
+/** Kernel overlay features that would change what the upper dir contains; switched off where known. */
+function featureOptions(): string[] {
+  const opts: string[] = [];
+  for (const [param, opt] of [
+    ['redirect_dir', 'redirect_dir=off'],
+    ['metacopy', 'metacopy=off'],
+    ['index', 'index=off'],
+  ] as const) {
+    if (existsSync(`/sys/module/overlay/parameters/${param}`)) opts.push(opt);
+  }
+  return opts;
+}
+
+export class RootfsManager {
+  private readonly base: string;
+
+  constructor(dataRoot: string) {
+    this.base = path.join(path.resolve(dataRoot), 'overlay');
+  }
+
+  private dir(id: string): string {
+    if (!ID_RE.test(id)) throw invalid(`invalid container id "${id}" for a root filesystem`);
+    return path.join(this.base, id);
+  }
+
+  upperDir(id: string): string {
+    return path.join(this.dir(id), 'upper');
+  }
+
+  mergedDir(id: string): string {
+    return path.join(this.dir(id), 'merged');
+  }
+
+  async prepare(id: string): Promise<void> {
+    const d = this.dir(id);
+    for (const sub of ['upper', 'work', 'merged'])
+      await fs.mkdir(path.join(d, sub), { recursive: true, mode: 0o755 });
+  }
+
+  async isMounted(id: string): Promise<boolean> {
+    const merged = this.mergedDir(id);
+    let real: string;
+    try {
+      real = await fs.realpath(merged);
+    } catch {
+      return false;
+    }
+    return (await mountPoints()).includes(real);
+  }
+
+  async mount(id: string, lowerDirs: string[]): Promise<string> {
+    const d = this.dir(id);
+    const merged = this.mergedDir(id);
+    if (await this.isMounted(id)) return merged;
+    await this.prepare(id);
+
+    // Fresh links each mount: the image's layers are whatever the engine says now.
+    const links = path.join(d, 'l');
+    await fs.rm(links, { recursive: true, force: true });
+    await fs.mkdir(links, { mode: 0o700 });
+    const lowers: string[] = [];
+    if (lowerDirs.length === 0) {
+      // overlayfs needs at least one lower layer.
+      await fs.mkdir(path.join(d, 'empty'), { recursive: true, mode: 0o755 });
+      lowers.push('empty');
+    }
+    for (let i = 0; i < lowerDirs.length; i++) {
+      const target = path.resolve(lowerDirs[i]!);
+      const st = await fs.stat(target).catch(() => undefined);
+      if (!st?.isDirectory()) {
+        throw internalError(
+          `layer directory ${target} of container ${id} is missing: remove and re-load the image`,
+        );
+      }
+      await fs.symlink(target, path.join(links, String(i)));
+      lowers.push(`l/${i}`);
+    }
+    // overlayfs lists the top layer first.
+    lowers.reverse();
+    const options = [
+      `lowerdir=${lowers.join(':')}`,
+      'upperdir=upper',
+      'workdir=work',
+      ...featureOptions(),
+    ].join(',');
+    if (options.length >= PAGE) {
+      throw invalid(`the image has too many layers (${lowerDirs.length}) to mount as one overlay`);
+    }
+    await run('mount', ['-t', 'overlay', 'overlay', '-o', options, 'merged'], { cwd: d });
+    log.debug('rootfs mounted', { id, layers: lowerDirs.length });
+    return merged;
+  }
+
+  async unmount(id: string): Promise<void> {
+    const merged = this.mergedDir(id);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (!(await this.isMounted(id))) return;
+      const r = await run('umount', [merged], { allowFailure: true });
+      if (r.exitCode === 0) continue;
+      log.debug('rootfs unmount failed, retrying', { id, stderr: r.stderr.trim() });
+      await new Promise((resolve) => setTimeout(resolve, 100 * (attempt + 1)));
+    }
+    if (await this.isMounted(id)) {
+      log.warn('rootfs busy, detaching lazily', { id });
+      await run('umount', ['-l', merged]);
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    const d = this.dir(id);
+    await this.unmount(id);
+    // Never recurse into something still mounted below the container dir
+    // (a bind mount would have its source deleted).
+    const prefix = `${await fs.realpath(d).catch(() => d)}/`;
+    const below = (await mountPoints())
+      .filter((m) => m.startsWith(prefix))
+      .sort((a, b) => b.length - a.length);
+    for (const m of below) await run('umount', ['-l', m], { allowFailure: true });
+    const left = (await mountPoints()).filter((m) => m.startsWith(prefix));
+    if (left.length)
+      throw internalError(`cannot remove the root filesystem of ${id}: ${left.join(', ')} is still mounted`);
+    await fs.rm(d, { recursive: true, force: true });
+  }
+
+  async listIds(): Promise<string[]> {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await fs.readdir(this.base, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    return entries.filter((e) => e.isDirectory() && ID_RE.test(e.name)).map((e) => e.name);
+  }
+}
