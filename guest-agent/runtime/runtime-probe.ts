@@ -1,0 +1,149 @@
+// Picks the OCI runtime at engine start: crun by default, runc when asked for or
+// when crun cannot work on this host (Debian's crun 1.8 refuses the hybrid cgroup
+// layout: v1 controllers plus a cgroup2 mount at /sys/fs/cgroup/unified).
+import { constants, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { EngineError } from '../errors.js';
+import { log } from '../util/logger.js';
+import { run } from '../util/subprocess.js';
+import { OciRuntime } from './oci-runtime.js';
+
+const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
+/** Absolute path of an executable on PATH (or the usual system dirs); undefined when absent. */
+export async function findBinary(name: string): Promise<string | undefined> {
+  const candidates = name.includes('/')
+    ? [path.resolve(name)]
+    : [...new Set([...(process.env.PATH ?? '').split(':').filter(Boolean), ...SYSTEM_DIRS])].map((d) =>
+        path.join(d, name),
+      );
+  for (const file of candidates) {
+    try {
+      const st = await fs.stat(file);
+      if (!st.isFile()) continue;
+      await fs.access(file, constants.X_OK);
+      return file;
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}
+
+export type CgroupLayout = 'v1' | 'v2' | 'hybrid' | 'none';
+
+/** The cgroup layout seen in a mountinfo text (default: this process's). */
+export async function cgroupLayout(mountinfo?: string): Promise<CgroupLayout> {
+  const text = mountinfo ?? (await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => ''));
+  let v1 = false;
+  let v2Root = false;
+  let v2Elsewhere = false;
+  for (const line of text.split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep === -1) continue;
+    const mountPoint = line.slice(0, sep).split(' ')[4];
+    const fsType = line.slice(sep + 3).split(' ')[0];
+    if (fsType === 'cgroup') v1 = true;
+    else if (fsType === 'cgroup2') {
+      if (mountPoint === '/sys/fs/cgroup') v2Root = true;
+      else v2Elsewhere = true;
+    }
+  }
+  if (v2Root) return 'v2';
+  if (v1 && v2Elsewhere) return 'hybrid';
+  if (v1) return 'v1';
+  return v2Elsewhere ? 'v2' : 'none';
+}
+
+/**
+ * Runs crun on a throwaway bundle whose command does not exist. Reaching "not
+ * found" means crun got past its cgroup setup; any other failure is the reason
+ * it cannot run containers here.
+ */
+async function probeCrun(binary: string): Promise<{ ok: boolean; reason?: string }> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-crun-probe-'));
+  const id = `berth-probe-${process.pid}-${Date.now()}`;
+  const root = path.join(dir, 'state');
+  try {
+    await fs.mkdir(path.join(dir, 'rootfs'));
+    const config = {
+      ociVersion: '1.0.2',
+      process: { user: { uid: 0, gid: 0 }, args: ['/berth-probe-no-such-command'], cwd: '/', env: [] },
+      root: { path: path.join(dir, 'rootfs') },
+      mounts: [],
+      linux: {
+        namespaces: [{ type: 'mount' }, { type: 'pid' }],
+        cgroupsPath: `/${id}`,
+        resources: { pids: { limit: 16 } },
+      },
+    };
+    await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify(config));
+    const r = await run(binary, ['--root', root, 'run', '--bundle', dir, id], {
+      allowFailure: true,
+      timeoutMs: 10_000,
+    });
+    const out = `${r.stderr}${r.stdout}`.trim();
+    if (/not found|no such file/i.test(out)) return { ok: true };
+    if (r.exitCode === 0) return { ok: true };
+    return { ok: false, reason: out.split('\n').pop() || `exit code ${r.exitCode}` };
+  } finally {
+    await run(binary, ['--root', root, 'delete', '--force', id], { allowFailure: true }).catch(
+      () => undefined,
+    );
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function version(binary: string): Promise<string> {
+  const r = await run(binary, ['--version'], { allowFailure: true, timeoutMs: 5000 }).catch(() => undefined);
+  return r?.stdout.split('\n')[0]?.trim() || path.basename(binary);
+}
+
+function missing(what: string, pkg: string): EngineError {
+  return new EngineError(
+    'unavailable',
+    `${what} not found on PATH: install it with \`apt-get install -y ${pkg}\``,
+  );
+}
+
+/** crun unless preferred 'runc' or crun cannot work here (then runc, with a note why). */
+export async function chooseRuntime(
+  preferred: 'crun' | 'runc' | undefined,
+  stateRoot: string,
+): Promise<{ runtime: OciRuntime; note?: string }> {
+  const [crun, runc] = await Promise.all([findBinary('crun'), findBinary('runc')]);
+
+  if (preferred === 'runc') {
+    if (!runc) throw missing('the runc runtime', 'runc');
+    return { runtime: new OciRuntime('runc', runc, stateRoot) };
+  }
+
+  let crunProblem: string | undefined;
+  if (!crun) {
+    crunProblem = 'crun is not installed (`apt-get install -y crun`)';
+  } else {
+    const layout = await cgroupLayout();
+    if (layout === 'hybrid') {
+      const probe = await probeCrun(crun);
+      if (!probe.ok) {
+        crunProblem = `${await version(crun)} cannot run containers on this host's hybrid cgroup v1+v2 layout (${probe.reason})`;
+      }
+    }
+  }
+
+  if (!crunProblem) return { runtime: new OciRuntime('crun', crun as string, stateRoot) };
+  if (preferred === 'crun') {
+    if (!crun) throw missing('the crun runtime', 'crun');
+    throw new EngineError('unavailable', `${crunProblem}: start the engine with --runtime runc`);
+  }
+  if (!runc) {
+    throw new EngineError(
+      'unavailable',
+      `no usable OCI runtime: ${crunProblem}, and runc is not installed: install it with \`apt-get install -y runc\``,
+    );
+  }
+  const note = `${crunProblem}; using runc instead`;
+  log.info('runtime fallback', { note });
+  return { runtime: new OciRuntime('runc', runc, stateRoot), note };
+}
