@@ -1,0 +1,56 @@
+// A small method + path-pattern router. Patterns use `{name}` for a path
+// segment and `{name*}` for the rest (image names contain slashes).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+export interface RequestContext {
+  method: string;
+  path: string;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  apiVersion: string;
+  req: IncomingMessage;
+  /** Absent for Upgrade requests, which own the raw socket instead. */
+  res?: ServerResponse;
+  upgrade?: { socket: Duplex; head: Buffer };
+}
+
+export type Handler = (ctx: RequestContext) => Promise<void> | void;
+
+interface Route {
+  method: string;
+  regex: RegExp;
+  names: string[];
+  handler: Handler;
+}
+
+export class Router {
+  private readonly routes: Route[] = [];
+
+  add(method: string, pattern: string, handler: Handler): this {
+    const names: string[] = [];
+    const source = pattern.replace(/\{(\w+)(\*?)\}/g, (_m, name: string, rest: string) => {
+      names.push(name);
+      return rest ? '(.+)' : '([^/]+)';
+    });
+    this.routes.push({ method, regex: new RegExp(`^${source}$`), names, handler });
+    return this;
+  }
+
+  match(
+    method: string,
+    path: string,
+  ): { handler: Handler; params: Record<string, string> } | 'method-not-allowed' | undefined {
+    let pathMatched = false;
+    for (const route of this.routes) {
+      const m = route.regex.exec(path);
+      if (!m) continue;
+      pathMatched = true;
+      if (route.method !== method && !(route.method === 'GET' && method === 'HEAD')) continue;
+      const params: Record<string, string> = {};
+      route.names.forEach((name, i) => (params[name] = decodeURIComponent(m[i + 1])));
+      return { handler: route.handler, params };
+    }
+    return pathMatched ? 'method-not-allowed' : undefined;
+  }
+}

@@ -1,0 +1,102 @@
+// The Docker Engine API over HTTP: version prefixes, dockerd's headers on
+// every response, routing, and Upgrade (hijacked) requests.
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { API_VERSION, ENGINE_COMPAT_VERSION, MIN_API_VERSION } from '../../common/engine-api.js';
+import type { Engine } from '../engine/engine.js';
+import { isLevelEnabled, log } from '../util/logger.js';
+import { HttpError, sendError } from './http-errors.js';
+import { writeUpgradeError } from './http-io.js';
+import { Router, type RequestContext } from './router.js';
+import { registerSystemRoutes } from './routes/system.js';
+import { registerContainerRoutes } from './routes/containers.js';
+import { registerExecRoutes } from './routes/exec.js';
+import { registerImageRoutes } from './routes/images.js';
+
+const VERSIONED = /^\/v(\d+)\.(\d+)(\/.*)$/;
+
+function compareVersions(a: string, b: string): number {
+  const [am, an] = a.split('.').map(Number);
+  const [bm, bn] = b.split('.').map(Number);
+  return am !== bm ? am - bm : an - bn;
+}
+
+export function buildRouter(engine: Engine): Router {
+  const router = new Router();
+  registerSystemRoutes(router, engine);
+  registerContainerRoutes(router, engine);
+  registerExecRoutes(router, engine);
+  registerImageRoutes(router, engine);
+  return router;
+}
+
+export function createApiServer(engine: Engine): http.Server {
+  const router = buildRouter(engine);
+  const server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 60_000 });
+
+  const dispatch = async (
+    req: http.IncomingMessage,
+    res?: http.ServerResponse,
+    upgrade?: { socket: Duplex; head: Buffer },
+  ) => {
+    const url = new URL(req.url ?? '/', 'http://engine');
+    let pathname = url.pathname.replace(/\/+$/, '') || '/';
+    let apiVersion = API_VERSION;
+    const versioned = VERSIONED.exec(pathname);
+    if (versioned) {
+      apiVersion = `${versioned[1]}.${versioned[2]}`;
+      pathname = versioned[3];
+    }
+    const method = req.method ?? 'GET';
+    if (isLevelEnabled('debug')) log.debug('request', { method, uri: req.url });
+    if (res) {
+      res.setHeader('Api-Version', API_VERSION);
+      res.setHeader('Docker-Experimental', 'false');
+      res.setHeader('Ostype', 'linux');
+      res.setHeader('Server', `Docker/${ENGINE_COMPAT_VERSION} (linux)`);
+    }
+    try {
+      if (compareVersions(apiVersion, API_VERSION) > 0) {
+        throw new HttpError(
+          400,
+          `client version ${apiVersion} is too new. Maximum supported API version is ${API_VERSION}`,
+        );
+      }
+      if (compareVersions(apiVersion, MIN_API_VERSION) < 0) {
+        throw new HttpError(
+          400,
+          `client version ${apiVersion} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,
+        );
+      }
+      const match = router.match(method, pathname);
+      if (!match) throw new HttpError(404, 'page not found');
+      if (match === 'method-not-allowed')
+        throw new HttpError(405, `method ${method} not allowed for ${pathname}`);
+      const ctx: RequestContext = {
+        method,
+        path: pathname,
+        params: match.params,
+        query: url.searchParams,
+        apiVersion,
+        req,
+        res,
+        upgrade,
+      };
+      await match.handler(ctx);
+    } catch (err) {
+      if (upgrade) writeUpgradeError(upgrade.socket, err);
+      else if (res) sendError(res, err);
+    }
+  };
+
+  server.on('request', (req, res) => void dispatch(req, res));
+  server.on('upgrade', (req, socket, head) => void dispatch(req, undefined, { socket, head }));
+  server.on('clientError', (err, socket) => {
+    if (!socket.writable) return;
+    const body = JSON.stringify({ message: `bad request: ${err.message}` });
+    socket.end(
+      `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+  return server;
+}

@@ -1,0 +1,860 @@
+// The container lifecycle: create, start, stop, kill, wait, attach, remove and
+// the restart policies. Storage, runtime, network namespaces and logs are
+// services this domain calls; nothing here knows about HTTP.
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type {
+  ContainerCreateRequest,
+  ContainerConfig,
+  HostConfig,
+  RestartPolicy,
+} from '../../common/engine-api.js';
+import { ZERO_TIME } from '../../common/engine-api.js';
+import { EngineError, conflict, invalid, notFound, notModified } from '../errors.js';
+import { newId } from '../util/ids.js';
+import { log } from '../util/logger.js';
+import type { ImageStore } from '../storage/image-store.js';
+import type { ImageRecord } from '../storage/image-types.js';
+import { familiarReference } from '../storage/reference.js';
+import type { RootfsManager } from '../storage/rootfs.js';
+import { buildOciSpec } from '../runtime/oci-spec.js';
+import { effectiveCapabilities } from '../runtime/capabilities.js';
+import type { OciRuntime, RuntimeProcess } from '../runtime/oci-runtime.js';
+import { resolveUser } from '../runtime/user.js';
+import { createNetns, removeNetns } from '../network/netns.js';
+import { writeEtcFiles } from '../network/etc-files.js';
+import { createLogDriver, validateLogConfig } from '../logs/log-driver.js';
+import type { LogDriver, LogMessage } from '../logs/log-types.js';
+import { LineSplitter } from '../logs/line-splitter.js';
+import { ContainerStore, initialState, type ContainerRecord } from './container-store.js';
+import { mergeImageEnv, processEnv } from './env.js';
+import type { EventBus } from './events.js';
+import { generateName, validateName } from './names.js';
+import type { EnginePaths } from './paths.js';
+import { parseSignal } from './signals.js';
+import { StdioHub, type OutputSink, type StreamName } from './stdio-hub.js';
+import { validateCreateBody } from './create-validation.js';
+
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+interface Waiter {
+  condition: WaitCondition;
+  resolve: (result: { StatusCode: number; Error?: { Message: string } }) => void;
+}
+
+/** What exists only while the engine runs: the process, its stdio, waiters. */
+interface LiveContainer {
+  hub: StdioHub;
+  process?: RuntimeProcess;
+  logDriver?: LogDriver;
+  /** Resolves once the current run's exit is fully recorded. */
+  exited?: Promise<void>;
+  netnsPath?: string;
+  ownNetns: boolean;
+  restartTimer?: NodeJS.Timeout;
+  restartDelayMs: number;
+  removing?: Promise<void>;
+  waiters: Set<Waiter>;
+  logListeners: Set<() => void>;
+}
+
+export interface AttachOptions {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+}
+
+export interface AttachHandle {
+  tty: boolean;
+  writeStdin(data: Buffer): void;
+  endStdin(): void;
+  detach(): void;
+}
+
+export interface ContainerServiceDeps {
+  store: ContainerStore;
+  images: ImageStore;
+  rootfs: RootfsManager;
+  runtime: OciRuntime;
+  events: EventBus;
+  paths: EnginePaths;
+  defaultLogConfig: { Type: string; Config: Record<string, string> };
+}
+
+const DEFAULT_STOP_TIMEOUT = 10;
+const MIN_MEMORY = 6 * 1024 * 1024;
+const RESTART_POLICIES = ['no', 'always', 'unless-stopped', 'on-failure'];
+
+export class ContainerService {
+  private readonly live = new Map<string, LiveContainer>();
+  private shuttingDown = false;
+  /** Called after a container is gone (the exec service forgets its instances). */
+  onRemoved?: (id: string) => void;
+
+  constructor(private readonly deps: ContainerServiceDeps) {}
+
+  // ---- lookups -----------------------------------------------------------
+
+  get(ref: string): ContainerRecord {
+    return this.deps.store.get(ref);
+  }
+
+  list(): ContainerRecord[] {
+    return this.deps.store.all();
+  }
+
+  liveOf(id: string): LiveContainer {
+    let live = this.live.get(id);
+    if (!live) {
+      live = {
+        hub: new StdioHub(),
+        ownNetns: false,
+        restartDelayMs: 100,
+        waiters: new Set(),
+        logListeners: new Set(),
+      };
+      this.live.set(id, live);
+    }
+    return live;
+  }
+
+  imageOf(record: ContainerRecord): ImageRecord {
+    const image = this.deps.images.resolve(record.Image);
+    if (!image)
+      throw new EngineError('internal', `image ${record.Image} of container ${record.Id} is missing`);
+    return image;
+  }
+
+  netnsPathOf(id: string): string | undefined {
+    return this.live.get(id)?.netnsPath;
+  }
+
+  // ---- create ------------------------------------------------------------
+
+  async create(name: string | undefined, rawBody: unknown): Promise<{ Id: string; Warnings: string[] }> {
+    const body = validateCreateBody(rawBody);
+    if (!body.Image) throw invalid('config must specify an image');
+    const image = this.deps.images.resolve(body.Image);
+    if (!image) throw notFound(`No such image: ${familiarReference(body.Image)}`);
+
+    const { store } = this.deps;
+    let fullName: string;
+    if (name) {
+      fullName = validateName(name);
+      const owner = store.nameTaken(fullName);
+      if (owner) {
+        throw conflict(
+          `Conflict. The container name "${fullName}" is already in use by container "${owner}". You have to remove (or rename) that container to be able to reuse that name.`,
+        );
+      }
+    } else fullName = generateName((n) => store.nameTaken(n) !== undefined);
+
+    const hostConfig = this.normalizeHostConfig(body.HostConfig ?? {});
+    const id = newId();
+    const config = this.mergeConfig(id, body, image);
+    const args = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
+    if (args.length === 0) throw invalid('no command specified');
+
+    const dir = store.dir(id);
+    const record: ContainerRecord = {
+      Id: id,
+      Name: fullName,
+      Created: new Date().toISOString(),
+      Path: args[0],
+      Args: args.slice(1),
+      Image: image.id,
+      ImageRef: body.Image,
+      Config: config,
+      HostConfig: hostConfig,
+      State: initialState(),
+      RestartCount: 0,
+      ManuallyStopped: false,
+      HasBeenStarted: false,
+      LogPath: path.join(dir, `${id}-json.log`),
+      ResolvConfPath: path.join(dir, 'resolv.conf'),
+      HostnamePath: path.join(dir, 'hostname'),
+      HostsPath: path.join(dir, 'hosts'),
+    };
+    try {
+      await this.deps.rootfs.prepare(id);
+      await store.add(record);
+    } catch (err) {
+      await this.deps.rootfs.remove(id).catch(() => {});
+      await store.remove(id).catch(() => {});
+      throw err;
+    }
+    this.emit(record, 'create');
+    return { Id: id, Warnings: [] };
+  }
+
+  private mergeConfig(id: string, body: ContainerCreateRequest, image: ImageRecord): ContainerConfig {
+    const img = image.config.config ?? {};
+    const userEntrypoint = body.Entrypoint ?? null;
+    let entrypoint: string[] | null;
+    let cmd: string[] | null;
+    if (userEntrypoint !== null) {
+      // An entrypoint given by the user resets the image's CMD, as in dockerd.
+      entrypoint = userEntrypoint.length === 1 && userEntrypoint[0] === '' ? null : userEntrypoint;
+      cmd = body.Cmd && body.Cmd.length > 0 ? body.Cmd : null;
+    } else {
+      entrypoint = img.Entrypoint && img.Entrypoint.length > 0 ? img.Entrypoint : null;
+      cmd = body.Cmd && body.Cmd.length > 0 ? body.Cmd : (img.Cmd ?? null);
+    }
+    const workingDir = body.WorkingDir || img.WorkingDir || '';
+    if (workingDir && !workingDir.startsWith('/')) {
+      throw invalid(`the working directory '${workingDir}' is invalid, it needs to be an absolute path`);
+    }
+    const hostname = body.Hostname || id.slice(0, 12);
+    if (!/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/.test(hostname))
+      throw invalid(`invalid hostname format: ${hostname}`);
+    return {
+      ...body,
+      HostConfig: undefined,
+      NetworkingConfig: undefined,
+      Hostname: hostname,
+      Domainname: body.Domainname ?? '',
+      User: body.User || img.User || '',
+      AttachStdin: body.AttachStdin ?? false,
+      AttachStdout: body.AttachStdout ?? false,
+      AttachStderr: body.AttachStderr ?? false,
+      Tty: body.Tty ?? false,
+      OpenStdin: body.OpenStdin ?? false,
+      StdinOnce: body.StdinOnce ?? false,
+      Env: mergeImageEnv(body.Env ?? [], img.Env ?? []),
+      Cmd: cmd,
+      Entrypoint: entrypoint,
+      Image: body.Image,
+      WorkingDir: workingDir,
+      Labels: { ...(img.Labels ?? {}), ...(body.Labels ?? {}) },
+      ExposedPorts: { ...(img.ExposedPorts ?? {}), ...(body.ExposedPorts ?? {}) },
+      Volumes: { ...(img.Volumes ?? {}), ...(body.Volumes ?? {}) },
+      StopSignal: body.StopSignal || img.StopSignal || undefined,
+      OnBuild: null,
+    };
+  }
+
+  private normalizeHostConfig(input: HostConfig): HostConfig {
+    const hc: HostConfig = { ...input };
+    hc.NetworkMode = !hc.NetworkMode || hc.NetworkMode === 'default' ? 'bridge' : hc.NetworkMode;
+    const mode = hc.NetworkMode;
+    if (!['bridge', 'none', 'host'].includes(mode) && !mode.startsWith('container:')) {
+      throw notFound(`network ${mode} not found`);
+    }
+    if (mode.startsWith('container:') && !this.deps.store.find(mode.slice('container:'.length))) {
+      throw notFound(`No such container: ${mode.slice('container:'.length)}`);
+    }
+
+    const policy: RestartPolicy = {
+      Name: hc.RestartPolicy?.Name || 'no',
+      MaximumRetryCount: hc.RestartPolicy?.MaximumRetryCount ?? 0,
+    };
+    if (!RESTART_POLICIES.includes(policy.Name))
+      throw invalid(
+        `invalid restart policy: unknown policy '${policy.Name}'; use one of 'no', 'always', 'on-failure' or 'unless-stopped'`,
+      );
+    if ((policy.MaximumRetryCount ?? 0) < 0)
+      throw invalid('invalid restart policy: maximum retry count cannot be negative');
+    if (policy.Name !== 'on-failure' && (policy.MaximumRetryCount ?? 0) > 0) {
+      throw invalid(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
+    }
+    hc.RestartPolicy = policy;
+    if (hc.AutoRemove && policy.Name !== 'no')
+      throw invalid(`can't create 'AutoRemove' container with restart policy`);
+
+    const logType = hc.LogConfig?.Type || this.deps.defaultLogConfig.Type;
+    const logOpts = hc.LogConfig?.Type
+      ? (hc.LogConfig.Config ?? {})
+      : { ...this.deps.defaultLogConfig.Config, ...(hc.LogConfig?.Config ?? {}) };
+    validateLogConfig(logType, logOpts);
+    hc.LogConfig = { Type: logType, Config: logOpts };
+
+    const memory = hc.Memory ?? 0;
+    const swap = hc.MemorySwap ?? 0;
+    if (memory < 0) throw invalid('invalid memory limit: must not be negative');
+    if (memory > 0 && memory < MIN_MEMORY) throw invalid('Minimum memory limit allowed is 6MB');
+    if (swap > 0 && memory === 0)
+      throw invalid('You should always set the Memory limit when using Memoryswap limit, see usage');
+    if (swap > 0 && swap < memory)
+      throw invalid('Minimum memoryswap limit should be larger than memory limit, see usage');
+    const ncpu = os.cpus().length;
+    const nano = hc.NanoCpus ?? 0;
+    if (nano < 0 || nano > ncpu * 1e9) {
+      throw invalid(`Range of CPUs is from 0.01 to ${ncpu}.00, as there are only ${ncpu} CPUs available`);
+    }
+    if (nano > 0 && ((hc.CpuQuota ?? 0) > 0 || (hc.CpuPeriod ?? 0) > 0)) {
+      throw invalid('Conflicting options: Nano CPUs and CPU Period cannot both be set');
+    }
+    if ((hc.CpuShares ?? 0) < 0) throw invalid('invalid CPU shares: must not be negative');
+    effectiveCapabilities(hc.CapAdd ?? [], hc.CapDrop ?? [], hc.Privileged ?? false); // throws on unknown names
+
+    const unsupported: string[] = [];
+    if (hc.Binds?.length) unsupported.push('volumes (-v/Binds)');
+    if (hc.Mounts?.length) unsupported.push('mounts (--mount)');
+    if (hc.Tmpfs && Object.keys(hc.Tmpfs).length) unsupported.push('tmpfs mounts');
+    if (hc.PortBindings && Object.values(hc.PortBindings).some((b) => b && b.length))
+      unsupported.push('published ports (-p)');
+    if (unsupported.length) {
+      throw new EngineError(
+        'not-implemented',
+        `this Berth engine does not support ${unsupported.join(', ')} yet`,
+      );
+    }
+    return hc;
+  }
+
+  // ---- start -------------------------------------------------------------
+
+  async start(ref: string): Promise<void> {
+    const record = this.get(ref);
+    if (record.State.Running) throw notModified();
+    const live = this.liveOf(record.Id);
+    if (live.removing) throw conflict(`container ${record.Id} is marked for removal and cannot be started`);
+    if (live.restartTimer) {
+      clearTimeout(live.restartTimer);
+      live.restartTimer = undefined;
+    }
+    record.ManuallyStopped = false;
+    await this.launch(record);
+  }
+
+  private async launch(record: ContainerRecord): Promise<void> {
+    const { id, live } = { id: record.Id, live: this.liveOf(record.Id) };
+    const { rootfs, runtime, paths } = this.deps;
+    const hc = record.HostConfig;
+    const config = record.Config;
+    const bundleDir = path.join(paths.bundlesDir, id);
+    let mounted = false;
+    try {
+      const image = this.imageOf(record);
+      const merged = await rootfs.mount(id, this.deps.images.layerDirs(image));
+      mounted = true;
+      const network = await this.setupNetwork(record, live);
+      await writeEtcFiles(
+        { hostname: record.HostnamePath, hosts: record.HostsPath, resolv: record.ResolvConfPath },
+        {
+          hostname: config.Hostname ?? id.slice(0, 12),
+          domainname: config.Domainname,
+          hostNetwork: network.mode === 'host',
+          extraHosts: hc.ExtraHosts ?? [],
+          dns: hc.Dns ?? [],
+          dnsSearch: hc.DnsSearch ?? [],
+          dnsOptions: hc.DnsOptions ?? [],
+        },
+      );
+      const user = await resolveUser(merged, config.User);
+      const spec = buildOciSpec({
+        id,
+        rootfsPath: merged,
+        args: [record.Path, ...record.Args],
+        env: processEnv(config.Env ?? [], config.Hostname ?? '', config.Tty ?? false),
+        cwd: config.WorkingDir || '/',
+        user,
+        hostname: config.Hostname ?? id.slice(0, 12),
+        domainname: config.Domainname || undefined,
+        tty: config.Tty ?? false,
+        readonlyRootfs: hc.ReadonlyRootfs ?? false,
+        privileged: hc.Privileged ?? false,
+        capAdd: hc.CapAdd ?? [],
+        capDrop: hc.CapDrop ?? [],
+        resources: {
+          memory: hc.Memory || undefined,
+          memorySwap: hc.MemorySwap || undefined,
+          nanoCpus: hc.NanoCpus || undefined,
+          cpuShares: hc.CpuShares || undefined,
+          pidsLimit: hc.PidsLimit && hc.PidsLimit > 0 ? hc.PidsLimit : undefined,
+          cpusetCpus: hc.CpusetCpus || undefined,
+        },
+        network,
+        mounts: [
+          {
+            destination: '/etc/resolv.conf',
+            source: record.ResolvConfPath,
+            type: 'bind',
+            options: ['rbind', 'rprivate'],
+          },
+          {
+            destination: '/etc/hostname',
+            source: record.HostnamePath,
+            type: 'bind',
+            options: ['rbind', 'rprivate'],
+          },
+          {
+            destination: '/etc/hosts',
+            source: record.HostsPath,
+            type: 'bind',
+            options: ['rbind', 'rprivate'],
+          },
+        ],
+        cgroupsPath: `/berth/${id}`,
+        noNewPrivileges: (hc.SecurityOpt ?? []).some((o) => /^no-new-privileges(:true|=true)?$/.test(o)),
+        shmSize: hc.ShmSize || undefined,
+        oomScoreAdj: hc.OomScoreAdj || undefined,
+        sysctls: hc.Sysctls ?? undefined,
+      });
+      await fs.mkdir(bundleDir, { recursive: true, mode: 0o700 });
+      await fs.writeFile(path.join(bundleDir, 'config.json'), JSON.stringify(spec));
+      live.logDriver = createLogDriver(hc.LogConfig?.Type ?? 'json-file', hc.LogConfig?.Config ?? {}, {
+        containerId: id,
+        logPath: record.LogPath,
+      });
+      const [rows, cols] = hc.ConsoleSize ?? [0, 0];
+      live.process = await runtime.start(id, bundleDir, {
+        tty: config.Tty ?? false,
+        stdin: config.OpenStdin ?? false,
+        cols: cols || undefined,
+        rows: rows || undefined,
+      });
+    } catch (err) {
+      await live.logDriver?.close().catch(() => {});
+      live.logDriver = undefined;
+      await runtime.delete(id, true).catch(() => {});
+      await this.teardownNetwork(live);
+      if (mounted) await rootfs.unmount(id).catch(() => {});
+      const message = err instanceof Error ? err.message : String(err);
+      record.State.Error = message;
+      record.State.ExitCode = /executable file not found|no such file or directory/i.test(message)
+        ? 127
+        : /permission denied/i.test(message)
+          ? 126
+          : 128;
+      await this.deps.store.save(record);
+      // The CLI waits for removal of a --rm container whose start failed, as dockerd removes it.
+      if (record.HostConfig.AutoRemove) await this.remove(record.Id, { force: true }).catch(() => {});
+      if (err instanceof EngineError) throw err;
+      throw new EngineError('internal', message);
+    }
+
+    const proc = live.process;
+    const state = record.State;
+    state.Status = 'running';
+    state.Running = true;
+    state.Restarting = false;
+    state.Paused = false;
+    state.Dead = false;
+    state.OOMKilled = false;
+    state.Error = '';
+    state.ExitCode = 0;
+    state.Pid = proc.containerPid ?? (await runtime.state(id))?.pid ?? 0;
+    state.StartedAt = new Date().toISOString();
+    state.FinishedAt = ZERO_TIME;
+    record.HasBeenStarted = true;
+    const startedAtMs = Date.now();
+    await this.deps.store.save(record);
+    this.emit(record, 'start');
+
+    const splitters = this.logSplitters(live);
+    const drained = live.hub.connect(proc, (stream, data) => splitters[stream].write(data));
+    live.exited = (async () => {
+      const { exitCode } = await proc.exited;
+      await drained;
+      splitters.stdout.flush();
+      splitters.stderr.flush();
+      await this.onExit(record, live, exitCode, Date.now() - startedAtMs);
+    })();
+  }
+
+  private logSplitters(live: LiveContainer): Record<StreamName, LineSplitter> {
+    const emit = (msg: LogMessage) => {
+      live.logDriver?.log(msg);
+      for (const listener of live.logListeners) listener();
+    };
+    return { stdout: new LineSplitter('stdout', emit), stderr: new LineSplitter('stderr', emit) };
+  }
+
+  private async setupNetwork(
+    record: ContainerRecord,
+    live: LiveContainer,
+  ): Promise<{ mode: 'host' } | { mode: 'netns'; path: string }> {
+    const mode = record.HostConfig.NetworkMode ?? 'bridge';
+    if (mode === 'host') return { mode: 'host' };
+    if (mode.startsWith('container:')) {
+      const other = this.get(mode.slice('container:'.length));
+      const otherNetns = this.live.get(other.Id)?.netnsPath;
+      if (!other.State.Running || !otherNetns) {
+        throw conflict(`cannot join network of a non running container: ${other.Id}`);
+      }
+      live.netnsPath = otherNetns;
+      live.ownNetns = false;
+      return { mode: 'netns', path: otherNetns };
+    }
+    // bridge and none: the container's own namespace with loopback (the bridge comes with the network service).
+    const netnsPath = path.join(this.deps.paths.netnsDir, record.Id);
+    await fs.mkdir(this.deps.paths.netnsDir, { recursive: true });
+    await createNetns(netnsPath);
+    live.netnsPath = netnsPath;
+    live.ownNetns = true;
+    return { mode: 'netns', path: netnsPath };
+  }
+
+  private async teardownNetwork(live: LiveContainer): Promise<void> {
+    if (live.netnsPath && live.ownNetns) await removeNetns(live.netnsPath).catch(() => {});
+    live.netnsPath = undefined;
+    live.ownNetns = false;
+  }
+
+  private async onExit(
+    record: ContainerRecord,
+    live: LiveContainer,
+    exitCode: number,
+    ranMs: number,
+  ): Promise<void> {
+    const { id } = { id: record.Id };
+    await live.logDriver
+      ?.close()
+      .catch((err) => log.warn('closing log driver failed', { id, error: String(err) }));
+    live.logDriver = undefined;
+    live.process = undefined;
+    await this.teardownNetwork(live);
+    await this.deps.rootfs.unmount(id).catch((err) => log.warn('unmount failed', { id, error: String(err) }));
+    await fs.rm(path.join(this.deps.paths.bundlesDir, id), { recursive: true, force: true }).catch(() => {});
+
+    const state = record.State;
+    state.Status = 'exited';
+    state.Running = false;
+    state.Pid = 0;
+    state.ExitCode = exitCode;
+    state.FinishedAt = new Date().toISOString();
+    await this.deps.store.save(record);
+    this.emit(record, 'die', { exitCode: String(exitCode) });
+    live.hub.finish();
+    for (const waiter of [...live.waiters]) {
+      if (waiter.condition !== 'removed') {
+        live.waiters.delete(waiter);
+        waiter.resolve({ StatusCode: exitCode });
+      }
+    }
+
+    if (record.HostConfig.AutoRemove) {
+      await this.remove(record.Id, { force: true }).catch((err) =>
+        log.warn('auto-remove failed', { id, error: String(err) }),
+      );
+      return;
+    }
+    if (this.shouldRestart(record, exitCode)) this.scheduleRestart(record, live, ranMs);
+  }
+
+  private shouldRestart(record: ContainerRecord, exitCode: number): boolean {
+    if (this.shuttingDown || record.ManuallyStopped) return false;
+    const policy = record.HostConfig.RestartPolicy ?? { Name: 'no' };
+    switch (policy.Name) {
+      case 'always':
+      case 'unless-stopped':
+        return true;
+      case 'on-failure': {
+        const max = policy.MaximumRetryCount ?? 0;
+        return exitCode !== 0 && (max === 0 || record.RestartCount < max);
+      }
+      default:
+        return false;
+    }
+  }
+
+  private scheduleRestart(record: ContainerRecord, live: LiveContainer, ranMs: number): void {
+    // dockerd's back-off: doubles from 100 ms, reset after 10 s of running.
+    live.restartDelayMs = ranMs >= 10_000 ? 100 : Math.min(live.restartDelayMs * 2, 60_000);
+    record.State.Restarting = true;
+    record.State.Status = 'restarting';
+    void this.deps.store.save(record);
+    live.restartTimer = setTimeout(() => {
+      live.restartTimer = undefined;
+      if (this.shuttingDown || record.ManuallyStopped || live.removing) return;
+      record.RestartCount += 1;
+      this.launch(record)
+        .then(() => this.emit(record, 'restart'))
+        .catch(async (err) => {
+          log.warn('restart failed', { id: record.Id, error: String(err) });
+          record.State.Restarting = false;
+          record.State.Status = 'exited';
+          await this.deps.store.save(record);
+          if (this.shouldRestart(record, record.State.ExitCode)) this.scheduleRestart(record, live, 0);
+        });
+    }, live.restartDelayMs);
+  }
+
+  // ---- stop / kill / restart ---------------------------------------------
+
+  async stop(ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<void> {
+    const record = this.get(ref);
+    const live = this.liveOf(record.Id);
+    if (this.cancelPendingRestart(record, live)) return;
+    if (!record.State.Running) throw notModified();
+    record.ManuallyStopped = true;
+    await this.deps.store.save(record);
+    const signal = parseSignal(opts.signal || record.Config.StopSignal || 'SIGTERM');
+    const timeout = opts.timeout ?? record.Config.StopTimeout ?? DEFAULT_STOP_TIMEOUT;
+    await this.terminate(record, live, signal, timeout);
+  }
+
+  /** A container waiting between restarts is stopped by cancelling the restart. */
+  private cancelPendingRestart(record: ContainerRecord, live: LiveContainer): boolean {
+    if (!live.restartTimer) return false;
+    clearTimeout(live.restartTimer);
+    live.restartTimer = undefined;
+    record.ManuallyStopped = true;
+    record.State.Restarting = false;
+    record.State.Status = 'exited';
+    void this.deps.store.save(record);
+    return true;
+  }
+
+  private async terminate(
+    record: ContainerRecord,
+    live: LiveContainer,
+    signal: string,
+    timeoutSec: number,
+  ): Promise<void> {
+    const exited = live.exited;
+    if (!record.State.Running || !exited) return;
+    this.emit(record, 'kill', { signal: String(signalNumberOf(signal)) });
+    await this.deps.runtime.kill(record.Id, signal);
+    if (timeoutSec >= 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        exited.then(() => false),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutSec * 1000))),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        this.emit(record, 'kill', { signal: '9' });
+        await this.deps.runtime.kill(record.Id, 'SIGKILL');
+      }
+    }
+    await exited;
+    this.emit(record, 'stop');
+  }
+
+  async kill(ref: string, signalName?: string): Promise<void> {
+    const record = this.get(ref);
+    const signal = parseSignal(signalName || 'SIGKILL');
+    if (!record.State.Running) {
+      throw conflict(`Cannot kill container: ${ref}: container ${record.Id} is not running`);
+    }
+    const live = this.liveOf(record.Id);
+    if (signal === 'SIGKILL' || signal === 'SIGTERM' || signal === 'SIGINT') {
+      record.ManuallyStopped = true;
+      await this.deps.store.save(record);
+    }
+    this.emit(record, 'kill', { signal: String(signalNumberOf(signal)) });
+    await this.deps.runtime.kill(record.Id, signal);
+    if (signal === 'SIGKILL') await live.exited;
+  }
+
+  async restart(ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<void> {
+    const record = this.get(ref);
+    const live = this.liveOf(record.Id);
+    this.cancelPendingRestart(record, live);
+    if (record.State.Running) {
+      record.ManuallyStopped = true;
+      const signal = parseSignal(opts.signal || record.Config.StopSignal || 'SIGTERM');
+      await this.terminate(
+        record,
+        live,
+        signal,
+        opts.timeout ?? record.Config.StopTimeout ?? DEFAULT_STOP_TIMEOUT,
+      );
+    }
+    record.ManuallyStopped = false;
+    await this.launch(record);
+    this.emit(record, 'restart');
+  }
+
+  // ---- wait / attach / resize --------------------------------------------
+
+  wait(
+    ref: string,
+    condition: WaitCondition = 'not-running',
+  ): { ready: Promise<{ StatusCode: number; Error?: { Message: string } }>; cancel(): void } {
+    if (!['not-running', 'next-exit', 'removed'].includes(condition)) {
+      throw invalid(`invalid condition: "${condition}"; use not-running, next-exit or removed`);
+    }
+    const record = this.get(ref);
+    const live = this.liveOf(record.Id);
+    if (condition === 'not-running' && !record.State.Running && !record.State.Restarting) {
+      return { ready: Promise.resolve({ StatusCode: record.State.ExitCode }), cancel: () => {} };
+    }
+    let waiter: Waiter | undefined;
+    const ready = new Promise<{ StatusCode: number }>((resolve) => {
+      waiter = { condition, resolve };
+      live.waiters.add(waiter);
+    });
+    return { ready, cancel: () => waiter && live.waiters.delete(waiter) };
+  }
+
+  attach(ref: string, opts: AttachOptions, sink: OutputSink): AttachHandle {
+    const record = this.get(ref);
+    const live = this.liveOf(record.Id);
+    const removeSink = opts.stdout || opts.stderr ? live.hub.addSink(sink) : () => {};
+    const wantsStdin = opts.stdin && record.Config.OpenStdin;
+    this.emit(record, 'attach');
+    return {
+      tty: record.Config.Tty ?? false,
+      writeStdin: (data) => {
+        if (wantsStdin) live.hub.writeStdin(data);
+      },
+      endStdin: () => {
+        // Only a StdinOnce container sees EOF when its attached client's input ends.
+        if (wantsStdin && record.Config.StdinOnce) live.hub.endStdin();
+      },
+      detach: removeSink,
+    };
+  }
+
+  resize(ref: string, cols: number, rows: number): void {
+    const record = this.get(ref);
+    const proc = this.live.get(record.Id)?.process;
+    if (!record.State.Running || !proc) throw conflict(`Container ${record.Id} is not running`);
+    proc.resize(cols, rows);
+  }
+
+  /** Subscribe to "something was logged" while following logs. */
+  onLogWrite(id: string, listener: () => void): () => void {
+    const live = this.liveOf(id);
+    live.logListeners.add(listener);
+    return () => live.logListeners.delete(listener);
+  }
+
+  // ---- rename / remove ---------------------------------------------------
+
+  async rename(ref: string, newName: string): Promise<void> {
+    if (!newName) throw invalid('Neither old nor new names may be empty');
+    const record = this.get(ref);
+    const full = validateName(newName);
+    if (full === record.Name) throw conflict(`Renaming a container with the same name as its current name`);
+    const owner = this.deps.store.nameTaken(full);
+    if (owner) {
+      throw conflict(
+        `Conflict. The container name "${full}" is already in use by container "${owner}". You have to remove (or rename) that container to be able to reuse that name.`,
+      );
+    }
+    const oldName = record.Name;
+    await this.deps.store.rename(record, full);
+    this.emit(record, 'rename', { oldName });
+  }
+
+  async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+    const record = this.get(ref);
+    const live = this.liveOf(record.Id);
+    if (live.removing) return live.removing;
+    if ((record.State.Running || record.State.Restarting) && !opts.force) {
+      throw conflict(
+        `cannot remove container "${record.Name}": container is running: stop the container before removing or force remove`,
+      );
+    }
+    live.removing = (async () => {
+      if (live.restartTimer) clearTimeout(live.restartTimer);
+      if (record.State.Running && live.exited) {
+        record.ManuallyStopped = true;
+        await this.deps.runtime.kill(record.Id, 'SIGKILL');
+        await live.exited;
+      }
+      record.State.Status = 'removing';
+      await this.deps.runtime.delete(record.Id, true).catch(() => {});
+      await this.teardownNetwork(live);
+      await this.deps.rootfs.remove(record.Id);
+      await fs.rm(path.join(this.deps.paths.bundlesDir, record.Id), { recursive: true, force: true });
+      await this.deps.store.remove(record.Id);
+      this.live.delete(record.Id);
+      this.onRemoved?.(record.Id);
+      this.emit(record, 'destroy');
+      for (const waiter of live.waiters) waiter.resolve({ StatusCode: record.State.ExitCode });
+      live.waiters.clear();
+    })();
+    try {
+      await live.removing;
+    } catch (err) {
+      live.removing = undefined;
+      throw err;
+    }
+  }
+
+  // ---- engine start / stop -----------------------------------------------
+
+  /**
+   * After a crash, reconcile what the runtime and the kernel still hold with
+   * the records: leftover containers are killed, mounts and namespaces
+   * removed, records brought to the truth, restart policies applied.
+   */
+  async reconcile(): Promise<void> {
+    const { runtime, rootfs, store, paths } = this.deps;
+    const records = await store.load();
+    const known = new Set(records.map((r) => r.Id));
+    for (const leftover of await runtime.list().catch(() => [])) {
+      log.info('removing container left running by a previous engine', { id: leftover.id });
+      await runtime.kill(leftover.id, 'SIGKILL').catch(() => {});
+      await runtime.delete(leftover.id, true).catch(() => {});
+    }
+    for (const id of await rootfs.listIds()) {
+      if (!known.has(id)) await rootfs.remove(id).catch(() => {});
+      else await rootfs.unmount(id).catch(() => {});
+    }
+    await fs.rm(paths.bundlesDir, { recursive: true, force: true });
+    await fs.mkdir(paths.netnsDir, { recursive: true });
+    for (const file of await fs.readdir(paths.netnsDir)) await removeNetns(path.join(paths.netnsDir, file));
+
+    for (const record of records) {
+      const state = record.State;
+      if (state.Running || state.Restarting || state.Status === 'removing') {
+        state.Running = false;
+        state.Restarting = false;
+        state.Pid = 0;
+        state.Status = 'exited';
+        state.ExitCode = 137;
+        state.Error = 'the Berth engine stopped unexpectedly; the container was killed';
+        state.FinishedAt = new Date().toISOString();
+        await store.save(record);
+      }
+      if (record.HostConfig.AutoRemove && record.HasBeenStarted) {
+        await this.remove(record.Id, { force: true }).catch(() => {});
+        continue;
+      }
+    }
+    // Restart policies at engine start: "always" even after a manual stop, as dockerd does.
+    const toStart = store.all().filter((r) => {
+      const name = r.HostConfig.RestartPolicy?.Name;
+      if (name === 'always') return r.HasBeenStarted;
+      if (name === 'unless-stopped') return r.HasBeenStarted && !r.ManuallyStopped;
+      if (name === 'on-failure') return !r.ManuallyStopped && r.State.ExitCode !== 0 && r.HasBeenStarted;
+      return false;
+    });
+    await Promise.all(
+      toStart.map((r) =>
+        this.launch(r).catch((err) =>
+          log.warn('restart at engine start failed', { id: r.Id, error: String(err) }),
+        ),
+      ),
+    );
+  }
+
+  /** Stop every running container (stop signal, then its timeout) and keep the records. */
+  async shutdown(): Promise<void> {
+    this.shuttingDown = true;
+    const running = this.list().filter((r) => r.State.Running);
+    await Promise.all(
+      running.map(async (record) => {
+        const live = this.liveOf(record.Id);
+        const signal = parseSignal(record.Config.StopSignal || 'SIGTERM');
+        await this.terminate(record, live, signal, record.Config.StopTimeout ?? DEFAULT_STOP_TIMEOUT).catch(
+          (err) => log.warn('stopping container at shutdown failed', { id: record.Id, error: String(err) }),
+        );
+      }),
+    );
+    for (const live of this.live.values()) if (live.restartTimer) clearTimeout(live.restartTimer);
+    await Promise.all([...this.live.values()].map((l) => l.removing?.catch(() => {})));
+  }
+
+  // ---- events ------------------------------------------------------------
+
+  emit(record: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
+    this.deps.events.publish('container', action, record.Id, {
+      ...(record.Config.Labels ?? {}),
+      image: record.ImageRef,
+      name: record.Name.slice(1),
+      ...extra,
+    });
+  }
+}
+
+function signalNumberOf(signal: string): number {
+  return (os.constants.signals as Record<string, number>)[signal] ?? 0;
+}

@@ -1,0 +1,349 @@
+// The engine: opens its data root (one engine per root), wires the services
+// and answers the operations that span several of them.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { conflict, EngineError, invalid, notImplemented } from '../errors.js';
+import { newId } from '../util/ids.js';
+import { log } from '../util/logger.js';
+import { run } from '../util/subprocess.js';
+import { readJson, writeJsonAtomic } from '../util/atomic-file.js';
+import { ImageStore } from '../storage/image-store.js';
+import { RootfsManager } from '../storage/rootfs.js';
+import { changes as layerChanges } from '../storage/layer-diff.js';
+import { chooseRuntime } from '../runtime/runtime-probe.js';
+import type { OciRuntime } from '../runtime/oci-runtime.js';
+import { readJsonFileLogs } from '../logs/json-file-reader.js';
+import type { LogMessage } from '../logs/log-types.js';
+import { ContainerStore } from './container-store.js';
+import { ContainerService } from './containers.js';
+import { ExecService } from './exec.js';
+import { EventBus } from './events.js';
+import { ImageService } from './images.js';
+import { checkFilterKeys, matchLabels, type Filters } from './filters.js';
+import { enginePaths, type EnginePaths } from './paths.js';
+import { inspectView, summaryView } from './container-views.js';
+import { systemInfo, versionInfo } from './system.js';
+
+export interface EngineOptions {
+  dataRoot: string;
+  execRoot: string;
+  runtime?: 'crun' | 'runc';
+  logDriver?: string;
+  logOpts?: Record<string, string>;
+}
+
+export interface LogsOptions {
+  stdout: boolean;
+  stderr: boolean;
+  follow: boolean;
+  tail?: number;
+  sinceNs?: bigint;
+  untilNs?: bigint;
+  signal?: AbortSignal;
+}
+
+export class Engine {
+  readonly events = new EventBus();
+  readonly containers: ContainerService;
+  readonly images: ImageService;
+  readonly execs: ExecService;
+  eventListeners = 0;
+
+  private constructor(
+    readonly paths: EnginePaths,
+    readonly engineId: string,
+    readonly runtime: OciRuntime,
+    readonly runtimeNote: string | undefined,
+    private readonly imageStore: ImageStore,
+    private readonly rootfs: RootfsManager,
+    readonly logDefaults: { Type: string; Config: Record<string, string> },
+    private readonly lockFile: string,
+  ) {
+    const store = new ContainerStore(paths.containersDir);
+    this.containers = new ContainerService({
+      store,
+      images: imageStore,
+      rootfs,
+      runtime,
+      events: this.events,
+      paths,
+      defaultLogConfig: logDefaults,
+    });
+    this.images = new ImageService({
+      store: imageStore,
+      rootfs,
+      events: this.events,
+      dataRoot: paths.dataRoot,
+      containers: () => this.containers.list(),
+    });
+    this.execs = new ExecService(this.containers, { rootfs, images: imageStore, runtime });
+    this.containers.onRemoved = (id) => this.execs.forget(id);
+  }
+
+  static async open(opts: EngineOptions): Promise<Engine> {
+    const paths = enginePaths(path.resolve(opts.dataRoot), path.resolve(opts.execRoot));
+    await fs.mkdir(paths.dataRoot, { recursive: true, mode: 0o710 });
+    await fs.mkdir(paths.execRoot, { recursive: true, mode: 0o700 });
+    const lockFile = await acquireLock(paths.dataRoot);
+    try {
+      const engineId = await loadEngineId(paths.dataRoot);
+      const { runtime, note } = await chooseRuntime(opts.runtime, paths.runtimeRoot);
+      if (note) log.warn(note);
+      log.info('using OCI runtime', { runtime: runtime.name });
+      const imageStore = new ImageStore(paths.dataRoot);
+      await imageStore.init();
+      const rootfs = new RootfsManager(paths.dataRoot);
+      const engine = new Engine(
+        paths,
+        engineId,
+        runtime,
+        note,
+        imageStore,
+        rootfs,
+        { Type: opts.logDriver ?? 'json-file', Config: opts.logOpts ?? {} },
+        lockFile,
+      );
+      await engine.containers.reconcile();
+      return engine;
+    } catch (err) {
+      await fs.rm(lockFile, { force: true });
+      throw err;
+    }
+  }
+
+  /** Stop containers, keep state, release the data root. */
+  async close(): Promise<void> {
+    await this.containers.shutdown();
+    await fs.rm(this.lockFile, { force: true });
+  }
+
+  // ---- system ------------------------------------------------------------
+
+  version(): Record<string, unknown> {
+    return versionInfo();
+  }
+
+  info(): Record<string, unknown> {
+    const all = this.containers.list();
+    const running = all.filter((c) => c.State.Running).length;
+    const paused = all.filter((c) => c.State.Paused).length;
+    return systemInfo({
+      id: this.engineId,
+      containers: { total: all.length, running, paused, stopped: all.length - running - paused },
+      images: this.imageStore.list().length,
+      dataRoot: this.paths.dataRoot,
+      runtime: { name: this.runtime.name, path: this.runtime.name },
+      loggingDriver: this.logDefaults.Type,
+      eventListeners: this.eventListeners,
+      warnings: this.runtimeNote ? [this.runtimeNote] : [],
+    });
+  }
+
+  // ---- container views ---------------------------------------------------
+
+  async inspectContainer(ref: string, withSize = false): Promise<Record<string, unknown>> {
+    const record = this.containers.get(ref);
+    const base = path.join(this.paths.dataRoot, 'overlay', record.Id);
+    const image = this.imageStore.resolve(record.Image);
+    const lowers = image ? this.imageStore.layerDirs(image) : [];
+    return inspectView(record, {
+      graphDriver: {
+        LowerDir: lowers.length ? [...lowers].reverse().join(':') : undefined,
+        MergedDir: path.join(base, 'merged'),
+        UpperDir: this.rootfs.upperDir(record.Id),
+        WorkDir: path.join(base, 'work'),
+      },
+      execIds: this.execs.idsOf(record.Id),
+      netnsPath: this.containers.netnsPathOf(record.Id),
+      sizes: withSize ? await this.images.containerSizes(record) : undefined,
+    });
+  }
+
+  async listContainers(opts: {
+    all: boolean;
+    limit?: number;
+    size: boolean;
+    filters: Filters;
+  }): Promise<Array<Record<string, unknown>>> {
+    const { filters } = opts;
+    checkFilterKeys(filters, [
+      'id',
+      'name',
+      'label',
+      'status',
+      'ancestor',
+      'exited',
+      'before',
+      'since',
+      'network',
+      'health',
+      'isolation',
+      'is-task',
+      'volume',
+      'expose',
+      'publish',
+    ]);
+    const statuses = filters.get('status') ?? [];
+    for (const s of statuses) {
+      if (!['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'].includes(s)) {
+        throw invalid(`invalid filter 'status=${s}'`);
+      }
+    }
+    const ancestors = (filters.get('ancestor') ?? []).map(
+      (a) => this.imageStore.resolve(a)?.id ?? `missing:${a}`,
+    );
+    let list = this.containers
+      .list()
+      .filter((c) => {
+        const all = opts.all || statuses.length > 0 || filters.has('exited') || opts.limit !== undefined;
+        if (!all && !c.State.Running) return false;
+        if (statuses.length && !statuses.includes(c.State.Status)) return false;
+        const ids = filters.get('id');
+        if (ids?.length && !ids.some((i) => c.Id.startsWith(i))) return false;
+        const names = filters.get('name');
+        if (
+          names?.length &&
+          !names.some((n) => new RegExp(n).test(c.Name.slice(1)) || new RegExp(n).test(c.Name))
+        )
+          return false;
+        if (!matchLabels(c.Config.Labels, filters.get('label'))) return false;
+        if (ancestors.length && !ancestors.includes(c.Image)) return false;
+        const exited = filters.get('exited');
+        if (
+          exited?.length &&
+          (c.State.Running || !exited.includes(String(c.State.ExitCode)) || c.State.Status !== 'exited')
+        )
+          return false;
+        return true;
+      })
+      .sort((a, b) => (a.Created < b.Created ? 1 : a.Created > b.Created ? -1 : 0));
+    if (opts.limit !== undefined && opts.limit > 0) list = list.slice(0, opts.limit);
+    return Promise.all(
+      list.map(async (c) => summaryView(c, opts.size ? await this.images.containerSizes(c) : undefined)),
+    );
+  }
+
+  // ---- logs, top, changes, commit ----------------------------------------
+
+  logs(ref: string, opts: LogsOptions): { tty: boolean; messages: AsyncIterable<LogMessage> } {
+    const record = this.containers.get(ref);
+    if (!opts.stdout && !opts.stderr) throw invalid('Bad parameters: you must choose at least one stream');
+    const driver = record.HostConfig.LogConfig?.Type ?? 'json-file';
+    if (driver !== 'json-file') {
+      throw notImplemented(`configured logging driver does not support reading`);
+    }
+    const isRunning = () => record.State.Running || record.State.Restarting;
+    return {
+      tty: record.Config.Tty ?? false,
+      messages: readJsonFileLogs(
+        record.LogPath,
+        { ...opts, follow: opts.follow && isRunning() },
+        { isRunning, onWrite: (cb) => this.containers.onLogWrite(record.Id, cb) },
+      ),
+    };
+  }
+
+  async top(ref: string, psArgs: string): Promise<{ Titles: string[]; Processes: string[][] }> {
+    const record = this.containers.get(ref);
+    if (!record.State.Running) throw conflict(`Container ${record.Id} is not running`);
+    const pids = new Set((await this.runtime.pids(record.Id)).map(String));
+    const args = psArgs.trim() ? psArgs.trim().split(/\s+/) : ['-ef'];
+    const result = await run('ps', args, { allowFailure: true });
+    if (result.exitCode !== 0) throw new EngineError('internal', `Error running ps: ${result.stderr.trim()}`);
+    const lines = result.stdout.split('\n').filter((l) => l.trim());
+    const titles = lines[0]?.trim().split(/\s+/) ?? [];
+    const pidColumn = titles.indexOf('PID');
+    if (pidColumn < 0) throw new EngineError('internal', "Couldn't find PID field in ps output");
+    const processes = lines.slice(1).map((line) => {
+      const fields = line.trim().split(/\s+/);
+      return [...fields.slice(0, titles.length - 1), fields.slice(titles.length - 1).join(' ')];
+    });
+    return { Titles: titles, Processes: processes.filter((p) => pids.has(p[pidColumn])) };
+  }
+
+  async changes(ref: string): Promise<Array<{ Path: string; Kind: number }>> {
+    const record = this.containers.get(ref);
+    const image = this.containers.imageOf(record);
+    return layerChanges(this.rootfs.upperDir(record.Id), this.imageStore.layerDirs(image));
+  }
+
+  async commit(opts: {
+    container: string;
+    repo?: string;
+    tag?: string;
+    author?: string;
+    comment?: string;
+    changes: string[];
+    config?: Record<string, unknown>;
+  }): Promise<string> {
+    const record = this.containers.get(opts.container);
+    const image = this.containers.imageOf(record);
+    const id = await this.images.commit(record, image, opts);
+    return id;
+  }
+
+  async pruneContainers(filters: Filters): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
+    checkFilterKeys(filters, ['until', 'label']);
+    const until = filters.get('until')?.[0];
+    const untilMs = until
+      ? /^\d+(\.\d+)?$/.test(until)
+        ? Number(until) * 1000
+        : Date.parse(until)
+      : undefined;
+    const deleted: string[] = [];
+    let reclaimed = 0;
+    for (const c of this.containers.list()) {
+      if (c.State.Running || c.State.Restarting) continue;
+      if (!matchLabels(c.Config.Labels, filters.get('label'))) continue;
+      if (untilMs !== undefined && Date.parse(c.Created) >= untilMs) continue;
+      reclaimed += (await this.images.containerSizes(c)).SizeRw;
+      await this.containers.remove(c.Id, { force: false });
+      deleted.push(c.Id);
+    }
+    this.events.publish('container', 'prune', '', { reclaimed: String(reclaimed) });
+    return { ContainersDeleted: deleted, SpaceReclaimed: reclaimed };
+  }
+}
+
+/** One engine per data root: a lock file holding the owner's pid. */
+async function acquireLock(dataRoot: string): Promise<string> {
+  const lockFile = path.join(dataRoot, 'engine.pid');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const handle = await fs.open(lockFile, 'wx', 0o644);
+      await handle.writeFile(String(process.pid));
+      await handle.sync();
+      await handle.close();
+      return lockFile;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number((await fs.readFile(lockFile, 'utf8').catch(() => '')).trim());
+      if (pid && pid !== process.pid && isAlive(pid)) {
+        throw new EngineError(
+          'conflict',
+          `another Berth engine (pid ${pid}) is already using the data root ${dataRoot}: stop it first, or start this one with a different --data-root`,
+        );
+      }
+      await fs.rm(lockFile, { force: true }); // stale: its owner is gone
+    }
+  }
+  throw new EngineError('conflict', `could not lock the data root ${dataRoot}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function loadEngineId(dataRoot: string): Promise<string> {
+  const file = path.join(dataRoot, 'engine-id.json');
+  const existing = await readJson<{ id: string }>(file);
+  if (existing?.id) return existing.id;
+  const id = newId().slice(0, 36);
+  await writeJsonAtomic(file, { id });
+  return id;
+}

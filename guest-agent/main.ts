@@ -1,0 +1,172 @@
+// berth-engine: the daemon. dockerd's flags where they mean the same thing.
+import { promises as fs } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { BERTH_VERSION, ENGINE_COMPAT_VERSION } from '../common/engine-api.js';
+import { Engine } from './engine/engine.js';
+import { createApiServer } from './api/server.js';
+import { log, setLogLevel } from './util/logger.js';
+import { validateLogConfig } from './logs/log-driver.js';
+
+const USAGE = `Usage: berth-engine [OPTIONS]
+
+The Berth container engine: a Docker Engine API (1.47) daemon.
+
+Options:
+  -H, --host unix:///path.sock   Socket to listen on (repeatable; default unix:///var/run/docker.sock)
+      --data-root DIR            Persistent state (default /var/lib/berth)
+      --exec-root DIR            Runtime state (default /var/run/berth)
+      --runtime crun|runc        OCI runtime (default crun; runc where crun cannot run)
+      --log-level LEVEL          debug, info, warn, error, fatal (default info)
+      --log-driver NAME          Default log driver for containers (default json-file)
+      --log-opt KEY=VALUE        Default log driver options (repeatable)
+      --pidfile FILE             Write the daemon's pid here
+  -v, --version                  Print the version and exit
+  -h, --help                     Print this help
+`;
+
+function fail(message: string): never {
+  process.stderr.write(`berth-engine: ${message}\n`);
+  process.exit(1);
+}
+
+function socketPaths(hosts: string[]): string[] {
+  return hosts.map((h) => {
+    if (h.startsWith('unix://')) return h.slice('unix://'.length);
+    if (h.startsWith('/')) return h;
+    if (h.startsWith('fd://')) fail(`socket activation (${h}) is not supported: use -H unix:///path.sock`);
+    fail(
+      `cannot listen on ${h}: only unix sockets are supported (TCP needs TLS client verification, not available yet)`,
+    );
+  });
+}
+
+/** A socket file nobody answers on is left from a crash: remove it; a live one is an error. */
+async function clearStaleSocket(socketPath: string): Promise<void> {
+  const inUse = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(socketPath);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (inUse) fail(`${socketPath} is in use by another daemon: stop it or choose another -H path`);
+  await fs.rm(socketPath, { force: true });
+}
+
+async function main(): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        host: { type: 'string', short: 'H', multiple: true },
+        'data-root': { type: 'string' },
+        'exec-root': { type: 'string' },
+        runtime: { type: 'string' },
+        'log-level': { type: 'string', short: 'l' },
+        'log-driver': { type: 'string' },
+        'log-opt': { type: 'string', multiple: true },
+        pidfile: { type: 'string', short: 'p' },
+        bip: { type: 'string' },
+        iptables: { type: 'boolean' },
+        version: { type: 'boolean', short: 'v' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${USAGE}`);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (values.version) {
+    process.stdout.write(
+      `Berth engine ${BERTH_VERSION} (Docker Engine API 1.47, compatible with ${ENGINE_COMPAT_VERSION})\n`,
+    );
+    return;
+  }
+  if (values['log-level']) {
+    try {
+      setLogLevel(values['log-level']);
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  }
+  if (process.getuid?.() !== 0)
+    fail('the engine must run as root (it creates namespaces, mounts and cgroups)');
+  const runtime = values.runtime;
+  if (runtime && runtime !== 'crun' && runtime !== 'runc')
+    fail(`unknown runtime "${runtime}": use crun or runc`);
+  const logOpts: Record<string, string> = {};
+  for (const opt of values['log-opt'] ?? []) {
+    const eq = opt.indexOf('=');
+    if (eq <= 0) fail(`invalid --log-opt "${opt}": expected KEY=VALUE`);
+    logOpts[opt.slice(0, eq)] = opt.slice(eq + 1);
+  }
+  const logDriver = values['log-driver'] ?? 'json-file';
+  try {
+    validateLogConfig(logDriver, logOpts);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  if (values.bip || values.iptables !== undefined)
+    log.warn('--bip and --iptables take effect once bridge networking is available; ignored for now');
+
+  const sockets = socketPaths(values.host?.length ? values.host : ['unix:///var/run/docker.sock']);
+  let engine: Engine;
+  try {
+    engine = await Engine.open({
+      dataRoot: values['data-root'] ?? '/var/lib/berth',
+      execRoot: values['exec-root'] ?? '/var/run/berth',
+      runtime: runtime as 'crun' | 'runc' | undefined,
+      logDriver,
+      logOpts,
+    });
+  } catch (err) {
+    fail((err as Error).message);
+  }
+
+  const servers: ReturnType<typeof createApiServer>[] = [];
+  for (const socketPath of sockets) {
+    await fs.mkdir(path.dirname(socketPath), { recursive: true });
+    await clearStaleSocket(socketPath);
+    const server = createApiServer(engine);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => resolve());
+    });
+    await fs.chmod(socketPath, 0o660);
+    servers.push(server);
+    log.info('API listening', { socket: socketPath });
+  }
+  if (values.pidfile) await fs.writeFile(values.pidfile, `${process.pid}\n`);
+  log.info('Berth engine ready', { version: BERTH_VERSION, runtime: engine.runtime.name });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) {
+      log.warn('second signal: exiting now', { signal });
+      process.exit(1);
+    }
+    stopping = true;
+    log.info('stopping', { signal });
+    for (const server of servers) server.close();
+    await engine.close();
+    for (const server of servers) server.closeAllConnections();
+    await Promise.all(sockets.map((s) => fs.rm(s, { force: true })));
+    if (values.pidfile) await fs.rm(values.pidfile, { force: true });
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+process.on('unhandledRejection', (err) =>
+  log.error('unhandled rejection', { error: String((err as Error)?.stack ?? err) }),
+);
+void main();

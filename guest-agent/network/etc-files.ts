@@ -1,0 +1,83 @@
+// The per-container /etc/hostname, /etc/hosts and /etc/resolv.conf that the
+// engine writes beside the container's record and bind-mounts into it.
+import { promises as fs } from 'node:fs';
+
+const LOOPBACK_NAMESERVER = /^\s*nameserver\s+(127\.\S*|::1)\s*$/;
+// dockerd's fallback when only loopback resolvers remain after filtering.
+const FALLBACK_NAMESERVERS = ['nameserver 8.8.8.8', 'nameserver 8.8.4.4'];
+
+export interface EtcFilesInput {
+  hostname: string;
+  domainname?: string;
+  hostNetwork: boolean;
+  extraHosts?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+}
+
+export function hostsFile(input: EtcFilesInput, hostHosts: string): string {
+  if (input.hostNetwork) return hostHosts;
+  const lines = [
+    '127.0.0.1\tlocalhost',
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+    'fe00::0\tip6-localnet',
+    'ff00::0\tip6-mcastprefix',
+    'ff02::1\tip6-allnodes',
+    'ff02::2\tip6-allrouters',
+  ];
+  for (const entry of input.extraHosts ?? []) {
+    // "host:ip" or "host=ip"; an IPv6 address has colons, so split at the first separator.
+    const at = entry.includes('=') ? entry.indexOf('=') : entry.indexOf(':');
+    if (at > 0) lines.push(`${entry.slice(at + 1)}\t${entry.slice(0, at)}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function resolvConf(input: EtcFilesInput, hostResolv: string): string {
+  let lines = hostResolv.split('\n');
+  if (!input.hostNetwork) lines = lines.filter((l) => !LOOPBACK_NAMESERVER.test(l));
+  if (input.dns?.length) {
+    lines = lines.filter((l) => !/^\s*nameserver\s/.test(l));
+    lines.push(...input.dns.map((d) => `nameserver ${d}`));
+  }
+  if (input.dnsSearch?.length) {
+    lines = lines.filter((l) => !/^\s*(search|domain)\s/.test(l));
+    lines.push(`search ${input.dnsSearch.join(' ')}`);
+  }
+  if (input.dnsOptions?.length) {
+    lines = lines.filter((l) => !/^\s*options\s/.test(l));
+    lines.push(`options ${input.dnsOptions.join(' ')}`);
+  }
+  if (!lines.some((l) => /^\s*nameserver\s/.test(l))) lines.push(...FALLBACK_NAMESERVERS);
+  return (
+    lines
+      .filter((l, i, all) => l.trim() !== '' || i < all.length - 1)
+      .join('\n')
+      .trimEnd() + '\n'
+  );
+}
+
+async function readOr(path: string, fallback: string): Promise<string> {
+  try {
+    return await fs.readFile(path, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+/** Writes the three files; returns their paths. */
+export async function writeEtcFiles(
+  paths: { hostname: string; hosts: string; resolv: string },
+  input: EtcFilesInput,
+): Promise<void> {
+  const [hostHosts, hostResolv] = await Promise.all([
+    readOr('/etc/hosts', ''),
+    readOr('/etc/resolv.conf', ''),
+  ]);
+  await Promise.all([
+    fs.writeFile(paths.hostname, `${input.hostname}\n`, { mode: 0o644 }),
+    fs.writeFile(paths.hosts, hostsFile(input, hostHosts), { mode: 0o644 }),
+    fs.writeFile(paths.resolv, resolvConf(input, hostResolv), { mode: 0o644 }),
+  ]);
+}
