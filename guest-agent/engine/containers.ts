@@ -327,9 +327,16 @@ export class ContainerService {
     let mounted = false;
     try {
       const image = this.imageOf(record);
-      const merged = await rootfs.mount(id, this.deps.images.layerDirs(image));
-      mounted = true;
-      const network = await this.setupNetwork(record, live);
+      // The root filesystem and the network namespace are independent: make both at once.
+      const [mountResult, networkResult] = await Promise.allSettled([
+        rootfs.mount(id, this.deps.images.layerDirs(image)),
+        this.setupNetwork(record, live),
+      ]);
+      mounted = mountResult.status === 'fulfilled';
+      if (mountResult.status === 'rejected') throw mountResult.reason;
+      if (networkResult.status === 'rejected') throw networkResult.reason;
+      const merged = mountResult.value;
+      const network = networkResult.value;
       await writeEtcFiles(
         { hostname: record.HostnamePath, hosts: record.HostsPath, resolv: record.ResolvConfPath },
         {
@@ -505,9 +512,12 @@ export class ContainerService {
       .catch((err) => log.warn('closing log driver failed', { id, error: String(err) }));
     live.logDriver = undefined;
     live.process = undefined;
-    await this.teardownNetwork(live);
-    await this.deps.rootfs.unmount(id).catch((err) => log.warn('unmount failed', { id, error: String(err) }));
-    await fs.rm(path.join(this.deps.paths.bundlesDir, id), { recursive: true, force: true }).catch(() => {});
+    // A foreground `runc run` deletes its container when it exits; what is left is ours.
+    await Promise.all([
+      this.teardownNetwork(live),
+      this.deps.rootfs.unmount(id).catch((err) => log.warn('unmount failed', { id, error: String(err) })),
+      fs.rm(path.join(this.deps.paths.bundlesDir, id), { recursive: true, force: true }).catch(() => {}),
+    ]);
 
     const state = record.State;
     state.Status = 'exited';
@@ -749,7 +759,6 @@ export class ContainerService {
         await live.exited;
       }
       record.State.Status = 'removing';
-      await this.deps.runtime.delete(record.Id, true).catch(() => {});
       await this.teardownNetwork(live);
       await this.deps.rootfs.remove(record.Id);
       await fs.rm(path.join(this.deps.paths.bundlesDir, record.Id), { recursive: true, force: true });

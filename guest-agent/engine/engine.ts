@@ -18,7 +18,7 @@ import { ContainerStore } from './container-store.js';
 import { ContainerService } from './containers.js';
 import { ExecService } from './exec.js';
 import { EventBus } from './events.js';
-import { ImageService } from './images.js';
+import { ImageService, type CommitOptions } from './images.js';
 import { checkFilterKeys, matchLabels, type Filters } from './filters.js';
 import { enginePaths, type EnginePaths } from './paths.js';
 import { inspectView, summaryView } from './container-views.js';
@@ -267,19 +267,9 @@ export class Engine {
     return layerChanges(this.rootfs.upperDir(record.Id), this.imageStore.layerDirs(image));
   }
 
-  async commit(opts: {
-    container: string;
-    repo?: string;
-    tag?: string;
-    author?: string;
-    comment?: string;
-    changes: string[];
-    config?: Record<string, unknown>;
-  }): Promise<string> {
+  async commit(opts: CommitOptions & { container: string }): Promise<string> {
     const record = this.containers.get(opts.container);
-    const image = this.containers.imageOf(record);
-    const id = await this.images.commit(record, image, opts);
-    return id;
+    return this.images.commit(record, this.containers.imageOf(record), opts);
   }
 
   async pruneContainers(filters: Filters): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {

@@ -23,6 +23,16 @@ export interface ImageServiceDeps {
   containers: () => ContainerRecord[];
 }
 
+/** `docker commit`'s options: the new name, its history entry, and config changes. */
+export interface CommitOptions {
+  repo?: string;
+  tag?: string;
+  author?: string;
+  comment?: string;
+  changes: string[];
+  config?: Record<string, unknown>;
+}
+
 type DeleteResult = Array<{ Untagged: string } | { Deleted: string }>;
 
 function hostArchitecture(): string {
@@ -322,18 +332,7 @@ export class ImageService {
     for (const n of names) this.event('save', this.get(n).id, n);
   }
 
-  async commit(
-    container: ContainerRecord,
-    image: ImageRecord,
-    opts: {
-      repo?: string;
-      tag?: string;
-      author?: string;
-      comment?: string;
-      changes: string[];
-      config?: Record<string, unknown>;
-    },
-  ): Promise<string> {
+  async commit(container: ContainerRecord, image: ImageRecord, opts: CommitOptions): Promise<string> {
     const c = container.Config;
     let cfg: NonNullable<ImageConfig['config']> = {
       ...(image.config.config ?? {}),
