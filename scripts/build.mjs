@@ -1,0 +1,58 @@
+// Bundles the engine and the CLI into dist/ with esbuild: one ESM file each, so
+// they start fast and need nothing of tsx at run time. Native addons (and the
+// packages that load them) stay external and are loaded from node_modules.
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export const BUILD_ENTRIES = [
+  { entry: 'guest-agent/main.ts', out: 'dist/berth-engine.mjs' },
+  { entry: 'cli/main.ts', out: 'dist/berth.mjs' },
+];
+
+/** Folders whose files end up in the bundles (bootstrap compares their mtimes with dist/). */
+export const BUILD_SOURCES = ['guest-agent', 'cli', 'common', 'vm'];
+
+// CommonJS dependencies inside an ESM bundle call require(); give them one.
+const BANNER =
+  "import { createRequire as __berthCreateRequire } from 'node:module';\n" +
+  'const require = __berthCreateRequire(import.meta.url);';
+
+export async function build({ quiet = false } = {}) {
+  const esbuild = await import('esbuild');
+  mkdirSync(join(repoRoot, 'dist'), { recursive: true });
+  const built = [];
+  for (const { entry, out } of BUILD_ENTRIES) {
+    if (!existsSync(join(repoRoot, entry))) {
+      console.warn(`build: ${entry} does not exist yet; ${out} not built`);
+      continue;
+    }
+    await esbuild.build({
+      absWorkingDir: repoRoot,
+      entryPoints: [entry],
+      outfile: out,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'esm',
+      sourcemap: true,
+      banner: { js: BANNER },
+      external: ['node-pty', 'cpu-features', 'ssh2'],
+      logLevel: quiet ? 'warning' : 'info',
+    });
+    built.push(out);
+  }
+  return built;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  try {
+    await build();
+  } catch (err) {
+    // esbuild has already printed the located errors.
+    console.error(`build failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,144 @@
+// The Engine API itself: negotiation headers, versions, and bad input answered
+// with the right status and a message (raw HTTP, as any client could send).
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { describe, it } from 'node:test';
+import { useEngineWithBusybox } from '../helpers/engine-with-images.js';
+
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+function request(
+  socket: string,
+  method: string,
+  path: string,
+  body?: string | Buffer,
+  headers: Record<string, string> = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { socketPath: socket, method, path, headers: { 'Content-Type': 'application/json', ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('Engine API', () => {
+  const engine = useEngineWithBusybox();
+  const call = (method: string, path: string, body?: string | Buffer) =>
+    request(engine().socket, method, path, body);
+
+  it('answers ping with the negotiation headers', async () => {
+    const head = await call('HEAD', '/_ping');
+    assert.equal(head.status, 200);
+    assert.equal(head.headers['api-version'], '1.47');
+    assert.equal(head.headers['ostype'], 'linux');
+    const get = await call('GET', '/_ping');
+    assert.equal(get.body, 'OK');
+  });
+
+  it('serves versioned and unversioned paths and refuses a too-new version', async () => {
+    assert.equal((await call('GET', '/v1.41/version')).status, 200);
+    const v = JSON.parse((await call('GET', '/version')).body);
+    assert.equal(v.ApiVersion, '1.47');
+    const tooNew = await call('GET', '/v1.99/version');
+    assert.equal(tooNew.status, 400);
+    assert.match(
+      JSON.parse(tooNew.body).message,
+      /client version 1.99 is too new. Maximum supported API version is 1.47/,
+    );
+    const unknown = await call('GET', '/no/such/endpoint');
+    assert.equal(unknown.status, 404);
+  });
+
+  it('refuses malformed JSON and wrong types with 400 and creates nothing', async () => {
+    const malformed = await call('POST', '/containers/create', '{"Image": "busybox",');
+    assert.equal(malformed.status, 400);
+    assert.equal(malformed.headers['content-type'], 'application/json');
+    assert.match(JSON.parse(malformed.body).message, /malformed JSON/);
+    const wrongType = await call(
+      'POST',
+      '/containers/create',
+      JSON.stringify({ Image: 'busybox', Env: 'A=B' }),
+    );
+    assert.equal(wrongType.status, 400);
+    assert.match(JSON.parse(wrongType.body).message, /Env: expected an array of strings/);
+    const wrongHost = await call(
+      'POST',
+      '/containers/create',
+      JSON.stringify({ Image: 'busybox', Cmd: ['true'], HostConfig: { Memory: '64m' } }),
+    );
+    assert.equal(wrongHost.status, 400);
+    const badName = await call(
+      'POST',
+      '/containers/create?name=..%2Fescape',
+      JSON.stringify({ Image: 'busybox', Cmd: ['true'] }),
+    );
+    assert.equal(badName.status, 400);
+    const noImage = await call(
+      'POST',
+      '/containers/create',
+      JSON.stringify({ Image: 'nope:1', Cmd: ['true'] }),
+    );
+    assert.equal(noImage.status, 404);
+    assert.equal(JSON.parse(noImage.body).message, 'No such image: nope:1');
+    const list = JSON.parse((await call('GET', '/containers/json?all=1')).body);
+    assert.deepEqual(list, []);
+  });
+
+  it('uses 304 for no-op start/stop and 404/409 for missing or conflicting containers', async () => {
+    const created = JSON.parse(
+      (await call('POST', '/containers/create', JSON.stringify({ Image: 'busybox', Cmd: ['sleep', '300'] })))
+        .body,
+    );
+    assert.equal((await call('POST', `/containers/${created.Id}/stop`)).status, 304);
+    assert.equal((await call('POST', `/containers/${created.Id}/start`)).status, 204);
+    assert.equal((await call('POST', `/containers/${created.Id}/start`)).status, 304);
+    const missing = await call('GET', '/containers/nonexistent/json');
+    assert.equal(missing.status, 404);
+    assert.equal(JSON.parse(missing.body).message, 'No such container: nonexistent');
+    assert.equal((await call('DELETE', `/containers/${created.Id}`)).status, 409);
+    assert.equal((await call('DELETE', `/containers/${created.Id}?force=1`)).status, 204);
+  });
+
+  it('streams exec output without an Upgrade (dockerode/testcontainers style)', async () => {
+    const created = JSON.parse(
+      (await call('POST', '/containers/create', JSON.stringify({ Image: 'busybox', Cmd: ['sleep', '300'] })))
+        .body,
+    );
+    await call('POST', `/containers/${created.Id}/start`);
+    const exec = JSON.parse(
+      (
+        await call(
+          'POST',
+          `/containers/${created.Id}/exec`,
+          JSON.stringify({ Cmd: ['echo', 'framed'], AttachStdout: true, AttachStderr: true }),
+        )
+      ).body,
+    );
+    const start = await call('POST', `/exec/${exec.Id}/start`, JSON.stringify({ Detach: false, Tty: false }));
+    assert.equal(start.status, 200);
+    const raw = Buffer.from(start.body, 'binary');
+    assert.equal(raw[0], 1, 'stdout frame');
+    assert.equal(start.body.slice(8), 'framed\n');
+    const info = JSON.parse((await call('GET', `/exec/${exec.Id}/json`)).body);
+    assert.equal(info.ExitCode, 0);
+    assert.equal(info.Running, false);
+    await call('DELETE', `/containers/${created.Id}?force=1`);
+  });
+});
