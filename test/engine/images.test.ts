@@ -116,6 +116,20 @@ describe('images', () => {
     assert.equal(meta.RootFS.Layers.length, 1);
   });
 
+  it('prunes dangling images only, unless asked for all unused', async () => {
+    const src = (await d('create', 'busybox', 'true')).stdout.trim();
+    const dangling = (await d('commit', src)).stdout.trim();
+    assert.match(dangling, /^sha256:/);
+    assert.equal((await d('commit', src, 'kept:1')).code, 0);
+    await d('rm', src);
+    const prune = await d('image', 'prune', '-f');
+    assert.equal(prune.code, 0, prune.stderr);
+    assert.match(prune.stdout, new RegExp(`deleted: ${dangling}`));
+    assert.equal((await d('inspect', dangling)).code, 1);
+    assert.equal((await d('inspect', 'kept:1')).code, 0, 'a tagged image survives a plain prune');
+    await d('rmi', 'kept:1');
+  });
+
   it('runs another distribution: a Debian rootfs prints its os-release', async () => {
     const load = await d('load', '-i', await debianArchive());
     assert.equal(load.code, 0, load.stderr);

@@ -127,6 +127,24 @@ describe('container lifecycle', () => {
       '{{.Action}}',
     );
     assert.deepEqual(events.stdout.trim().split('\n'), ['create', 'attach', 'start', 'die', 'destroy']);
+    // docker-compose 1.29 reads the legacy status/id/from fields.
+    const raw = await d(
+      'events',
+      '--since',
+      String(since),
+      '--until',
+      String(until),
+      '--filter',
+      'event=die',
+      '--format',
+      '{{json .}}',
+    );
+    const die = JSON.parse(raw.stdout.trim().split('\n')[0]);
+    assert.equal(die.status, 'die');
+    assert.match(die.id, /^[0-9a-f]{64}$/);
+    assert.equal(die.from, 'busybox');
+    assert.equal(die.Actor.Attributes.exitCode, '0');
+    assert.equal(die.Actor.Attributes.name, 'evented');
   });
 
   it('prunes stopped containers only', async () => {

@@ -89,6 +89,36 @@ describe('docker run', () => {
     assert.equal(r.stdout.trim(), '67108864');
   });
 
+  it('applies --memory-swap and --cpu-shares', async () => {
+    const swap = await docker(engine(), [
+      'run',
+      '--rm',
+      '--memory',
+      '64m',
+      '--memory-swap',
+      '96m',
+      'busybox',
+      'sh',
+      '-c',
+      'cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || echo $(( $(cat /sys/fs/cgroup/memory.swap.max) + 67108864 ))',
+    ]);
+    assert.equal(swap.code, 0, swap.stderr);
+    // Without swap accounting in the kernel, the limit cannot be set; dockerd then ignores it too.
+    if (swap.stdout.trim() !== '') assert.equal(swap.stdout.trim(), String(96 * 1024 * 1024));
+    const shares = await docker(engine(), [
+      'run',
+      '--rm',
+      '--cpu-shares',
+      '512',
+      'busybox',
+      'sh',
+      '-c',
+      'cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null || cat /sys/fs/cgroup/cpu.weight',
+    ]);
+    assert.equal(shares.code, 0, shares.stderr);
+    assert.ok(['512', '20'].includes(shares.stdout.trim()), shares.stdout);
+  });
+
   it('applies --pids-limit and --cpus', async () => {
     const pids = await docker(engine(), [
       'run',
