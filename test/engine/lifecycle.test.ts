@@ -136,6 +136,8 @@ describe('container lifecycle', () => {
       String(until),
       '--filter',
       'event=die',
+      '--filter',
+      'container=evented',
       '--format',
       '{{json .}}',
     );
