@@ -48,12 +48,13 @@ describe('docker exec', () => {
   });
 
   it('gives an interactive terminal with -it', async () => {
-    const term = dockerPty(engine(), ['exec', '-it', id, 'sh'], { cols: 90, rows: 20 });
+    // A script rather than busybox's line editor: its cursor-position query makes typed keys racy under load.
+    const script = 'stty size; tty; echo ready; read a b; echo "product=$((a*b))"; exit 2';
+    const term = dockerPty(engine(), ['exec', '-it', id, 'sh', '-c', script], { cols: 90, rows: 20 });
     try {
-      await term.waitFor(/\/\S* # /, 10_000); // busybox sh may follow its prompt with a cursor query
-      term.write('stty size; tty\r');
-      await term.waitFor(/20 90[\s\S]*\/dev\/pts\/\d+/, 10_000);
-      term.write('exit 2\r');
+      await term.waitFor(/20 90[\s\S]*\/dev\/pts\/\d+[\s\S]*ready/, 10_000);
+      term.write('6 7\r');
+      await term.waitFor(/product=42/, 10_000);
       assert.equal(await term.exited, 2);
     } finally {
       term.kill();

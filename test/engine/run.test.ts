@@ -62,12 +62,16 @@ describe('docker run', () => {
   });
 
   it('gives an interactive shell with -it', async () => {
-    const term = dockerPty(engine(), ['run', '--rm', '-it', 'busybox', 'sh'], { cols: 100, rows: 30 });
+    // A script rather than busybox's line editor: its cursor-position query makes typed keys racy under load.
+    const script = 'tty; stty size; echo $TERM; echo ready; read a b; echo "product=$((a*b))"; exit 5';
+    const term = dockerPty(engine(), ['run', '--rm', '-it', 'busybox', 'sh', '-c', script], {
+      cols: 100,
+      rows: 30,
+    });
     try {
-      await term.waitFor(/\/\S* # /, 10_000); // busybox sh may follow its prompt with a cursor query
-      term.write('echo $((6*7)); tty; stty size; echo $TERM\r');
-      await term.waitFor(/42[\s\S]*\/dev\/pts\/0[\s\S]*30 100[\s\S]*xterm/, 10_000);
-      term.write('exit 5\r');
+      await term.waitFor(/\/dev\/pts\/0[\s\S]*30 100[\s\S]*xterm[\s\S]*ready/, 10_000);
+      term.write('6 7\r');
+      await term.waitFor(/product=42/, 10_000);
       assert.equal(await term.exited, 5);
     } finally {
       term.kill();

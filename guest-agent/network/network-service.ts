@@ -1,0 +1,939 @@
+// dockerd's network model as a service: named networks (the predefined
+// "bridge", "host" and "none", and user bridge networks) persisted as JSON,
+// container endpoints (veth + address) and published ports (iptables NAT in
+// Berth's own chains plus the in-process userland proxy).
+//
+// Endpoints and published ports live only in memory: they belong to running
+// containers, and every container is stopped when the engine starts, so init()
+// removes what a crashed engine left instead of restoring it.
+import { promises as fs } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { EngineError, conflict, forbidden, invalid, notFound } from '../errors.js';
+import { writeJsonAtomic, readJson } from '../util/atomic-file.js';
+import { newId, shortId } from '../util/ids.js';
+import { log } from '../util/logger.js';
+import {
+  LinkNameTaken,
+  createEndpoint,
+  deleteLink,
+  ensureBridge,
+  ipv6Available,
+  portsOf,
+  randomVethName,
+  routedSubnets,
+  setDefaultRoute,
+  writeSysctl,
+} from './bridge-driver.js';
+import {
+  AddressPool,
+  formatIPv4,
+  macFromIPv4,
+  normalizeMac,
+  parseCidr,
+  parseIPv4,
+  parseSubnet,
+  pickSubnet,
+  poolOverlapError,
+  poolsExhaustedError,
+  resolveUserConfig,
+  subnetOf,
+  subnetString,
+  lastAddress,
+  overlaps,
+  type Subnet,
+} from './ipam.js';
+import { Iptables, type RuleState } from './iptables.js';
+import {
+  PortTable,
+  ephemeralRange,
+  hostPortString,
+  normalizeHostIp,
+  parseHostPort,
+  parsePortKey,
+  type HostPortSpec,
+  type Proto,
+} from './port-mapping.js';
+import { listenTcp, listenUdp, type ProxyHandle } from './userland-proxy.js';
+import type {
+  ConnectOptions,
+  EndpointSettings,
+  NetworkContainerView,
+  NetworkCreateRequest,
+  NetworkRecord,
+  NetworkServiceOptions,
+  PortBinding,
+  PortEvent,
+  PortEventListener,
+  PortMap,
+} from './network-types.js';
+
+export type * from './network-types.js';
+
+const PREDEFINED = ['bridge', 'host', 'none'];
+const DEFAULT_BRIDGE = 'berth0';
+const DEFAULT_BIP = '172.17.0.1/16';
+const OPT = {
+  bridgeName: 'com.docker.network.bridge.name',
+  icc: 'com.docker.network.bridge.enable_icc',
+  masquerade: 'com.docker.network.bridge.enable_ip_masquerade',
+  hostBinding: 'com.docker.network.bridge.host_binding_ipv4',
+  mtu: 'com.docker.network.driver.mtu',
+} as const;
+
+interface Endpoint {
+  containerId: string;
+  containerName: string;
+  networkId: string;
+  netnsPath: string;
+  hostIf: string;
+  containerIf: string;
+  ip: number;
+  /** This endpoint's gateway is the container's default route. */
+  defaultRoute: boolean;
+  dnsNames: string[];
+  settings: EndpointSettings;
+}
+
+interface Publication {
+  containerId: string;
+  proto: Proto;
+  hostIp: string;
+  hostPort: number;
+  containerIp: string;
+  containerPort: number;
+  bridge: string;
+  /** Covered by an iptables DNAT rule (IPv4 host address, iptables on). */
+  nat: boolean;
+  handle: ProxyHandle;
+}
+
+/** Settings a network's options imply, checked when it is created. */
+interface BridgeSettings {
+  icc: boolean;
+  masquerade: boolean;
+  mtu?: number;
+  hostBindingIp?: string;
+}
+
+function parseBool(key: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === '') return fallback;
+  if (/^(1|t|true)$/i.test(value)) return true;
+  if (/^(0|f|false)$/i.test(value)) return false;
+  throw invalid(`invalid value "${value}" for option ${key}: use true or false`);
+}
+
+function bridgeSettings(options: Record<string, string>): BridgeSettings {
+  const mtuText = options[OPT.mtu];
+  let mtu: number | undefined;
+  if (mtuText !== undefined && mtuText !== '' && mtuText !== '0') {
+    mtu = Number(mtuText);
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)
+      throw invalid(`invalid MTU "${mtuText}" in option ${OPT.mtu}: use a number between 68 and 65535`);
+  }
+  const hostBindingIp = options[OPT.hostBinding];
+  if (hostBindingIp && net.isIP(hostBindingIp) === 0)
+    throw invalid(`invalid address "${hostBindingIp}" in option ${OPT.hostBinding}`);
+  return {
+    icc: parseBool(OPT.icc, options[OPT.icc], true),
+    masquerade: parseBool(OPT.masquerade, options[OPT.masquerade], true),
+    mtu,
+    hostBindingIp: hostBindingIp || undefined,
+  };
+}
+
+/** The message dockerd gives when a host port cannot be bound. */
+function bindErrorText(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return 'address already in use';
+    case 'EADDRNOTAVAIL':
+      return 'cannot assign requested address';
+    case 'EACCES':
+      return 'permission denied';
+    default:
+      return err.message;
+  }
+}
+
+class PortUnavailable extends Error {
+  constructor(
+    readonly kind: 'allocated' | 'bind',
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+export class NetworkService {
+  private readonly stateDir: string;
+  private readonly bip: string;
+  private readonly useIptables: boolean;
+  private readonly userlandProxy: boolean;
+  private readonly records = new Map<string, NetworkRecord>();
+  /** Networks being created: taken (name, subnet) but not yet visible. */
+  private readonly creating = new Set<string>();
+  private readonly pools = new Map<string, AddressPool>();
+  private readonly settings = new Map<string, BridgeSettings>();
+  /** containerId → networkId → endpoint */
+  private readonly endpoints = new Map<string, Map<string, Endpoint>>();
+  private readonly publications = new Map<string, Publication[]>();
+  private readonly ports = new PortTable();
+  private readonly listeners = new Set<PortEventListener>();
+  private iptables?: Iptables;
+  private ipv6 = false;
+  private nextRandomPort = 0;
+  private lock: Promise<unknown> = Promise.resolve();
+  private syncChain: Promise<void> = Promise.resolve();
+  private syncQueued?: Promise<void>;
+
+  constructor(opts: NetworkServiceOptions) {
+    this.stateDir = opts.stateDir;
+    this.bip = opts.bip ?? DEFAULT_BIP;
+    this.useIptables = opts.iptables ?? true;
+    this.userlandProxy = opts.userlandProxy ?? true;
+  }
+
+  // ---- start and stop ------------------------------------------------------
+
+  async init(): Promise<void> {
+    const bip = parseCidr(this.bip);
+    const bipSubnet = bip && subnetOf(bip.addr, bip.prefix);
+    if (
+      !bip ||
+      !bipSubnet ||
+      bip.prefix > 30 ||
+      bip.addr === bipSubnet.base ||
+      bip.addr === lastAddress(bipSubnet)
+    )
+      throw invalid(
+        `invalid bip ${this.bip}: give the default bridge's gateway address and prefix, such as 172.17.0.1/16`,
+      );
+
+    await fs.mkdir(this.stateDir, { recursive: true, mode: 0o700 });
+    for (const file of await fs.readdir(this.stateDir)) {
+      if (file.startsWith('.') || !file.endsWith('.json')) continue;
+      const rec = await readJson<NetworkRecord>(path.join(this.stateDir, file)).catch((err: Error) => {
+        log.warn('ignoring an unreadable network record', { file, error: err.message });
+        return undefined;
+      });
+      if (rec?.Id && rec.Name) this.records.set(rec.Id, rec);
+    }
+    await this.ensurePredefined(formatIPv4(bip.addr), bipSubnet);
+
+    this.ipv6 = await ipv6Available();
+    const bridges = this.bridgeRecords();
+    for (const rec of bridges) {
+      const cfg = rec.IPAM.Config[0];
+      const subnet = parseSubnet(cfg.Subnet)!;
+      const gateway = parseIPv4(cfg.Gateway)!;
+      this.pools.set(rec.Id, new AddressPool(subnet, gateway, rec.Name));
+      const s = bridgeSettings(rec.Options);
+      this.settings.set(rec.Id, s);
+      await ensureBridge(rec.bridgeName!, `${cfg.Gateway}/${subnet.prefix}`, s.mtu);
+    }
+    // A crashed engine's endpoints: their containers are gone, so are they.
+    for (const veth of await portsOf(bridges.map((r) => r.bridgeName!))) {
+      log.info('removing a stale container interface', { veth });
+      await deleteLink(veth).catch((err: Error) =>
+        log.warn('cannot remove interface', { veth, error: err.message }),
+      );
+    }
+    if (this.useIptables) {
+      this.iptables = new Iptables(this.userlandProxy);
+      try {
+        await this.iptables.setup();
+      } catch (err) {
+        throw new EngineError(
+          'internal',
+          `cannot set up iptables rules (${(err as Error).message}): start the engine with iptables disabled, or fix iptables`,
+        );
+      }
+      if (!(await writeSysctl('net/ipv4/ip_forward', '1')))
+        log.warn('cannot enable IP forwarding: containers will not reach other networks');
+      for (const rec of bridges) await this.prepareBridgeSysctls(rec.bridgeName!);
+      await this.syncRules();
+    }
+  }
+
+  private async ensurePredefined(gateway: string, subnet: Subnet): Promise<void> {
+    const bridgeCfg = { Subnet: subnetString(subnet), Gateway: gateway };
+    const existing = this.findByName('bridge');
+    if (existing) {
+      const cfg = existing.IPAM.Config[0];
+      if (!cfg || cfg.Subnet !== bridgeCfg.Subnet || cfg.Gateway !== bridgeCfg.Gateway) {
+        existing.IPAM.Config = [bridgeCfg];
+        await this.persist(existing);
+      }
+    } else {
+      await this.addPredefined({
+        Name: 'bridge',
+        Driver: 'bridge',
+        bridgeName: DEFAULT_BRIDGE,
+        IPAM: { Driver: 'default', Config: [bridgeCfg] },
+        Options: {
+          'com.docker.network.bridge.default_bridge': 'true',
+          [OPT.icc]: 'true',
+          [OPT.masquerade]: 'true',
+          [OPT.hostBinding]: '0.0.0.0',
+          [OPT.bridgeName]: DEFAULT_BRIDGE,
+          [OPT.mtu]: '1500',
+        },
+      });
+    }
+    if (!this.findByName('host')) await this.addPredefined({ Name: 'host', Driver: 'host' });
+    if (!this.findByName('none')) await this.addPredefined({ Name: 'none', Driver: 'null' });
+  }
+
+  private async addPredefined(
+    r: Pick<NetworkRecord, 'Name' | 'Driver'> &
+      Partial<Pick<NetworkRecord, 'IPAM' | 'Options' | 'bridgeName'>>,
+  ): Promise<void> {
+    const rec: NetworkRecord = {
+      Id: newId(),
+      Name: r.Name,
+      Driver: r.Driver,
+      Created: new Date().toISOString(),
+      Internal: false,
+      Labels: {},
+      Options: r.Options ?? {},
+      IPAM: r.IPAM ?? { Driver: 'default', Config: [] },
+      ...(r.bridgeName ? { bridgeName: r.bridgeName } : {}),
+    };
+    await this.persist(rec);
+    this.records.set(rec.Id, rec);
+  }
+
+  /** Closes the proxies and removes Berth's iptables rules; bridges stay, as dockerd keeps docker0. */
+  async shutdown(): Promise<void> {
+    for (const id of [...this.publications.keys()]) await this.unpublish(id).catch(() => undefined);
+    await this.syncChain.catch(() => undefined);
+    if (this.iptables) {
+      const ipt = this.iptables;
+      this.iptables = undefined;
+      await ipt
+        .teardown()
+        .catch((err: Error) => log.warn('cannot remove iptables rules', { error: err.message }));
+    }
+  }
+
+  // ---- networks --------------------------------------------------------------
+
+  list(): NetworkRecord[] {
+    return [...this.records.values()].filter((r) => !this.creating.has(r.Id));
+  }
+
+  /** By full ID, name, or unique ID prefix, as dockerd looks networks up. */
+  get(idOrName: string): NetworkRecord {
+    const all = this.list();
+    const exact = all.find((r) => r.Id === idOrName) ?? all.find((r) => r.Name === idOrName);
+    if (exact) return exact;
+    const byPrefix = idOrName ? all.filter((r) => r.Id.startsWith(idOrName)) : [];
+    if (byPrefix.length === 1) return byPrefix[0];
+    if (byPrefix.length > 1)
+      throw invalid(`network ${idOrName} is ambiguous (${byPrefix.length} matches found based on ID prefix)`);
+    throw notFound(`network ${idOrName} not found`);
+  }
+
+  private findByName(name: string): NetworkRecord | undefined {
+    return [...this.records.values()].find((r) => r.Name === name);
+  }
+
+  private bridgeRecords(): NetworkRecord[] {
+    return [...this.records.values()].filter((r) => r.Driver === 'bridge' && r.bridgeName);
+  }
+
+  private isDefaultBridge(rec: NetworkRecord): boolean {
+    return rec.Name === 'bridge' && rec.bridgeName === DEFAULT_BRIDGE;
+  }
+
+  async create(req: NetworkCreateRequest): Promise<NetworkRecord> {
+    return this.locked(() => this.createLocked(req));
+  }
+
+  private async createLocked(req: NetworkCreateRequest): Promise<NetworkRecord> {
+    const name = req.Name ?? '';
+    if (!name.trim()) throw invalid('a network needs a name');
+    if (PREDEFINED.includes(name)) throw forbidden(`${name} is a pre-defined network and cannot be created`);
+    if (this.findByName(name)) throw conflict(`network with name ${name} already exists`);
+    const driver = req.Driver || 'bridge';
+    if (driver === 'host' || driver === 'null')
+      throw forbidden(`only one instance of "${driver}" network is allowed`);
+    if (['overlay', 'macvlan', 'ipvlan'].includes(driver))
+      throw new EngineError(
+        'not-implemented',
+        `the ${driver} network driver is not supported by Berth: use bridge`,
+      );
+    if (driver !== 'bridge') throw notFound(`plugin "${driver}" not found`);
+    if (req.EnableIPv6)
+      throw new EngineError('not-implemented', 'IPv6 networks are not supported by Berth yet');
+    if (req.IPAM?.Driver && req.IPAM.Driver !== 'default')
+      throw new EngineError(
+        'not-implemented',
+        `IPAM driver "${req.IPAM.Driver}" is not supported: use default`,
+      );
+    const configs = req.IPAM?.Config ?? [];
+    if (configs.length > 1)
+      throw new EngineError('not-implemented', 'Berth supports one IPv4 subnet per network');
+    if (configs[0]?.IPRange)
+      throw new EngineError(
+        'not-implemented',
+        `--ip-range (${configs[0].IPRange}) is not supported by Berth yet`,
+      );
+    const options = { ...(req.Options ?? {}) };
+    const settings = bridgeSettings(options);
+
+    const id = newId();
+    const bridgeName = options[OPT.bridgeName] || `br-${id.slice(0, 12)}`;
+    if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(bridgeName))
+      throw invalid(`invalid bridge name "${bridgeName}": use at most 15 letters, digits, '.', '-' or '_'`);
+    if (this.bridgeRecords().some((r) => r.bridgeName === bridgeName))
+      throw conflict(`bridge name ${bridgeName} is already used by another network`);
+
+    const used = this.bridgeRecords().map((r) => parseSubnet(r.IPAM.Config[0].Subnet)!);
+    const requested = resolveUserConfig(configs[0]?.Subnet, configs[0]?.Gateway);
+    let subnet: Subnet;
+    let gateway: number;
+    if (requested.subnet) {
+      if (used.some((u) => overlaps(u, requested.subnet))) throw poolOverlapError();
+      subnet = requested.subnet;
+      gateway = requested.gateway;
+    } else {
+      const bridges = new Set(this.bridgeRecords().map((r) => r.bridgeName!));
+      const routed = (await routedSubnets(bridges))
+        .map((s) => parseSubnet(s))
+        .filter((s): s is Subnet => !!s);
+      const picked = pickSubnet([...used, ...routed]);
+      if (!picked) throw poolsExhaustedError();
+      subnet = picked;
+      gateway = picked.base + 1;
+    }
+
+    const rec: NetworkRecord = {
+      Id: id,
+      Name: name,
+      Driver: 'bridge',
+      Created: new Date().toISOString(),
+      Internal: req.Internal ?? false,
+      Labels: { ...(req.Labels ?? {}) },
+      Options: options,
+      IPAM: { Driver: 'default', Config: [{ Subnet: subnetString(subnet), Gateway: formatIPv4(gateway) }] },
+      bridgeName,
+    };
+    this.records.set(id, rec);
+    this.creating.add(id);
+    try {
+      // The record first: a crash after it leaves a network whose bridge init() makes.
+      await this.persist(rec);
+      await ensureBridge(bridgeName, `${formatIPv4(gateway)}/${subnet.prefix}`, settings.mtu);
+      await this.prepareBridgeSysctls(bridgeName);
+      this.pools.set(id, new AddressPool(subnet, gateway, name));
+      this.settings.set(id, settings);
+      await this.syncRules();
+    } catch (err) {
+      this.records.delete(id);
+      this.pools.delete(id);
+      this.settings.delete(id);
+      await fs.rm(this.recordPath(id), { force: true });
+      await deleteLink(bridgeName).catch(() => undefined);
+      await this.syncRules().catch(() => undefined);
+      throw err;
+    } finally {
+      this.creating.delete(id);
+    }
+    return rec;
+  }
+
+  async remove(idOrName: string): Promise<void> {
+    return this.locked(async () => {
+      const rec = this.get(idOrName);
+      if (PREDEFINED.includes(rec.Name))
+        throw forbidden(`${rec.Name} is a pre-defined network and cannot be removed`);
+      if (this.endpointsOn(rec.Id).length > 0)
+        throw conflict(`error while removing network: network ${rec.Name} id ${rec.Id} has active endpoints`);
+      await fs.rm(this.recordPath(rec.Id), { force: true });
+      this.records.delete(rec.Id);
+      this.pools.delete(rec.Id);
+      this.settings.delete(rec.Id);
+      if (rec.bridgeName) {
+        await deleteLink(rec.bridgeName).catch((err: Error) =>
+          log.warn('cannot remove bridge', { bridge: rec.bridgeName, error: err.message }),
+        );
+      }
+      await this.syncRules();
+    });
+  }
+
+  // ---- endpoints -------------------------------------------------------------
+
+  async connect(
+    containerId: string,
+    netnsPath: string,
+    network: string,
+    opts: ConnectOptions = {},
+  ): Promise<EndpointSettings> {
+    const rec = this.get(network);
+    if (rec.Driver === 'host')
+      throw forbidden('container cannot be disconnected from host network or connected to host network');
+    if (rec.Driver === 'null')
+      throw forbidden(
+        'container cannot be connected to the none network: it gives a container no interfaces',
+      );
+    const pool = this.pools.get(rec.Id)!;
+    const settings = this.settings.get(rec.Id)!;
+    const containerName = (opts.containerName ?? containerId.slice(0, 12)).replace(/^\//, '');
+    let eps = this.endpoints.get(containerId);
+    if (eps?.has(rec.Id))
+      throw forbidden(`endpoint with name ${containerName} already exists in network ${rec.Name}`);
+
+    let requested: number | undefined;
+    if (opts.ipv4) {
+      if (this.isDefaultBridge(rec))
+        throw invalid('user specified IP address is supported on user defined networks only');
+      requested = parseIPv4(opts.ipv4);
+      if (requested === undefined) throw invalid(`invalid IPv4 address: ${opts.ipv4}`);
+    }
+    let mac: string | undefined;
+    if (opts.mac) {
+      mac = normalizeMac(opts.mac);
+      if (!mac) throw invalid(`invalid MAC address: ${opts.mac}`);
+    }
+
+    // Everything up to here is synchronous with the reservation below, so concurrent connects cannot collide.
+    const ip = pool.allocate(requested);
+    if (!eps) {
+      eps = new Map();
+      this.endpoints.set(containerId, eps);
+    }
+    const usedIfs = new Set([...eps.values()].map((e) => e.containerIf));
+    let n = 0;
+    while (usedIfs.has(`eth${n}`)) n++;
+    const defaultRoute = !rec.Internal && ![...eps.values()].some((e) => e.defaultRoute);
+    const userNetwork = !this.isDefaultBridge(rec);
+    const aliases = opts.aliases?.length ? [...opts.aliases] : null;
+    const dnsNames = userNetwork
+      ? [
+          ...new Set([
+            containerName,
+            ...(aliases ?? []),
+            shortId(containerId),
+            ...(opts.hostname ? [opts.hostname] : []),
+          ]),
+        ]
+      : [];
+    const gateway = formatIPv4(pool.gateway);
+    const ep: Endpoint = {
+      containerId,
+      containerName,
+      networkId: rec.Id,
+      netnsPath,
+      hostIf: '',
+      containerIf: `eth${n}`,
+      ip,
+      defaultRoute,
+      dnsNames,
+      settings: {
+        NetworkID: rec.Id,
+        EndpointID: newId(),
+        Gateway: rec.Internal ? '' : gateway,
+        IPAddress: formatIPv4(ip),
+        IPPrefixLen: pool.subnet.prefix,
+        MacAddress: mac ?? macFromIPv4(ip),
+        Aliases: userNetwork ? aliases : null,
+        DNSNames: userNetwork ? dnsNames : null,
+      },
+    };
+    eps.set(rec.Id, ep);
+
+    try {
+      for (let attempt = 0; ; attempt++) {
+        ep.hostIf = randomVethName();
+        try {
+          await createEndpoint({
+            bridge: rec.bridgeName!,
+            netnsPath,
+            hostIf: ep.hostIf,
+            containerIf: ep.containerIf,
+            mac: ep.settings.MacAddress,
+            cidr: `${ep.settings.IPAddress}/${pool.subnet.prefix}`,
+            defaultGateway: defaultRoute ? gateway : undefined,
+            mtu: settings.mtu,
+            hairpin: this.useIptables && !this.userlandProxy,
+          });
+          break;
+        } catch (err) {
+          if (!(err instanceof LinkNameTaken) || attempt >= 4) throw err;
+        }
+      }
+    } catch (err) {
+      pool.release(ip);
+      eps.delete(rec.Id);
+      if (eps.size === 0) this.endpoints.delete(containerId);
+      if (err instanceof EngineError) throw err;
+      throw new EngineError(
+        'internal',
+        `failed to connect container ${containerName} to network ${rec.Name}: ${(err as Error).message}`,
+      );
+    }
+    if (!this.records.has(rec.Id)) {
+      // Cannot happen while remove() refuses networks with endpoints; kept as a guard.
+      await this.dropEndpoint(ep);
+      throw notFound(`network ${network} not found`);
+    }
+    return { ...ep.settings };
+  }
+
+  async disconnect(containerId: string, network: string): Promise<void> {
+    const rec = this.get(network);
+    if (rec.Driver === 'host')
+      throw forbidden('container cannot be disconnected from host network or connected to host network');
+    const ep = this.endpoints.get(containerId)?.get(rec.Id);
+    if (!ep) throw forbidden(`container ${containerId} is not connected to network ${rec.Name}`);
+    await this.dropPublications(containerId, (p) => p.containerIp === ep.settings.IPAddress);
+    await this.dropEndpoint(ep);
+    if (ep.defaultRoute) {
+      // The container keeps a way out through another network, as dockerd moves the gateway.
+      const next = [...(this.endpoints.get(containerId)?.values() ?? [])].find(
+        (e) => !this.records.get(e.networkId)?.Internal,
+      );
+      if (next) {
+        next.defaultRoute = true;
+        await setDefaultRoute(next.netnsPath, next.settings.Gateway, next.containerIf).catch((err: Error) =>
+          log.warn('cannot move the default route', { container: containerId, error: err.message }),
+        );
+      }
+    }
+  }
+
+  /** At container exit: unpublish its ports and remove all its endpoints. */
+  async releaseAll(containerId: string): Promise<void> {
+    await this.unpublish(containerId);
+    const eps = [...(this.endpoints.get(containerId)?.values() ?? [])];
+    await Promise.all(eps.map((ep) => this.dropEndpoint(ep)));
+  }
+
+  private async dropEndpoint(ep: Endpoint): Promise<void> {
+    const eps = this.endpoints.get(ep.containerId);
+    if (eps?.get(ep.networkId) === ep) eps.delete(ep.networkId);
+    if (eps && eps.size === 0) this.endpoints.delete(ep.containerId);
+    try {
+      await deleteLink(ep.hostIf);
+    } finally {
+      this.pools.get(ep.networkId)?.release(ep.ip);
+    }
+  }
+
+  private endpointsOn(networkId: string): Endpoint[] {
+    const out: Endpoint[] = [];
+    for (const eps of this.endpoints.values()) {
+      const ep = eps.get(networkId);
+      if (ep) out.push(ep);
+    }
+    return out;
+  }
+
+  /** The container's endpoints by network name (NetworkSettings.Networks). */
+  endpointsOf(containerId: string): Record<string, EndpointSettings> {
+    const out: Record<string, EndpointSettings> = {};
+    for (const ep of this.endpoints.get(containerId)?.values() ?? []) {
+      const rec = this.records.get(ep.networkId);
+      if (rec) out[rec.Name] = { ...ep.settings };
+    }
+    return out;
+  }
+
+  /** `docker network inspect` → Containers. */
+  containersOf(idOrName: string): Record<string, NetworkContainerView> {
+    const rec = this.get(idOrName);
+    const out: Record<string, NetworkContainerView> = {};
+    for (const ep of this.endpointsOn(rec.Id)) {
+      out[ep.containerId] = {
+        Name: ep.containerName,
+        EndpointID: ep.settings.EndpointID,
+        MacAddress: ep.settings.MacAddress,
+        IPv4Address: `${ep.settings.IPAddress}/${ep.settings.IPPrefixLen}`,
+        IPv6Address: '',
+      };
+    }
+    return out;
+  }
+
+  /**
+   * The addresses a name resolves to on a user network: container names, aliases,
+   * short IDs and hostnames, as dockerd's embedded DNS answers them.
+   * TODO(embedded DNS): serve this on 127.0.0.11 inside each container on a user
+   * network (a UDP/TCP listener in the container's netns plus the DNAT rules
+   * dockerd installs there), and point its resolv.conf at it.
+   */
+  resolve(network: string, name: string): string[] {
+    const rec = this.get(network);
+    if (this.isDefaultBridge(rec)) return [];
+    const wanted = name.toLowerCase().replace(/\.$/, '');
+    return this.endpointsOn(rec.Id)
+      .filter((ep) => ep.dnsNames.some((d) => d.toLowerCase() === wanted))
+      .map((ep) => ep.settings.IPAddress);
+  }
+
+  // ---- published ports -------------------------------------------------------
+
+  async publish(containerId: string, target: { ip: string }, bindings: PortMap): Promise<PortMap> {
+    const ep = [...(this.endpoints.get(containerId)?.values() ?? [])].find(
+      (e) => e.settings.IPAddress === target.ip,
+    );
+    if (!ep)
+      throw invalid(
+        `cannot publish ports: container ${containerId} has no endpoint with address ${target.ip}`,
+      );
+    const rec = this.records.get(ep.networkId)!;
+    // Containers only on an internal network have no external connectivity, hence no published ports.
+    if (rec.Internal) return {};
+    const settings = this.settings.get(rec.Id)!;
+    const made: Publication[] = [];
+    const result: PortMap = {};
+    try {
+      for (const [key, list] of Object.entries(bindings)) {
+        const { containerPort, proto } = parsePortKey(key);
+        for (const b of list ?? []) {
+          const hostIp = normalizeHostIp(b.HostIp);
+          const spec = parseHostPort(b.HostPort);
+          let ips: string[];
+          if (hostIp !== '') ips = [hostIp];
+          else if (settings.hostBindingIp && settings.hostBindingIp !== '0.0.0.0')
+            ips = [settings.hostBindingIp];
+          else ips = ['0.0.0.0', ...(this.ipv6 && this.userlandProxy ? ['::'] : [])];
+          if (!this.userlandProxy && ips.some((ip) => net.isIPv6(ip)))
+            throw invalid(`cannot publish on ${hostIp}: IPv6 host addresses need the userland proxy`);
+          const group = await this.bindGroup(ep, proto, ips, spec, containerPort);
+          made.push(...group);
+          const out: PortBinding[] = (result[`${containerPort}/${proto}`] ??= []);
+          for (const p of group) out.push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
+        }
+      }
+      const all = [...(this.publications.get(containerId) ?? []), ...made];
+      this.publications.set(containerId, all);
+      if (made.some((p) => p.nat)) await this.syncRules();
+    } catch (err) {
+      const mine = new Set(made);
+      const rest = (this.publications.get(containerId) ?? []).filter((p) => !mine.has(p));
+      if (rest.length) this.publications.set(containerId, rest);
+      else this.publications.delete(containerId);
+      await Promise.all(made.map((p) => this.closePublication(p)));
+      if (made.some((p) => p.nat)) await this.syncRules().catch(() => undefined);
+      throw err;
+    }
+    for (const p of made) this.emit('publish', p);
+    return result;
+  }
+
+  /** Binds one requested host port on every address of `ips` (one port for all of them). */
+  private async bindGroup(
+    ep: Endpoint,
+    proto: Proto,
+    ips: string[],
+    spec: HostPortSpec,
+    containerPort: number,
+  ): Promise<Publication[]> {
+    const fail = (err: PortUnavailable): never => {
+      const prefix = `driver failed programming external connectivity on endpoint ${ep.containerName} (${ep.settings.EndpointID})`;
+      const kind =
+        err.kind === 'allocated' || err.code === 'EADDRINUSE'
+          ? 'conflict'
+          : err.code === 'EADDRNOTAVAIL'
+            ? 'invalid'
+            : 'internal';
+      throw new EngineError(kind, `${prefix}: ${err.message}`);
+    };
+    if (spec.kind === 'range') {
+      let last: PortUnavailable | undefined;
+      for (let port = spec.start; port <= spec.end; port++) {
+        try {
+          return await this.bindAll(ep, proto, ips, port, containerPort);
+        } catch (err) {
+          if (!(err instanceof PortUnavailable)) throw err;
+          last = err;
+        }
+      }
+      return fail(last!);
+    }
+    const range = await ephemeralRange();
+    const size = range.end - range.start + 1;
+    if (this.nextRandomPort < range.start || this.nextRandomPort > range.end)
+      this.nextRandomPort = range.start;
+    for (let i = 0; i < size; i++) {
+      const port = this.nextRandomPort;
+      this.nextRandomPort = port >= range.end ? range.start : port + 1;
+      if (ips.some((ip) => this.ports.ownerOf(proto, ip, port))) continue;
+      try {
+        return await this.bindAll(ep, proto, ips, port, containerPort);
+      } catch (err) {
+        // Taken by someone else: try the next one.
+        if (err instanceof PortUnavailable && (err.kind === 'allocated' || err.code === 'EADDRINUSE'))
+          continue;
+        if (err instanceof PortUnavailable) fail(err);
+        throw err;
+      }
+    }
+    throw new EngineError(
+      'conflict',
+      `driver failed programming external connectivity on endpoint ${ep.containerName}: all ports in ${range.start}-${range.end} are allocated`,
+    );
+  }
+
+  private async bindAll(
+    ep: Endpoint,
+    proto: Proto,
+    ips: string[],
+    port: number,
+    containerPort: number,
+  ): Promise<Publication[]> {
+    for (const ip of ips) {
+      if (this.ports.ownerOf(proto, ip, port))
+        throw new PortUnavailable(
+          'allocated',
+          `Bind for ${hostPortString(ip, port)} failed: port is already allocated`,
+        );
+    }
+    const bridge = this.records.get(ep.networkId)!.bridgeName!;
+    const target = this.userlandProxy ? { ip: ep.settings.IPAddress, port: containerPort } : undefined;
+    // Reserved before the first await, so a concurrent publish sees the port as allocated.
+    for (const ip of ips) this.ports.add(proto, ip, port, ep.containerId);
+    const out: Publication[] = [];
+    for (const ip of ips) {
+      try {
+        const handle = await (proto === 'tcp' ? listenTcp : listenUdp)(ip, port, target);
+        out.push({
+          containerId: ep.containerId,
+          proto,
+          hostIp: ip,
+          hostPort: port,
+          containerIp: ep.settings.IPAddress,
+          containerPort,
+          bridge,
+          nat: this.useIptables && net.isIPv4(ip),
+          handle,
+        });
+      } catch (err) {
+        await Promise.all(out.map((p) => p.handle.close().catch(() => undefined)));
+        for (const i of ips) this.ports.remove(proto, i, port);
+        const e = err as NodeJS.ErrnoException;
+        const fam = net.isIPv6(ip) ? '6' : '4';
+        throw new PortUnavailable(
+          'bind',
+          `Error starting userland proxy: listen ${proto}${fam} ${hostPortString(ip, port)}: bind: ${bindErrorText(e)}`,
+          e.code,
+        );
+      }
+    }
+    return out;
+  }
+
+  private async closePublication(p: Publication): Promise<void> {
+    this.ports.remove(p.proto, p.hostIp, p.hostPort);
+    await p.handle.close().catch(() => undefined);
+  }
+
+  async unpublish(containerId: string): Promise<void> {
+    await this.dropPublications(containerId, () => true);
+  }
+
+  private async dropPublications(containerId: string, which: (p: Publication) => boolean): Promise<void> {
+    const all = this.publications.get(containerId) ?? [];
+    const gone = all.filter(which);
+    if (gone.length === 0) return;
+    const rest = all.filter((p) => !which(p));
+    if (rest.length) this.publications.set(containerId, rest);
+    else this.publications.delete(containerId);
+    await Promise.all(gone.map((p) => this.closePublication(p)));
+    if (gone.some((p) => p.nat)) await this.syncRules();
+    for (const p of gone) this.emit('unpublish', p);
+  }
+
+  /** The container's published ports as NetworkSettings.Ports shows them (bound ones only). */
+  portsOf(containerId: string): PortMap {
+    const out: PortMap = {};
+    for (const p of this.publications.get(containerId) ?? []) {
+      (out[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
+    }
+    return out;
+  }
+
+  onPortEvent(listener: PortEventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(action: PortEvent['action'], p: Publication): void {
+    const e: PortEvent = {
+      action,
+      containerId: p.containerId,
+      proto: p.proto,
+      hostIp: p.hostIp,
+      hostPort: p.hostPort,
+      containerPort: p.containerPort,
+    };
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        log.warn('port event listener failed', { error: (err as Error).message });
+      }
+    }
+  }
+
+  // ---- helpers -----------------------------------------------------------------
+
+  private recordPath(id: string): string {
+    return path.join(this.stateDir, `${id}.json`);
+  }
+
+  private async persist(rec: NetworkRecord): Promise<void> {
+    await writeJsonAtomic(this.recordPath(rec.Id), rec);
+  }
+
+  /** Without the proxy, loopback connections are NATed into the bridge: the kernel must route 127/8 there. */
+  private async prepareBridgeSysctls(bridge: string): Promise<void> {
+    if (!this.useIptables || this.userlandProxy) return;
+    if (!(await writeSysctl(`net/ipv4/conf/${bridge}/route_localnet`, '1')))
+      log.warn('cannot enable route_localnet: published ports will not answer on 127.0.0.1', { bridge });
+  }
+
+  private ruleState(): RuleState {
+    const networks = this.bridgeRecords()
+      .filter((r) => this.settings.has(r.Id))
+      .map((r) => {
+        const s = this.settings.get(r.Id)!;
+        return {
+          bridge: r.bridgeName!,
+          subnet: r.IPAM.Config[0].Subnet,
+          internal: r.Internal,
+          masquerade: s.masquerade,
+          icc: s.icc,
+        };
+      });
+    const mappings = [...this.publications.values()].flat().filter((p) => p.nat);
+    return { networks, mappings };
+  }
+
+  /** Loads the rules for the current state; concurrent requests share one run. */
+  private syncRules(): Promise<void> {
+    if (!this.iptables) return Promise.resolve();
+    if (this.syncQueued) return this.syncQueued;
+    const run = this.syncChain
+      .catch(() => undefined)
+      .then(() => {
+        this.syncQueued = undefined;
+        // The state is read when the run starts, so it includes every change made before.
+        return this.iptables ? this.iptables.apply(this.ruleState()) : undefined;
+      });
+    this.syncQueued = run;
+    this.syncChain = run;
+    return run;
+  }
+
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.lock.catch(() => undefined).then(fn);
+    this.lock = result;
+    return result;
+  }
+}

@@ -1,0 +1,80 @@
+// The network service's records and request shapes, close to what dockerd shows
+// in `docker network inspect` and a container's NetworkSettings.
+export type { PortEvent, PortEventListener } from '../../common/port-events.js';
+
+export type NetworkDriver = 'bridge' | 'host' | 'null';
+
+/** Persisted, one JSON file per network. */
+export interface NetworkRecord {
+  Id: string;
+  Name: string;
+  Driver: NetworkDriver;
+  Created: string;
+  Internal: boolean;
+  Labels: Record<string, string>;
+  Options: Record<string, string>;
+  IPAM: { Driver: 'default'; Config: Array<{ Subnet: string; Gateway: string }> };
+  /** berth0 for the default "bridge", br-<12 hex id> for user networks. */
+  bridgeName?: string;
+}
+
+/** What inspect shows under NetworkSettings.Networks.<name>. */
+export interface EndpointSettings {
+  NetworkID: string;
+  EndpointID: string;
+  Gateway: string;
+  IPAddress: string;
+  IPPrefixLen: number;
+  MacAddress: string;
+  Aliases: string[] | null;
+  DNSNames: string[] | null;
+}
+
+/** HostPort is a string, as in the API: "" or "0" asks for a free port. */
+export interface PortBinding {
+  HostIp: string;
+  HostPort: string;
+}
+
+/** "80/tcp" → bindings, as HostConfig.PortBindings and NetworkSettings.Ports. */
+export type PortMap = Record<string, PortBinding[]>;
+
+export interface NetworkCreateRequest {
+  Name: string;
+  Driver?: string;
+  Internal?: boolean;
+  Labels?: Record<string, string>;
+  Options?: Record<string, string>;
+  IPAM?: {
+    Driver?: string;
+    Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }>;
+  };
+  EnableIPv6?: boolean;
+}
+
+export interface ConnectOptions {
+  ipv4?: string;
+  mac?: string;
+  aliases?: string[];
+  hostname?: string;
+  containerName?: string;
+}
+
+export interface NetworkServiceOptions {
+  stateDir: string;
+  /** The default bridge's gateway and prefix; default 172.17.0.1/16. */
+  bip?: string;
+  /** Manage NAT and forwarding rules with iptables; default true. */
+  iptables?: boolean;
+  /** Forward published ports with the in-process proxy too; default true. */
+  userlandProxy?: boolean;
+}
+
+/** One container's entry in `docker network inspect` → Containers. */
+export interface NetworkContainerView {
+  Name: string;
+  EndpointID: string;
+  MacAddress: string;
+  IPv4Address: string;
+  IPv6Address: string;
+}
