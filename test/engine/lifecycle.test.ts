@@ -149,6 +149,27 @@ describe('container lifecycle', () => {
     assert.equal(die.Actor.Attributes.name, 'evented');
   });
 
+  it('reports sizes with ps -s and engine facts with docker info', async () => {
+    const id = (
+      await d('run', '--name', 'sized', 'busybox', 'sh', '-c', 'head -c 300000 /dev/zero > /blob')
+    ).stdout.trim();
+    void id;
+    const sized = await d('ps', '-a', '-s', '--filter', 'name=sized', '--format', '{{.Size}}');
+    assert.equal(sized.code, 0, sized.stderr);
+    assert.match(sized.stdout.trim(), /^30\d(\.\d+)?kB \(virtual \d+(\.\d+)?MB\)$/);
+    await d('rm', 'sized');
+    const info = await d(
+      'info',
+      '--format',
+      '{{.Driver}} {{.OSType}} {{.DefaultRuntime}} {{.CgroupDriver}} {{.Containers}}',
+    );
+    assert.equal(info.code, 0, info.stderr);
+    assert.match(info.stdout.trim(), /^overlay2 linux (runc|crun) cgroupfs \d+$/);
+    const plain = await d('info');
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stdout, /Server Version: 27\.5\.1/);
+  });
+
   it('prunes stopped containers only', async () => {
     const stopped = (await d('create', 'busybox', 'true')).stdout.trim();
     const running = (await d('run', '-d', 'busybox', 'sleep', '300')).stdout.trim();
