@@ -150,10 +150,8 @@ describe('container lifecycle', () => {
   });
 
   it('reports sizes with ps -s and engine facts with docker info', async () => {
-    const id = (
-      await d('run', '--name', 'sized', 'busybox', 'sh', '-c', 'head -c 300000 /dev/zero > /blob')
-    ).stdout.trim();
-    void id;
+    const run = await d('run', '--name', 'sized', 'busybox', 'sh', '-c', 'head -c 300000 /dev/zero > /blob');
+    assert.equal(run.code, 0, run.stderr);
     const sized = await d('ps', '-a', '-s', '--filter', 'name=sized', '--format', '{{.Size}}');
     assert.equal(sized.code, 0, sized.stderr);
     assert.match(sized.stdout.trim(), /^30\d(\.\d+)?kB \(virtual \d+(\.\d+)?MB\)$/);
