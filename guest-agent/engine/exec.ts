@@ -162,6 +162,7 @@ export class ExecService {
         capAdd: record.HostConfig.CapAdd ?? [],
         capDrop: record.HostConfig.CapDrop ?? [],
       });
+      if (tty && rows > 0 && cols > 0) processSpec.consoleSize = { height: rows, width: cols };
       proc = await this.deps.runtime.exec(record.Id, processSpec, {
         tty,
         stdin: exec.config.AttachStdin && !opts.detach,
