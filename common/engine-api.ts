@@ -36,6 +36,7 @@ export interface HostConfig {
   LogConfig?: LogConfig;
   ConsoleSize?: [number, number];
   Binds?: string[] | null;
+  VolumesFrom?: string[] | null;
   Mounts?: unknown[] | null;
   Tmpfs?: Record<string, string> | null;
   PortBindings?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | null;

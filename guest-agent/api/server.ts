@@ -12,6 +12,8 @@ import { registerSystemRoutes } from './routes/system.js';
 import { registerContainerRoutes } from './routes/containers.js';
 import { registerExecRoutes } from './routes/exec.js';
 import { registerImageRoutes } from './routes/images.js';
+import { registerVolumeRoutes } from './routes/volumes.js';
+import { registerArchiveRoutes } from './routes/archive.js';
 
 const VERSIONED = /^\/v(\d+)\.(\d+)(\/.*)$/;
 
@@ -27,6 +29,8 @@ export function buildRouter(engine: Engine): Router {
   registerContainerRoutes(router, engine);
   registerExecRoutes(router, engine);
   registerImageRoutes(router, engine);
+  registerVolumeRoutes(router, engine);
+  registerArchiveRoutes(router, engine);
   return router;
 }
 

@@ -7,6 +7,7 @@ import { ZERO_TIME } from '../../common/engine-api.js';
 import { readJson, writeJsonAtomic } from '../util/atomic-file.js';
 import { invalid, notFound } from '../errors.js';
 import { log } from '../util/logger.js';
+import type { ParsedMount, ResolvedMount } from '../volumes/volume-types.js';
 
 /** What is persisted of a container. Field names follow dockerd's inspect output. */
 export interface ContainerRecord {
@@ -28,6 +29,10 @@ export interface ContainerRecord {
   ResolvConfPath: string;
   HostnamePath: string;
   HostsPath: string;
+  /** Binds, volumes and tmpfs as parsed at create (volume names filled in). */
+  MountPoints?: ParsedMount[];
+  /** The same with their host sources, as inspect's Mounts and --volumes-from use them. */
+  ResolvedMounts?: ResolvedMount[];
 }
 
 export function initialState(): ContainerState {

@@ -1,6 +1,7 @@
 // The JSON a client sees of a container: `docker inspect` and `docker ps`.
 import type { ContainerRecord } from './container-store.js';
 import { humanDuration } from './human-time.js';
+import { inspectMounts } from '../volumes/mount-spec.js';
 
 export interface InspectExtras {
   graphDriver: { LowerDir?: string; MergedDir: string; UpperDir: string; WorkDir: string };
@@ -87,7 +88,7 @@ export function inspectView(record: ContainerRecord, extras: InspectExtras): Rec
     },
     GraphDriver: { Name: 'overlay2', Data: extras.graphDriver },
     ...(extras.sizes ?? {}),
-    Mounts: [],
+    Mounts: inspectMounts(record.ResolvedMounts ?? []),
     Config: record.Config,
     NetworkSettings: {
       Bridge: '',
@@ -148,6 +149,6 @@ export function summaryView(
     ...(sizes ?? {}),
     HostConfig: { NetworkMode: record.HostConfig.NetworkMode ?? 'bridge' },
     NetworkSettings: { Networks: networks(record) },
-    Mounts: [],
+    Mounts: inspectMounts(record.ResolvedMounts ?? []),
   };
 }

@@ -35,6 +35,17 @@ import type { EnginePaths } from './paths.js';
 import { parseSignal } from './signals.js';
 import { StdioHub, type OutputSink, type StreamName } from './stdio-hub.js';
 import { validateCreateBody } from './create-validation.js';
+import type { VolumeStore } from '../volumes/volume-store.js';
+import type { ParsedMount, ResolvedMount } from '../volumes/volume-types.js';
+import {
+  createVolumes,
+  inheritedMounts,
+  parseMounts,
+  parseVolumesFrom,
+  resolveMount,
+  setupMounts,
+  toOciMounts,
+} from '../volumes/mount-spec.js';
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 
@@ -55,6 +66,8 @@ interface LiveContainer {
   restartTimer?: NodeJS.Timeout;
   restartDelayMs: number;
   removing?: Promise<void>;
+  /** Gives back the volumes the current run holds (unmounts option volumes). */
+  releaseMounts?: () => Promise<void>;
   waiters: Set<Waiter>;
   logListeners: Set<() => void>;
 }
@@ -79,6 +92,7 @@ export interface ContainerServiceDeps {
   runtime: OciRuntime;
   events: EventBus;
   paths: EnginePaths;
+  volumes: VolumeStore;
   defaultLogConfig: { Type: string; Config: Record<string, string> };
 }
 
@@ -156,6 +170,14 @@ export class ContainerService {
     const args = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
     if (args.length === 0) throw invalid('no command specified');
 
+    // Mounts are validated before anything exists; volumes are made last.
+    const inherited = (hostConfig.VolumesFrom ?? []).flatMap((spec) => {
+      const { container, mode } = parseVolumesFrom(spec);
+      return inheritedMounts(this.get(container).ResolvedMounts ?? [], mode);
+    });
+    const parsedMounts = parseMounts(hostConfig, config.Volumes ?? undefined, inherited);
+    const mountPoints = await createVolumes(parsedMounts, this.deps.volumes);
+
     const dir = store.dir(id);
     const record: ContainerRecord = {
       Id: id,
@@ -175,6 +197,8 @@ export class ContainerService {
       ResolvConfPath: path.join(dir, 'resolv.conf'),
       HostnamePath: path.join(dir, 'hostname'),
       HostsPath: path.join(dir, 'hosts'),
+      MountPoints: mountPoints,
+      ResolvedMounts: this.describeMounts(mountPoints),
     };
     try {
       await this.deps.rootfs.prepare(id);
@@ -182,6 +206,7 @@ export class ContainerService {
     } catch (err) {
       await this.deps.rootfs.remove(id).catch(() => {});
       await store.remove(id).catch(() => {});
+      await this.removeAnonymousVolumes(record);
       throw err;
     }
     this.emit(record, 'create');
@@ -288,19 +313,42 @@ export class ContainerService {
     if ((hc.CpuShares ?? 0) < 0) throw invalid('invalid CPU shares: must not be negative');
     effectiveCapabilities(hc.CapAdd ?? [], hc.CapDrop ?? [], hc.Privileged ?? false); // throws on unknown names
 
-    const unsupported: string[] = [];
-    if (hc.Binds?.length) unsupported.push('volumes (-v/Binds)');
-    if (hc.Mounts?.length) unsupported.push('mounts (--mount)');
-    if (hc.Tmpfs && Object.keys(hc.Tmpfs).length) unsupported.push('tmpfs mounts');
-    if (hc.PortBindings && Object.values(hc.PortBindings).some((b) => b && b.length))
-      unsupported.push('published ports (-p)');
-    if (unsupported.length) {
-      throw new EngineError(
-        'not-implemented',
-        `this Berth engine does not support ${unsupported.join(', ')} yet`,
-      );
+    if (hc.PortBindings && Object.values(hc.PortBindings).some((b) => b && b.length)) {
+      throw new EngineError('not-implemented', 'this Berth engine does not support published ports (-p) yet');
     }
     return hc;
+  }
+
+  /** Mounts with their sources as known before a run (inspect, --volumes-from). */
+  private describeMounts(mounts: ParsedMount[]): ResolvedMount[] {
+    return mounts.map((m) =>
+      m.kind === 'volume' && m.name
+        ? resolveMount(m, { path: this.deps.volumes.get(m.name).Mountpoint, name: m.name })
+        : resolveMount(m),
+    );
+  }
+
+  /** Ids of the containers that mount a volume (other than `except`). */
+  volumeUsers(name: string, except?: string): string[] {
+    return this.list()
+      .filter(
+        (c) => c.Id !== except && (c.MountPoints ?? []).some((m) => m.kind === 'volume' && m.name === name),
+      )
+      .map((c) => c.Id);
+  }
+
+  /** `docker rm -v` and `--rm`: anonymous volumes go with their container; named ones stay. */
+  private async removeAnonymousVolumes(record: ContainerRecord): Promise<void> {
+    for (const m of record.MountPoints ?? []) {
+      if (m.kind !== 'volume' || !m.name || !this.deps.volumes.has(m.name)) continue;
+      if (!this.deps.volumes.get(m.name).anonymous) continue;
+      if (this.volumeUsers(m.name, record.Id).length) continue;
+      await this.deps.volumes
+        .remove(m.name, { force: true }, () => false)
+        .catch((err) =>
+          log.warn('removing an anonymous volume failed', { volume: m.name, error: String(err) }),
+        );
+    }
   }
 
   // ---- start -------------------------------------------------------------
@@ -337,6 +385,11 @@ export class ContainerService {
       if (networkResult.status === 'rejected') throw networkResult.reason;
       const merged = mountResult.value;
       const network = networkResult.value;
+      const mountSetup = await setupMounts(record.MountPoints ?? [], this.deps.volumes, merged, {
+        copyUp: !record.HasBeenStarted,
+      });
+      live.releaseMounts = mountSetup.release;
+      record.ResolvedMounts = mountSetup.mounts;
       await writeEtcFiles(
         { hostname: record.HostnamePath, hosts: record.HostsPath, resolv: record.ResolvConfPath },
         {
@@ -392,6 +445,7 @@ export class ContainerService {
             type: 'bind',
             options: ['rbind', 'rprivate'],
           },
+          ...toOciMounts(mountSetup.mounts),
         ],
         cgroupsPath: `/berth/${id}`,
         noNewPrivileges: (hc.SecurityOpt ?? []).some((o) => /^no-new-privileges(:true|=true)?$/.test(o)),
@@ -400,12 +454,15 @@ export class ContainerService {
         sysctls: hc.Sysctls ?? undefined,
       });
       await fs.mkdir(bundleDir, { recursive: true, mode: 0o700 });
+      const [rows, cols] = hc.ConsoleSize ?? [0, 0];
+      // The runtime sizes the container's terminal before the process starts; a
+      // later resize alone would race with a process that reads its size at once.
+      if (config.Tty && rows > 0 && cols > 0) spec.process.consoleSize = { height: rows, width: cols };
       await fs.writeFile(path.join(bundleDir, 'config.json'), JSON.stringify(spec));
       live.logDriver = createLogDriver(hc.LogConfig?.Type ?? 'json-file', hc.LogConfig?.Config ?? {}, {
         containerId: id,
         logPath: record.LogPath,
       });
-      const [rows, cols] = hc.ConsoleSize ?? [0, 0];
       live.process = await runtime.start(id, bundleDir, {
         tty: config.Tty ?? false,
         stdin: config.OpenStdin ?? false,
@@ -417,6 +474,8 @@ export class ContainerService {
       live.logDriver = undefined;
       await runtime.delete(id, true).catch(() => {});
       await this.teardownNetwork(live);
+      await live.releaseMounts?.();
+      live.releaseMounts = undefined;
       if (mounted) await rootfs.unmount(id).catch(() => {});
       const message = err instanceof Error ? err.message : String(err);
       record.State.Error = message;
@@ -513,8 +572,11 @@ export class ContainerService {
     live.logDriver = undefined;
     live.process = undefined;
     // A foreground `runc run` deletes its container when it exits; what is left is ours.
+    const releaseMounts = live.releaseMounts;
+    live.releaseMounts = undefined;
     await Promise.all([
       this.teardownNetwork(live),
+      releaseMounts?.(),
       this.deps.rootfs.unmount(id).catch((err) => log.warn('unmount failed', { id, error: String(err) })),
       fs.rm(path.join(this.deps.paths.bundlesDir, id), { recursive: true, force: true }).catch(() => {}),
     ]);
@@ -742,7 +804,7 @@ export class ContainerService {
     this.emit(record, 'rename', { oldName });
   }
 
-  async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+  async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const record = this.get(ref);
     const live = this.liveOf(record.Id);
     if (live.removing) return live.removing;
@@ -763,6 +825,7 @@ export class ContainerService {
       await this.deps.rootfs.remove(record.Id);
       await fs.rm(path.join(this.deps.paths.bundlesDir, record.Id), { recursive: true, force: true });
       await this.deps.store.remove(record.Id);
+      if (opts.volumes || record.HostConfig.AutoRemove) await this.removeAnonymousVolumes(record);
       this.live.delete(record.Id);
       this.onRemoved?.(record.Id);
       this.emit(record, 'destroy');

@@ -49,6 +49,7 @@ const HOST_CONFIG_FIELDS: Record<string, Kind> = {
   NetworkMode: 'string',
   LogConfig: 'object',
   Binds: 'strings',
+  VolumesFrom: 'strings',
   Tmpfs: 'string-map',
   ExtraHosts: 'strings',
   Dns: 'strings',

@@ -9,12 +9,15 @@ import { run } from '../util/subprocess.js';
 import { readJson, writeJsonAtomic } from '../util/atomic-file.js';
 import { ImageStore } from '../storage/image-store.js';
 import { RootfsManager } from '../storage/rootfs.js';
+import { VolumeStore } from '../volumes/volume-store.js';
 import { changes as layerChanges } from '../storage/layer-diff.js';
 import { chooseRuntime } from '../runtime/runtime-probe.js';
 import type { OciRuntime } from '../runtime/oci-runtime.js';
 import { readJsonFileLogs } from '../logs/json-file-reader.js';
 import type { LogMessage } from '../logs/log-types.js';
-import { ContainerStore } from './container-store.js';
+import { ContainerStore, type ContainerRecord } from './container-store.js';
+import { archiveMounts } from '../volumes/mount-spec.js';
+import type { ContainerMount } from '../volumes/volume-types.js';
 import { ContainerService } from './containers.js';
 import { ExecService } from './exec.js';
 import { EventBus } from './events.js';
@@ -56,6 +59,7 @@ export class Engine {
     readonly runtimeNote: string | undefined,
     private readonly imageStore: ImageStore,
     private readonly rootfs: RootfsManager,
+    readonly volumes: VolumeStore,
     readonly logDefaults: { Type: string; Config: Record<string, string> },
     private readonly lockFile: string,
   ) {
@@ -67,6 +71,7 @@ export class Engine {
       runtime,
       events: this.events,
       paths,
+      volumes,
       defaultLogConfig: logDefaults,
     });
     this.images = new ImageService({
@@ -93,6 +98,8 @@ export class Engine {
       const imageStore = new ImageStore(paths.dataRoot);
       await imageStore.init();
       const rootfs = new RootfsManager(paths.dataRoot);
+      const volumes = new VolumeStore(paths.dataRoot);
+      await volumes.init();
       const engine = new Engine(
         paths,
         engineId,
@@ -100,6 +107,7 @@ export class Engine {
         note,
         imageStore,
         rootfs,
+        volumes,
         { Type: opts.logDriver ?? 'json-file', Config: opts.logOpts ?? {} },
         lockFile,
       );
@@ -114,6 +122,7 @@ export class Engine {
   /** Stop containers, keep state, release the data root. */
   async close(): Promise<void> {
     await this.containers.shutdown();
+    await this.volumes.shutdown();
     await fs.rm(this.lockFile, { force: true });
   }
 
@@ -270,6 +279,36 @@ export class Engine {
   async commit(opts: CommitOptions & { container: string }): Promise<string> {
     const record = this.containers.get(opts.container);
     return this.images.commit(record, this.containers.imageOf(record), opts);
+  }
+
+  /**
+   * A container's files for `docker cp`: the running container's own root
+   * (/proc/<pid>/root: its mounts, tmpfs included, as it sees them), or the
+   * stopped container's root filesystem mounted for the copy with its binds
+   * and volumes honoured. `release` undoes the temporary mount.
+   */
+  async openContainerFs(ref: string): Promise<{
+    record: ContainerRecord;
+    root: string;
+    mounts: ContainerMount[];
+    release: () => Promise<void>;
+  }> {
+    const record = this.containers.get(ref);
+    if (record.State.Running && record.State.Pid > 0) {
+      return { record, root: `/proc/${record.State.Pid}/root`, mounts: [], release: async () => {} };
+    }
+    const merged = await this.rootfs.mount(
+      record.Id,
+      this.imageStore.layerDirs(this.containers.imageOf(record)),
+    );
+    return {
+      record,
+      root: merged,
+      mounts: archiveMounts(record.ResolvedMounts ?? []),
+      release: async () => {
+        if (!record.State.Running) await this.rootfs.unmount(record.Id).catch(() => {});
+      },
+    };
   }
 
   async pruneContainers(filters: Filters): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {

@@ -4,8 +4,10 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { invalid } from '../errors.js';
+import { log } from '../util/logger.js';
+import { copyUpFromRoot } from './copy-up.js';
 import { resolveInRoot } from './safe-path.js';
-import { validateVolumeName } from './volume-store.js';
+import { validateVolumeName, type VolumeStore } from './volume-store.js';
 import type {
   OciMountInput,
   ParsedBind,
@@ -150,11 +152,19 @@ function splitN(s: string, sep: string, n: number): string[] {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function field<T>(o: Obj, key: string, kind: 'string' | 'boolean' | 'number' | 'object', where: string): T | undefined {
+function field<T>(
+  o: Obj,
+  key: string,
+  kind: 'string' | 'boolean' | 'number' | 'object',
+  where: string,
+): T | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
   const ok = kind === 'object' ? isObj(v) : typeof v === kind;
-  if (!ok) throw invalid(`invalid type for ${where}.${key}: expected ${kind === 'object' ? 'an object' : `a ${kind}`}`);
+  if (!ok)
+    throw invalid(
+      `invalid type for ${where}.${key}: expected ${kind === 'object' ? 'an object' : `a ${kind}`}`,
+    );
   return v as T;
 }
 
@@ -191,8 +201,11 @@ function parseMountObject(raw: unknown, index: number): ParsedMount {
   switch (type) {
     case 'bind': {
       if (source === '') throw fail('field Source must not be empty');
-      const propagation = bindOpts ? field<string>(bindOpts, 'Propagation', 'string', `${where}.BindOptions`) : undefined;
-      if (propagation && !PROPAGATIONS.has(propagation)) throw fail(`invalid propagation mode: ${propagation}`);
+      const propagation = bindOpts
+        ? field<string>(bindOpts, 'Propagation', 'string', `${where}.BindOptions`)
+        : undefined;
+      if (propagation && !PROPAGATIONS.has(propagation))
+        throw fail(`invalid propagation mode: ${propagation}`);
       if (!source.startsWith('/')) throw fail(`invalid mount path: '${source}' mount path must be absolute`);
       const createMountpoint = bindOpts
         ? (field<boolean>(bindOpts, 'CreateMountpoint', 'boolean', `${where}.BindOptions`) ?? false)
@@ -222,8 +235,12 @@ function parseMountObject(raw: unknown, index: number): ParsedMount {
       }
       if (source !== '') validateVolumeName(source);
       const driverConfig = volumeOpts ? field<Obj>(volumeOpts, 'DriverConfig', 'object', vw) : undefined;
-      const driver = driverConfig ? field<string>(driverConfig, 'Name', 'string', `${vw}.DriverConfig`) : undefined;
-      const driverOpts = driverConfig ? stringMap(driverConfig.Options, `${vw}.DriverConfig.Options`) : undefined;
+      const driver = driverConfig
+        ? field<string>(driverConfig, 'Name', 'string', `${vw}.DriverConfig`)
+        : undefined;
+      const driverOpts = driverConfig
+        ? stringMap(driverConfig.Options, `${vw}.DriverConfig.Options`)
+        : undefined;
       const labels = volumeOpts ? stringMap(volumeOpts.Labels, `${vw}.Labels`) : undefined;
       const vol: ParsedVolume = {
         kind: 'volume',
@@ -256,7 +273,8 @@ function parseMountObject(raw: unknown, index: number): ParsedMount {
         if (extra !== undefined && extra !== null) {
           if (!Array.isArray(extra)) throw invalid(`invalid type for ${tw}.Options: expected an array`);
           for (const opt of extra) {
-            if (!Array.isArray(opt) || opt.length < 1 || opt.length > 2) throw fail('invalid option array length');
+            if (!Array.isArray(opt) || opt.length < 1 || opt.length > 2)
+              throw fail('invalid option array length');
             if (opt[0] !== 'exec' && opt[0] !== 'noexec') throw fail(`invalid option: ${String(opt[0])}`);
             data.push(opt.length === 1 ? String(opt[0]) : `${String(opt[0])}=${String(opt[1])}`);
           }
@@ -351,13 +369,15 @@ function normalizeTmpfsData(key: string, value: string, fail: (msg: string) => E
       return `size=${Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!}`;
     }
     case 'mode':
-      if (!/^[0-7]{1,4}$/.test(value)) throw fail(`invalid tmpfs mode "${value}": it must be octal (e.g. mode=1777)`);
+      if (!/^[0-7]{1,4}$/.test(value))
+        throw fail(`invalid tmpfs mode "${value}": it must be octal (e.g. mode=1777)`);
       return `mode=${value}`;
     case 'uid':
     case 'gid':
     case 'nr_inodes':
     case 'nr_blocks':
-      if (!/^\d+[kmg]?$/i.test(value)) throw fail(`invalid tmpfs option "${key}=${value}": it must be a number`);
+      if (!/^\d+[kmg]?$/i.test(value))
+        throw fail(`invalid tmpfs option "${key}=${value}": it must be a number`);
       return `${key}=${value}`;
     default:
       return `${key}=${value}`;
@@ -366,11 +386,22 @@ function normalizeTmpfsData(key: string, value: string, fail: (msg: string) => E
 
 function parseTmpfsEntry(dest: string, options: string): ParsedTmpfs {
   const problem = destinationProblem(dest);
-  if (problem) throw invalid(problem === 'field Target must not be empty' ? "invalid mount path: '' mount path must be absolute" : problem);
+  if (problem)
+    throw invalid(
+      problem === 'field Target must not be empty'
+        ? "invalid mount path: '' mount path must be absolute"
+        : problem,
+    );
   const user = options === '' ? [] : options.split(',');
   const fail = (msg: string) => invalid(`invalid tmpfs mount ${dest}: ${msg}`);
   const opts = tmpfsOptions(user, fail);
-  return { kind: 'tmpfs', destination: cleanPath(dest), options: opts, ro: opts.includes('ro'), listed: false };
+  return {
+    kind: 'tmpfs',
+    destination: cleanPath(dest),
+    options: opts,
+    ro: opts.includes('ro'),
+    listed: false,
+  };
 }
 
 // ---- all of it ------------------------------------------------------------------
@@ -403,7 +434,8 @@ export function parseMounts(
   const duplicate = (dest: string) => invalid(`Duplicate mount point: ${dest}`);
 
   for (const raw of hostConfig.Binds ?? []) {
-    if (typeof raw !== 'string') throw invalid('invalid type for HostConfig.Binds: expected an array of strings');
+    if (typeof raw !== 'string')
+      throw invalid('invalid type for HostConfig.Binds: expected an array of strings');
     const m = parseBindString(raw, hostConfig.VolumeDriver ?? undefined);
     if (userDests.has(m.destination) || tmpfsDests.has(m.destination)) throw duplicate(m.destination);
     userDests.add(m.destination);
@@ -416,7 +448,8 @@ export function parseMounts(
     byDest.set(m.destination, m);
   });
   for (const [dest, options] of Object.entries(hostConfig.Tmpfs ?? {})) {
-    if (typeof options !== 'string') throw invalid(`invalid type for HostConfig.Tmpfs["${dest}"]: expected a string`);
+    if (typeof options !== 'string')
+      throw invalid(`invalid type for HostConfig.Tmpfs["${dest}"]: expected a string`);
     const m = parseTmpfsEntry(dest, options);
     byDest.set(m.destination, m);
   }
@@ -432,7 +465,9 @@ export function parseMounts(
       nocopy: false,
       mode: '',
       fromImage: true,
-      ...(hostConfig.VolumeDriver && hostConfig.VolumeDriver !== 'local' ? { driver: hostConfig.VolumeDriver } : {}),
+      ...(hostConfig.VolumeDriver && hostConfig.VolumeDriver !== 'local'
+        ? { driver: hostConfig.VolumeDriver }
+        : {}),
     });
   }
   return [...byDest.values()];
@@ -440,7 +475,8 @@ export function parseMounts(
 
 /** One --volumes-from entry: `container[:ro|rw]`. */
 export function parseVolumesFrom(spec: string): { container: string; mode: string } {
-  if (typeof spec !== 'string' || spec === '') throw invalid('volumes-from specification cannot be an empty string');
+  if (typeof spec !== 'string' || spec === '')
+    throw invalid('volumes-from specification cannot be an empty string');
   const colon = spec.indexOf(':');
   const container = colon < 0 ? spec : spec.slice(0, colon);
   const mode = colon < 0 ? '' : spec.slice(colon + 1);
@@ -474,10 +510,24 @@ export function inheritedMounts(from: ResolvedMount[], mode: string): ParsedMoun
         mode: m.Mode,
       });
     } else if (m.Type === 'volume' && m.Name) {
-      out.push({ kind: 'volume', name: m.Name, destination: m.Destination, ro, nocopy: true, mode: m.Mode, fromImage: false });
+      out.push({
+        kind: 'volume',
+        name: m.Name,
+        destination: m.Destination,
+        ro,
+        nocopy: true,
+        mode: m.Mode,
+        fromImage: false,
+      });
     } else if (m.Type === 'tmpfs' && m.listed) {
       const options = m.oci.options.filter((o) => o !== 'ro' && o !== 'rw');
-      out.push({ kind: 'tmpfs', destination: m.Destination, options: ro ? [...options, 'ro'] : options, ro, listed: true });
+      out.push({
+        kind: 'tmpfs',
+        destination: m.Destination,
+        options: ro ? [...options, 'ro'] : options,
+        ro,
+        listed: true,
+      });
     }
   }
   return out;
@@ -505,7 +555,9 @@ export async function prepareBindSource(m: ParsedBind): Promise<void> {
 export async function volumeSubpathSource(volumeDir: string, subpath: string): Promise<string> {
   const p = await resolveInRoot(volumeDir, subpath, { followFinal: true });
   if (!existsSync(p))
-    throw invalid(`invalid mount config for type "volume": subpath "${subpath}" does not exist in the volume`);
+    throw invalid(
+      `invalid mount config for type "volume": subpath "${subpath}" does not exist in the volume`,
+    );
   return p;
 }
 
@@ -577,8 +629,100 @@ export function toOciMounts(mounts: ResolvedMount[]): OciMountInput[] {
 }
 
 /** The mounts `docker cp` must honour, from the resolved list. */
-export function archiveMounts(mounts: ResolvedMount[]): Array<{ destination: string; source: string; readOnly: boolean }> {
+export function archiveMounts(
+  mounts: ResolvedMount[],
+): Array<{ destination: string; source: string; readOnly: boolean }> {
   return mounts
     .filter((m) => m.Type !== 'tmpfs')
     .map((m) => ({ destination: m.Destination, source: m.Source, readOnly: !m.RW }));
+}
+
+// ---- the engine's two steps ------------------------------------------------------------
+
+/**
+ * At container create: make every volume the mounts name (existing names are
+ * reused, anonymous ones get a 64-hex name) and return the mounts with those
+ * names filled in, to store with the container. Anonymous volumes made here
+ * are removed again if a later one fails.
+ */
+export async function createVolumes(parsed: ParsedMount[], store: VolumeStore): Promise<ParsedMount[]> {
+  const made: string[] = [];
+  const out: ParsedMount[] = [];
+  try {
+    for (const m of parsed) {
+      if (m.kind !== 'volume') {
+        out.push(m);
+        continue;
+      }
+      const existed = m.name !== undefined && store.has(m.name);
+      const v = await store.create(
+        { Name: m.name, Driver: m.driver, DriverOpts: m.driverOpts, Labels: m.labels },
+        m.name === undefined,
+      );
+      if (!existed && m.name === undefined) made.push(v.Name);
+      out.push({ ...m, name: v.Name });
+    }
+  } catch (err) {
+    for (const name of made) await store.remove(name, { force: true }, () => false).catch(() => {});
+    throw err;
+  }
+  return out;
+}
+
+export interface MountSetup {
+  /** Inspect's Mounts (filter on `listed`) and, through toOciMounts, the runtime's mounts. */
+  mounts: ResolvedMount[];
+  /** Give back the volume mounts taken by setup (call when the container stops). */
+  release(): Promise<void>;
+}
+
+/**
+ * At container start, with the rootfs mounted: make missing -v sources, mount
+ * option volumes (tmpfs, bind types), fill new empty volumes from the image
+ * unless nocopy (`copyUp`: pass true on the first start only, as dockerd
+ * copies once, at create), and resolve every mount. On failure everything
+ * taken is given back.
+ */
+export async function setupMounts(
+  parsed: ParsedMount[],
+  store: VolumeStore,
+  rootfs: string,
+  opts: { copyUp: boolean },
+): Promise<MountSetup> {
+  const held: string[] = [];
+  const release = async () => {
+    for (const name of held.splice(0)) {
+      await store
+        .release(name)
+        .catch((err) => log.warn('could not release a volume', { volume: name, error: String(err) }));
+    }
+  };
+  try {
+    const mounts: ResolvedMount[] = [];
+    for (const m of parsed) {
+      if (m.kind === 'bind') {
+        await prepareBindSource(m);
+        mounts.push(resolveMount(m));
+      } else if (m.kind === 'volume') {
+        if (!m.name)
+          throw new Error(`the volume at ${m.destination} was not created (call createVolumes first)`);
+        const source = await store.mountSource(m.name);
+        held.push(m.name);
+        if (opts.copyUp && !m.nocopy && !m.subpath) await copyUpFromRoot(rootfs, m.destination, source);
+        const p = m.subpath ? await volumeSubpathSource(source, m.subpath) : source;
+        mounts.push(resolveMount(m, { path: p, name: m.name }));
+      } else {
+        mounts.push(resolveMount(m));
+      }
+    }
+    return { mounts, release };
+  } catch (err) {
+    await release();
+    throw err;
+  }
+}
+
+/** Inspect's `Mounts` as dockerd lists them (no --tmpfs mounts, no engine-only fields). */
+export function inspectMounts(mounts: ResolvedMount[]): Array<Omit<ResolvedMount, 'listed' | 'oci'>> {
+  return mounts.filter((m) => m.listed).map(({ listed: _listed, oci: _oci, ...shown }) => shown);
 }

@@ -94,10 +94,43 @@ export interface Lookup {
 
 /** A container's filesystem as seen from the host: its root plus the mounts over it. */
 export class ContainerFs {
+  /**
+   * Directories already walked, by container path (only paths reached without
+   * following a symlink, so the key is what a later lookup spells). Opt-in for
+   * sequential bulk work; the handles stay valid directory objects inside the
+   * container whatever happens to their names, so a stale entry can misplace
+   * a file only inside the container, never outside it.
+   */
+  private cache?: Map<string, Level>;
+
   private constructor(
     private readonly rootLevel: Level,
     private readonly mounts: Map<string, ContainerMount>,
   ) {}
+
+  /** Keep walked directories open for later lookups (see `cache`); bounded by trimCache(). */
+  enableCache(): void {
+    this.cache ??= new Map();
+  }
+
+  /** Forget cached directories at or below a container path (after removing or replacing it). */
+  async invalidate(logical: string): Promise<void> {
+    if (!this.cache) return;
+    const prefix = logical === '/' ? '/' : `${logical}/`;
+    for (const [key, level] of this.cache) {
+      if (key === logical || key.startsWith(prefix)) {
+        this.cache.delete(key);
+        await level.handle.close().catch(() => {});
+      }
+    }
+  }
+
+  /** Bound the cache; call only while no Lookup is held (its dir may be a cached handle). */
+  async trimCache(max = 512): Promise<void> {
+    if (!this.cache || this.cache.size <= max) return;
+    for (const level of this.cache.values()) await level.handle.close().catch(() => {});
+    this.cache.clear();
+  }
 
   /** `root` and the mount sources are trusted host paths (the engine's own). */
   static async open(root: string, mounts: ContainerMount[] = []): Promise<ContainerFs> {
@@ -112,6 +145,10 @@ export class ContainerFs {
   }
 
   async close(): Promise<void> {
+    if (this.cache) {
+      for (const level of this.cache.values()) await level.handle.close().catch(() => {});
+      this.cache.clear();
+    }
     await this.rootLevel.handle.close();
   }
 
@@ -128,10 +165,18 @@ export class ContainerFs {
   mountOf(logical: string): ContainerMount | undefined {
     let best: ContainerMount | undefined;
     for (const [dest, m] of this.mounts) {
-      if ((logical === dest || logical.startsWith(`${dest}/`)) && (!best || dest.length > best.destination.length))
+      if (
+        (logical === dest || logical.startsWith(`${dest}/`)) &&
+        (!best || dest.length > best.destination.length)
+      )
         best = m;
     }
     return best;
+  }
+
+  /** Whether some mount destination lies strictly below this container path. */
+  isMountAncestor(logical: string): boolean {
+    return this.mountsBelow(logical).length > 0;
   }
 
   /** Mount destinations strictly below a container path. */
@@ -145,8 +190,29 @@ export class ContainerFs {
     const stack: Level[] = [this.rootLevel];
     const pending: string[] = [];
     let parts = splitPath(p);
+    // Start from the deepest cached directory the path spells out, with all its
+    // ancestors on the stack so that a ".." in a symlink met later climbs correctly.
+    if (this.cache && this.cache.size > 0 && !parts.includes('..')) {
+      const hits: Level[] = [];
+      for (let k = 1; k < parts.length; k++) {
+        const hit = this.cache.get(`/${parts.slice(0, k).join('/')}`);
+        if (!hit) break;
+        hits.push(hit);
+      }
+      stack.push(...hits);
+      parts = parts.slice(hits.length);
+    }
+    let followed = false;
+    const push = (level: Level) => {
+      const key = `/${level.logical.join('/')}`;
+      if (this.cache && !followed && !this.cache.has(key)) {
+        this.cache.set(key, { ...level, owned: false });
+        stack.push({ ...level, owned: false });
+      } else stack.push(level);
+    };
     let links = 0;
     let retries = 0;
+    let lastMade: string | undefined;
     let keep: FileHandle | undefined;
 
     const popTo = async (n: number) => {
@@ -198,12 +264,15 @@ export class ContainerFs {
             st = await fs.stat(mount.source);
           } catch (err) {
             if (errCode(err) === 'ENOENT')
-              throw new EngineError('internal', `the source ${mount.source} of the mount at ${logical} is missing`);
+              throw new EngineError(
+                'internal',
+                `the source ${mount.source} of the mount at ${logical} is missing`,
+              );
             throw err;
           }
           if (st.isDirectory()) {
             const handle = await fs.open(mount.source, O_PATH | fsc.O_DIRECTORY);
-            stack.push({ handle, logical: logicalParts, host: mount.source, mount, owned: true });
+            push({ handle, logical: logicalParts, host: mount.source, mount, owned: true });
             continue;
           }
           if (!last) throw notADirectory(p, logical);
@@ -228,13 +297,18 @@ export class ContainerFs {
         } catch (err) {
           if (errCode(err) !== 'ENOENT') throw err;
         }
+        if ((!st && this.isMountAncestor(logical)) || (!st && !last && opts.mkdirParents)) {
+          if (lastMade === logical) throw new PathNotFoundError(p); // made, yet still missing
+          lastMade = logical;
+          // A mountpoint's missing parent is made as runc and dockerd make mountpoints;
+          // with mkdirParents, any missing parent (tar's implied directories).
+          const how = opts.mkdirParents ?? { mode: 0o755 };
+          await this.mkdirAt(cur, c, logical, how);
+          parts.unshift(c);
+          continue;
+        }
         if (!st) {
           if (last) return await result(cur, c, undefined);
-          if (opts.mkdirParents) {
-            await this.mkdirAt(cur, c, logical, opts.mkdirParents);
-            parts.unshift(c);
-            continue;
-          }
           if (opts.allowMissing) {
             pending.push(c);
             continue;
@@ -245,6 +319,7 @@ export class ContainerFs {
           if (++links > MAX_LINKS)
             throw invalid(`cannot resolve "${p}" in the container: too many levels of symbolic links`);
           const target = await fs.readlink(fdPath(cur.handle, c));
+          followed = true;
           if (target.startsWith('/')) await popTo(1);
           parts = [...splitPath(target), ...parts];
           continue;
@@ -262,7 +337,7 @@ export class ContainerFs {
           }
           throw err;
         }
-        stack.push({ handle, logical: logicalParts, host: path.join(cur.host, c), mount: cur.mount, owned: true });
+        push({ handle, logical: logicalParts, host: path.join(cur.host, c), mount: cur.mount, owned: true });
       }
       // The path ended on a directory level itself: "/", a mount root, "x/..", a link to a directory.
       const top = stack[stack.length - 1]!;

@@ -276,9 +276,7 @@ export class VolumeStore {
       }
       const refs = refsOf(inUse, name);
       if (refs !== undefined) {
-        throw conflict(
-          `remove ${name}: volume is in use${refs.length > 0 ? ` - [${refs.join(', ')}]` : ''}`,
-        );
+        throw conflict(`remove ${name}: volume is in use${refs.length > 0 ? ` - [${refs.join(', ')}]` : ''}`);
       }
       const act = this.active.get(name);
       if (act && act.count > 0) throw conflict(`remove ${name}: volume is in use`);
@@ -307,7 +305,9 @@ export class VolumeStore {
       const v = allValues[0]!.toLowerCase();
       if (['1', 't', 'true'].includes(v)) all = true;
       else if (!['0', 'f', 'false'].includes(v))
-        throw invalid(`invalid filter 'all': strconv.ParseBool: parsing ${JSON.stringify(allValues[0])}: invalid syntax`);
+        throw invalid(
+          `invalid filter 'all': strconv.ParseBool: parsing ${JSON.stringify(allValues[0])}: invalid syntax`,
+        );
     }
     const report: VolumePruneReport = { VolumesDeleted: [], SpaceReclaimed: 0 };
     for (const meta of [...this.volumes.values()]) {

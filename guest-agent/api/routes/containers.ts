@@ -193,7 +193,10 @@ export function registerContainerRoutes(router: Router, engine: Engine): void {
     .add('POST', '/containers/{id}/attach', (ctx) => attach(engine, ctx))
     .add('POST', '/containers/{id}/wait', (ctx) => wait(engine, ctx))
     .add('DELETE', '/containers/{id}', async (ctx) => {
-      await c.remove(ctx.params.id, { force: queryBool(ctx.query, 'force') });
+      await c.remove(ctx.params.id, {
+        force: queryBool(ctx.query, 'force'),
+        volumes: queryBool(ctx.query, 'v'),
+      });
       replyStatus(ctx, 204);
     })
     .add('POST', '/containers/{id}/pause', () => {
