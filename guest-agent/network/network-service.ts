@@ -6,7 +6,7 @@
 // Endpoints and published ports live only in memory: they belong to running
 // containers, and every container is stopped when the engine starts, so init()
 // removes what a crashed engine left instead of restoring it.
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { EngineError, conflict, forbidden, invalid, notFound } from '../errors.js';
@@ -252,7 +252,7 @@ export class NetworkService {
       }
       if (!(await writeSysctl('net/ipv4/ip_forward', '1')))
         log.warn('cannot enable IP forwarding: containers will not reach other networks');
-      for (const rec of bridges) await this.prepareBridgeSysctls(rec.bridgeName!);
+      for (const rec of bridges) await this.prepareBridgeSysctls(rec.bridgeName!, this.settings.get(rec.Id)!);
       await this.syncRules();
     }
   }
@@ -260,6 +260,13 @@ export class NetworkService {
   private async ensurePredefined(gateway: string, subnet: Subnet): Promise<void> {
     const bridgeCfg = { Subnet: subnetString(subnet), Gateway: gateway };
     const existing = this.findByName('bridge');
+    const clash = this.bridgeRecords().find(
+      (r) => r !== existing && overlaps(parseSubnet(r.IPAM.Config[0].Subnet)!, subnet),
+    );
+    if (clash)
+      throw invalid(
+        `invalid bip ${this.bip}: it overlaps network ${clash.Name} (${clash.IPAM.Config[0].Subnet}); choose another bip or remove that network`,
+      );
     if (existing) {
       const cfg = existing.IPAM.Config[0];
       if (!cfg || cfg.Subnet !== bridgeCfg.Subnet || cfg.Gateway !== bridgeCfg.Gateway) {
@@ -427,7 +434,7 @@ export class NetworkService {
       // The record first: a crash after it leaves a network whose bridge init() makes.
       await this.persist(rec);
       await ensureBridge(bridgeName, `${formatIPv4(gateway)}/${subnet.prefix}`, settings.mtu);
-      await this.prepareBridgeSysctls(bridgeName);
+      await this.prepareBridgeSysctls(bridgeName, settings);
       this.pools.set(id, new AddressPool(subnet, gateway, name));
       this.settings.set(id, settings);
       await this.syncRules();
@@ -452,10 +459,20 @@ export class NetworkService {
         throw forbidden(`${rec.Name} is a pre-defined network and cannot be removed`);
       if (this.endpointsOn(rec.Id).length > 0)
         throw conflict(`error while removing network: network ${rec.Name} id ${rec.Id} has active endpoints`);
-      await fs.rm(this.recordPath(rec.Id), { force: true });
+      // Gone from the maps before the first await, so a concurrent connect cannot find it.
+      const pool = this.pools.get(rec.Id);
+      const settings = this.settings.get(rec.Id);
       this.records.delete(rec.Id);
       this.pools.delete(rec.Id);
       this.settings.delete(rec.Id);
+      try {
+        await fs.rm(this.recordPath(rec.Id), { force: true });
+      } catch (err) {
+        this.records.set(rec.Id, rec);
+        if (pool) this.pools.set(rec.Id, pool);
+        if (settings) this.settings.set(rec.Id, settings);
+        throw err;
+      }
       if (rec.bridgeName) {
         await deleteLink(rec.bridgeName).catch((err: Error) =>
           log.warn('cannot remove bridge', { bridge: rec.bridgeName, error: err.message }),
@@ -891,9 +908,21 @@ export class NetworkService {
     await writeJsonAtomic(this.recordPath(rec.Id), rec);
   }
 
-  /** Without the proxy, loopback connections are NATed into the bridge: the kernel must route 127/8 there. */
-  private async prepareBridgeSysctls(bridge: string): Promise<void> {
-    if (!this.useIptables || this.userlandProxy) return;
+  private async prepareBridgeSysctls(bridge: string, settings: BridgeSettings): Promise<void> {
+    if (!this.useIptables) return;
+    // Traffic between ports of one bridge meets iptables only with bridge-nf-call-iptables:
+    // needed for enable_icc=false, and for hairpin NAT without the proxy (as dockerd sets it).
+    if (
+      (!settings.icc || !this.userlandProxy) &&
+      existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables')
+    ) {
+      if (!(await writeSysctl('net/bridge/bridge-nf-call-iptables', '1')))
+        log.warn('cannot enable bridge-nf-call-iptables: enable_icc=false will not isolate containers', {
+          bridge,
+        });
+    }
+    if (this.userlandProxy) return;
+    // Without the proxy, loopback connections are NATed into the bridge: the kernel must route 127/8 there.
     if (!(await writeSysctl(`net/ipv4/conf/${bridge}/route_localnet`, '1')))
       log.warn('cannot enable route_localnet: published ports will not answer on 127.0.0.1', { bridge });
   }

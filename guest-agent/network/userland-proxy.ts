@@ -25,13 +25,14 @@ export function listenTcp(hostIp: string, hostPort: number, target?: ProxyTarget
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   };
-  const server = net.createServer({ allowHalfOpen: true }, (client) => {
+  // No Nagle delay, as Go's docker-proxy: request/response protocols would otherwise stall.
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
     track(client);
     if (!target) {
       client.destroy();
       return;
     }
-    const upstream = net.connect({ host: target.ip, port: target.port, allowHalfOpen: true });
+    const upstream = net.connect({ host: target.ip, port: target.port, allowHalfOpen: true, noDelay: true });
     track(upstream);
     // A FIN from one side is passed on (pipe ends the other), so half-closed protocols work.
     client.pipe(upstream);

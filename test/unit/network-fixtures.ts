@@ -24,13 +24,79 @@ export async function assertPrivateNetns(): Promise<void> {
   const routes = (await run('ip', ['route', 'show', 'default'])).stdout.trim();
   const links = (JSON.parse((await run('ip', ['-j', 'link', 'show'])).stdout) as Array<{ ifname: string }>)
     .map((l) => l.ifname)
-    .filter((n) => n !== 'lo' && !/^(berth0|br-[0-9a-f]{12}|veth[0-9a-f]{7})$/.test(n));
+    .filter((n) => n !== 'lo' && !/^(berth0|berthtest\d+|br-[0-9a-f]{12}|veth[0-9a-f]{7})$/.test(n));
   if (routes || links.length > 0) {
     throw new Error(
       `the network tests must run in a private network namespace (this one has ${routes ? 'a default route' : links.join(', ')}): ` +
         'use `npm test -- test/unit/network` or `nsenter --net=/run/netns/<yours> node --import tsx --test …`',
     );
   }
+}
+
+let lockFile: string | undefined;
+
+/**
+ * One network test file at a time per namespace: they share berth0 and Berth's
+ * iptables chains. A lock file named after the namespace, taken in before() and
+ * dropped in after(); a lock whose owner died is taken over.
+ */
+export async function lockNetworkTests(): Promise<void> {
+  await assertPrivateNetns();
+  const inode = (await fs.readlink('/proc/self/ns/net')).replace(/\D/g, '');
+  const file = path.join(os.tmpdir(), `berth-nettest-${inode}.lock`);
+  for (let i = 0; ; i++) {
+    try {
+      await fs.writeFile(file, String(process.pid), { flag: 'wx' });
+      lockFile = file;
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const owner = Number(await fs.readFile(file, 'utf8').catch(() => '0'));
+    let alive = false;
+    try {
+      process.kill(owner, 0);
+      alive = owner > 0;
+    } catch {
+      alive = false;
+    }
+    if (!alive) await fs.rm(file, { force: true });
+    else if (i > 2400) throw new Error(`another network test (pid ${owner}) holds ${file}`);
+    else await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+export async function unlockNetworkTests(): Promise<void> {
+  if (lockFile) await fs.rm(lockFile, { force: true });
+  lockFile = undefined;
+}
+
+const stacks = new WeakMap<TestContext, Array<() => unknown>>();
+
+/**
+ * Runs `fn` when the test ends, last registered first (node's t.after runs hooks
+ * in registration order and stops at the first that throws). Every step runs;
+ * the first error is reported after all of them.
+ */
+export function defer(t: TestContext, fn: () => unknown): void {
+  let stack = stacks.get(t);
+  if (!stack) {
+    const fns: Array<() => unknown> = [];
+    stacks.set(t, fns);
+    stack = fns;
+    t.after(async () => {
+      let first: unknown;
+      while (fns.length) {
+        try {
+          await fns.pop()!();
+        } catch (err) {
+          first ??= err;
+        }
+      }
+      if (first) throw first;
+    });
+  }
+  stack.push(fn);
 }
 
 export async function tempDir(prefix: string): Promise<string> {
@@ -43,7 +109,10 @@ export async function tempDir(prefix: string): Promise<string> {
 export async function berthLinks(): Promise<string[]> {
   const r = await run('ip', ['-j', 'link', 'show']);
   return (JSON.parse(r.stdout) as Array<{ ifname: string; master?: string }>)
-    .filter((l) => /^(berth0|br-[0-9a-f]{12}|veth[0-9a-f]{7})$/.test(l.ifname) || l.master === 'berth0')
+    .filter(
+      (l) =>
+        /^(berth0|berthtest\d+|br-[0-9a-f]{12}|veth[0-9a-f]{7})$/.test(l.ifname) || l.master === 'berth0',
+    )
     .map((l) => l.ifname);
 }
 
@@ -52,7 +121,8 @@ export async function removeBerthNetworking(): Promise<void> {
   await new Iptables(true).teardown();
   const links = await berthLinks();
   // veths first: deleting one also deletes its peer.
-  for (const l of links.filter((n) => n.startsWith('veth'))) await run('ip', ['link', 'del', l], { allowFailure: true });
+  for (const l of links.filter((n) => n.startsWith('veth')))
+    await run('ip', ['link', 'del', l], { allowFailure: true });
   for (const l of links.filter((n) => !n.startsWith('veth')))
     await run('ip', ['link', 'del', l], { allowFailure: true });
 }
@@ -69,7 +139,7 @@ export async function startService(
 ): Promise<ServiceHandle> {
   const stateDir = opts.stateDir ?? (await tempDir('net-state'));
   const svc = new NetworkService({ ...opts, stateDir });
-  t.after(async () => {
+  defer(t, async () => {
     await svc.shutdown();
     await removeBerthNetworking();
     await fs.rm(stateDir, { recursive: true, force: true });
@@ -83,15 +153,16 @@ export async function makeNetns(t: TestContext, name: string): Promise<string> {
   const dir = await tempDir('netns');
   const file = path.join(dir, name);
   await createNetns(file);
-  t.after(async () => {
+  defer(t, async () => {
     await removeNetns(file);
     await fs.rm(dir, { recursive: true, force: true });
   });
   return file;
 }
 
-export async function inNs(ns: string, args: string[], allowFailure = false) {
-  return run('nsenter', [`--net=${ns}`, ...args], { allowFailure, timeoutMs: 20_000 });
+/** Runs a command in `ns`; stdin gets `input` and is closed (so busybox nc half-closes). */
+export async function inNs(ns: string, args: string[], allowFailure = false, input = '') {
+  return run('nsenter', [`--net=${ns}`, ...args], { allowFailure, timeoutMs: 20_000, input });
 }
 
 export async function ping(ns: string, ip: string): Promise<boolean> {
@@ -119,7 +190,7 @@ export async function startServer(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const pid = child.pid;
-  t.after(async () => {
+  defer(t, async () => {
     if (pid) {
       try {
         process.kill(pid, 'SIGKILL');

@@ -15,7 +15,12 @@ import {
   resolveUserConfig,
   subnetString,
 } from '../../guest-agent/network/ipam.js';
-import { PortTable, normalizeHostIp, parseHostPort, parsePortKey } from '../../guest-agent/network/port-mapping.js';
+import {
+  PortTable,
+  normalizeHostIp,
+  parseHostPort,
+  parsePortKey,
+} from '../../guest-agent/network/port-mapping.js';
 import { jumpRules, renderRules } from '../../guest-agent/network/iptables.js';
 import { EngineError } from '../../guest-agent/errors.js';
 
@@ -25,7 +30,8 @@ const kind = (k: string) => (err: unknown) => err instanceof EngineError && err.
 test('IPv4 parsing and formatting round-trip, and reject malformed addresses', () => {
   assert.equal(formatIPv4(ip('172.17.0.1')), '172.17.0.1');
   assert.equal(formatIPv4(ip('255.255.255.255')), '255.255.255.255');
-  for (const bad of ['1.2.3', '1.2.3.256', 'a.b.c.d', '1.2.3.4.5', '']) assert.equal(parseIPv4(bad), undefined, bad);
+  for (const bad of ['1.2.3', '1.2.3.256', 'a.b.c.d', '1.2.3.4.5', ''])
+    assert.equal(parseIPv4(bad), undefined, bad);
 });
 
 test('default pools are 172.17–31/16 then 192.168.x/20, and a pick skips used and overlapping subnets', () => {
@@ -53,7 +59,10 @@ test('user subnets and gateways are validated with messages that say what to giv
   assert.throws(() => resolveUserConfig('10.5.1.0/16', undefined), /it should be 10\.5\.0\.0\/16/);
   assert.throws(() => resolveUserConfig('10.5.0.0/33', undefined), kind('invalid'));
   assert.throws(() => resolveUserConfig('banana', undefined), /invalid subnet banana/);
-  assert.throws(() => resolveUserConfig('10.5.0.0/16', '10.6.0.1'), /must be a host address in subnet 10\.5\.0\.0\/16/);
+  assert.throws(
+    () => resolveUserConfig('10.5.0.0/16', '10.6.0.1'),
+    /must be a host address in subnet 10\.5\.0\.0\/16/,
+  );
   assert.throws(() => resolveUserConfig('10.5.0.0/16', '10.5.255.255'), kind('invalid'));
   assert.throws(() => resolveUserConfig(undefined, '10.5.0.1'), /needs a subnet/);
   assert.throws(() => resolveUserConfig('fd00::/64', undefined), kind('not-implemented'));
@@ -140,13 +149,18 @@ test('rendered rules: masquerade and isolation per network, DNAT per mapping, no
   assert.ok(
     lines.includes('-A BERTH ! -i berth0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80'),
   );
-  assert.ok(lines.includes('-A BERTH -d 172.17.0.2/32 ! -i berth0 -o berth0 -p tcp -m tcp --dport 80 -j ACCEPT'));
+  assert.ok(
+    lines.includes('-A BERTH -d 172.17.0.2/32 ! -i berth0 -o berth0 -p tcp -m tcp --dport 80 -j ACCEPT'),
+  );
   for (const l of lines.filter((x) => x.startsWith('-A '))) assert.match(l, /^-A BERTH/);
   // Without the proxy the kernel also NATs loopback and hairpin traffic.
   const noProxy = renderRules(state, false);
   assert.ok(noProxy.includes('-A BERTH -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80'));
   assert.ok(noProxy.includes('-A BERTH-POSTROUTING -o berth0 -m addrtype --src-type LOCAL -j MASQUERADE'));
-  const outputJump = (p: boolean) => jumpRules(p).find((j) => j.chain === 'OUTPUT')!.args.join(' ');
+  const outputJump = (p: boolean) =>
+    jumpRules(p)
+      .find((j) => j.chain === 'OUTPUT')!
+      .args.join(' ');
   assert.equal(outputJump(true), '! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j BERTH');
   assert.equal(outputJump(false), '-m addrtype --dst-type LOCAL -j BERTH');
 });

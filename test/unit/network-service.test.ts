@@ -1,14 +1,22 @@
 // Networks as dockerd has them: the predefined three, user bridge networks with
 // subnets from the default pools, validation, persistence and removal. Needs root
 // and a private network namespace (npm test provides one).
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { EngineError } from '../../guest-agent/errors.js';
 import { NetworkService } from '../../guest-agent/network/network-service.js';
 import { run } from '../../guest-agent/util/subprocess.js';
-import { assertPrivateNetns, berthLinks, iptablesBerth, makeNetns, startService } from './network-fixtures.js';
+import {
+  lockNetworkTests,
+  unlockNetworkTests,
+  defer,
+  berthLinks,
+  iptablesBerth,
+  makeNetns,
+  startService,
+} from './network-fixtures.js';
 
 const kind = (k: string, msg?: RegExp) => (err: unknown) =>
   err instanceof EngineError && err.kind === k && (!msg || msg.test(err.message));
@@ -19,11 +27,15 @@ async function addrOf(dev: string): Promise<string[]> {
   return j[0].addr_info.map((a) => `${a.local}/${a.prefixlen}`);
 }
 
-before(assertPrivateNetns);
+before(lockNetworkTests);
+after(unlockNetworkTests);
 
 test('init makes the predefined bridge, host and none networks and the berth0 bridge', async (t) => {
   const { svc } = await startService(t);
-  const names = svc.list().map((n) => n.Name).sort();
+  const names = svc
+    .list()
+    .map((n) => n.Name)
+    .sort();
   assert.deepEqual(names, ['bridge', 'host', 'none']);
   const bridge = svc.get('bridge');
   assert.equal(bridge.Driver, 'bridge');
@@ -45,9 +57,12 @@ test('a custom bip moves the default bridge', async (t) => {
   assert.deepEqual(await addrOf('berth0'), ['10.77.0.1/24']);
   // The first user network then gets the first default pool.
   const n = await svc.create({ Name: 'n1' });
-  t.after(() => svc.remove('n1'));
+  defer(t, () => svc.remove('n1'));
   assert.equal(n.IPAM.Config[0].Subnet, '172.17.0.0/16');
-  await assert.rejects(new NetworkService({ stateDir: '/tmp/x', bip: '10.0.0.0/24' }).init(), kind('invalid'));
+  await assert.rejects(
+    new NetworkService({ stateDir: '/tmp/x', bip: '10.0.0.0/24' }).init(),
+    kind('invalid'),
+  );
 });
 
 test('user networks get subnets from the default pools without collisions, and removal frees them', async (t) => {
@@ -64,7 +79,10 @@ test('user networks get subnets from the default pools without collisions, and r
     svc.create({ Name: 'c', IPAM: { Config: [{ Subnet: '172.19.128.0/17' }] } }),
     kind('forbidden', /Pool overlaps with other one on this address space/),
   );
-  const c = await svc.create({ Name: 'c', IPAM: { Config: [{ Subnet: '172.20.0.0/24', Gateway: '172.20.0.254' }] } });
+  const c = await svc.create({
+    Name: 'c',
+    IPAM: { Config: [{ Subnet: '172.20.0.0/24', Gateway: '172.20.0.254' }] },
+  });
   assert.deepEqual(c.IPAM.Config, [{ Subnet: '172.20.0.0/24', Gateway: '172.20.0.254' }]);
   // The next automatic pick skips the one c overlaps.
   const d = await svc.create({ Name: 'd' });
@@ -81,12 +99,18 @@ test('user networks get subnets from the default pools without collisions, and r
 test('create refuses duplicates, predefined names, bad options and unsupported drivers', async (t) => {
   const { svc } = await startService(t);
   await svc.create({ Name: 'dup' });
-  t.after(() => svc.remove('dup'));
+  defer(t, () => svc.remove('dup'));
   await assert.rejects(svc.create({ Name: 'dup' }), kind('conflict', /network with name dup already exists/));
   await assert.rejects(svc.create({ Name: 'bridge' }), kind('forbidden', /pre-defined network/));
   await assert.rejects(svc.create({ Name: 'x', Driver: 'overlay' }), kind('not-implemented'));
-  await assert.rejects(svc.create({ Name: 'x', Driver: 'weird' }), kind('not-found', /plugin "weird" not found/));
-  await assert.rejects(svc.create({ Name: 'x', IPAM: { Config: [{ Subnet: '10.1.2.3/16' }] } }), kind('invalid'));
+  await assert.rejects(
+    svc.create({ Name: 'x', Driver: 'weird' }),
+    kind('not-found', /plugin "weird" not found/),
+  );
+  await assert.rejects(
+    svc.create({ Name: 'x', IPAM: { Config: [{ Subnet: '10.1.2.3/16' }] } }),
+    kind('invalid'),
+  );
   await assert.rejects(
     svc.create({ Name: 'x', IPAM: { Config: [{ Subnet: '10.1.0.0/16', Gateway: '10.2.0.1' }] } }),
     kind('invalid', /invalid gateway 10\.2\.0\.1/),
@@ -96,7 +120,13 @@ test('create refuses duplicates, predefined names, bad options and unsupported d
     kind('invalid'),
   );
   // Nothing of the refused networks stays behind.
-  assert.deepEqual(svc.list().map((n) => n.Name).sort(), ['bridge', 'dup', 'host', 'none']);
+  assert.deepEqual(
+    svc
+      .list()
+      .map((n) => n.Name)
+      .sort(),
+    ['bridge', 'dup', 'host', 'none'],
+  );
   assert.equal((await berthLinks()).length, 2);
 });
 
@@ -106,7 +136,7 @@ test('networks persist across a restart with the same IDs; predefined ones canno
   const bridgeId = first.svc.get('bridge').Id;
   await first.svc.shutdown();
   const second = new NetworkService({ stateDir: first.stateDir });
-  t.after(() => second.shutdown());
+  defer(t, () => second.shutdown());
   await second.init();
   const again = second.get('keep');
   assert.deepEqual(again, made);
@@ -126,7 +156,10 @@ test('a network with endpoints cannot be removed until they go', async (t) => {
   await svc.connect('c'.repeat(64), ns, 'busy', { containerName: 'web' });
   await assert.rejects(
     svc.remove('busy'),
-    kind('conflict', new RegExp(`error while removing network: network busy id ${net.Id} has active endpoints`)),
+    kind(
+      'conflict',
+      new RegExp(`error while removing network: network busy id ${net.Id} has active endpoints`),
+    ),
   );
   await svc.releaseAll('c'.repeat(64));
   await svc.remove('busy');
