@@ -42,7 +42,10 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
   return new Promise((resolve, reject) => {
     const env = opts.env
       ? Object.fromEntries(
-          Object.entries({ ...process.env, ...opts.env }).filter(([, v]) => v !== undefined) as [string, string][],
+          Object.entries({ ...process.env, ...opts.env }).filter(([, v]) => v !== undefined) as [
+            string,
+            string,
+          ][],
         )
       : process.env;
     const child = spawn(file, args, {
