@@ -22,6 +22,9 @@ Options:
       --log-driver NAME          Default log driver for containers (default json-file)
       --log-opt KEY=VALUE        Default log driver options (repeatable)
       --pidfile FILE             Write the daemon's pid here
+      --bip CIDR                 The default bridge's address (default 172.17.0.1/16)
+      --iptables=true|false      Manage NAT rules for published ports (default true)
+      --userland-proxy=true|false  Also forward published ports in process (default true)
   -v, --version                  Print the version and exit
   -h, --help                     Print this help
 `;
@@ -70,7 +73,8 @@ async function main(): Promise<void> {
         'log-opt': { type: 'string', multiple: true },
         pidfile: { type: 'string', short: 'p' },
         bip: { type: 'string' },
-        iptables: { type: 'boolean' },
+        iptables: { type: 'string' },
+        'userland-proxy': { type: 'string' },
         version: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -113,8 +117,12 @@ async function main(): Promise<void> {
   } catch (err) {
     fail((err as Error).message);
   }
-  if (values.bip || values.iptables !== undefined)
-    log.warn('--bip and --iptables take effect once bridge networking is available; ignored for now');
+  const boolFlag = (name: string, value: string | undefined): boolean | undefined => {
+    if (value === undefined) return undefined;
+    if (['true', '1'].includes(value)) return true;
+    if (['false', '0'].includes(value)) return false;
+    fail(`invalid value "${value}" for --${name}: use true or false`);
+  };
 
   const sockets = socketPaths(values.host?.length ? values.host : ['unix:///var/run/docker.sock']);
   let engine: Engine;
@@ -125,6 +133,9 @@ async function main(): Promise<void> {
       runtime: runtime as 'crun' | 'runc' | undefined,
       logDriver,
       logOpts,
+      bip: values.bip,
+      iptables: boolFlag('iptables', values.iptables),
+      userlandProxy: boolFlag('userland-proxy', values['userland-proxy']),
     });
   } catch (err) {
     fail((err as Error).message);

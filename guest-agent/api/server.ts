@@ -14,6 +14,7 @@ import { registerExecRoutes } from './routes/exec.js';
 import { registerImageRoutes } from './routes/images.js';
 import { registerVolumeRoutes } from './routes/volumes.js';
 import { registerArchiveRoutes } from './routes/archive.js';
+import { registerNetworkRoutes } from './routes/networks.js';
 
 const VERSIONED = /^\/v(\d+)\.(\d+)(\/.*)$/;
 
@@ -31,6 +32,7 @@ export function buildRouter(engine: Engine): Router {
   registerImageRoutes(router, engine);
   registerVolumeRoutes(router, engine);
   registerArchiveRoutes(router, engine);
+  registerNetworkRoutes(router, engine);
   return router;
 }
 

@@ -29,6 +29,8 @@ export interface ContainerRecord {
   ResolvConfPath: string;
   HostnamePath: string;
   HostsPath: string;
+  /** Per-network endpoint settings asked for (aliases, address, MAC), by network name. */
+  EndpointsConfig?: Record<string, { Aliases?: string[]; IPv4Address?: string; MacAddress?: string }>;
   /** Binds, volumes and tmpfs as parsed at create (volume names filled in). */
   MountPoints?: ParsedMount[];
   /** The same with their host sources, as inspect's Mounts and --volumes-from use them. */

@@ -2,12 +2,20 @@
 import type { ContainerRecord } from './container-store.js';
 import { humanDuration } from './human-time.js';
 import { inspectMounts } from '../volumes/mount-spec.js';
+import type { EndpointSettings, PortMap } from '../network/network-types.js';
+
+/** A running container's network facts, from the network service. */
+export interface NetworkFacts {
+  endpoints: Record<string, EndpointSettings>;
+  ports: PortMap;
+}
 
 export interface InspectExtras {
   graphDriver: { LowerDir?: string; MergedDir: string; UpperDir: string; WorkDir: string };
   execIds: string[];
   netnsPath?: string;
   sizes?: { SizeRw: number; SizeRootFs: number };
+  net?: NetworkFacts;
 }
 
 function networkName(record: ContainerRecord): string {
@@ -15,9 +23,25 @@ function networkName(record: ContainerRecord): string {
   return mode.startsWith('container:') ? '' : mode;
 }
 
-function networks(record: ContainerRecord): Record<string, unknown> {
+function networks(record: ContainerRecord, net?: NetworkFacts): Record<string, unknown> {
   const name = networkName(record);
   if (!name) return {};
+  if (net && Object.keys(net.endpoints).length) {
+    return Object.fromEntries(
+      Object.entries(net.endpoints).map(([n, e]) => [
+        n,
+        {
+          IPAMConfig: null,
+          Links: null,
+          DriverOpts: null,
+          IPv6Gateway: '',
+          GlobalIPv6Address: '',
+          GlobalIPv6PrefixLen: 0,
+          ...e,
+        },
+      ]),
+    );
+  }
   return {
     [name]: {
       IPAMConfig: null,
@@ -38,8 +62,13 @@ function networks(record: ContainerRecord): Record<string, unknown> {
   };
 }
 
-function exposedPorts(record: ContainerRecord): Record<string, null> {
-  return Object.fromEntries(Object.keys(record.Config.ExposedPorts ?? {}).map((p) => [p, null]));
+/** Exposed-only ports are null; published ones list their bindings (HostPort a string). */
+function exposedPorts(record: ContainerRecord, net?: NetworkFacts): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.fromEntries(
+    Object.keys(record.Config.ExposedPorts ?? {}).map((p) => [p, null]),
+  );
+  for (const [port, bindings] of Object.entries(net?.ports ?? {})) out[port] = bindings;
+  return out;
 }
 
 export function inspectView(record: ContainerRecord, extras: InspectExtras): Record<string, unknown> {
@@ -97,18 +126,18 @@ export function inspectView(record: ContainerRecord, extras: InspectExtras): Rec
       HairpinMode: false,
       LinkLocalIPv6Address: '',
       LinkLocalIPv6PrefixLen: 0,
-      Ports: exposedPorts(record),
+      Ports: exposedPorts(record, extras.net),
       SecondaryIPAddresses: null,
       SecondaryIPv6Addresses: null,
-      EndpointID: '',
-      Gateway: '',
+      EndpointID: extras.net?.endpoints.bridge?.EndpointID ?? '',
+      Gateway: extras.net?.endpoints.bridge?.Gateway ?? '',
       GlobalIPv6Address: '',
       GlobalIPv6PrefixLen: 0,
-      IPAddress: '',
-      IPPrefixLen: 0,
+      IPAddress: extras.net?.endpoints.bridge?.IPAddress ?? '',
+      IPPrefixLen: extras.net?.endpoints.bridge?.IPPrefixLen ?? 0,
       IPv6Gateway: '',
-      MacAddress: '',
-      Networks: networks(record),
+      MacAddress: extras.net?.endpoints.bridge?.MacAddress ?? '',
+      Networks: networks(record, extras.net),
     },
   };
 }
@@ -130,11 +159,27 @@ export function statusText(record: ContainerRecord, now = Date.now()): string {
 export function summaryView(
   record: ContainerRecord,
   sizes?: { SizeRw: number; SizeRootFs: number },
+  net?: NetworkFacts,
 ): Record<string, unknown> {
-  const ports = Object.keys(record.Config.ExposedPorts ?? {}).map((p) => {
+  const ports: Array<Record<string, unknown>> = [];
+  const seen = new Set<string>();
+  for (const [p, bindings] of Object.entries(net?.ports ?? {})) {
     const [port, proto] = p.split('/');
-    return { PrivatePort: Number(port), Type: proto ?? 'tcp' };
-  });
+    seen.add(p);
+    for (const b of bindings) {
+      ports.push({
+        IP: b.HostIp,
+        PrivatePort: Number(port),
+        PublicPort: Number(b.HostPort),
+        Type: proto ?? 'tcp',
+      });
+    }
+  }
+  for (const p of Object.keys(record.Config.ExposedPorts ?? {})) {
+    if (seen.has(p)) continue;
+    const [port, proto] = p.split('/');
+    ports.push({ PrivatePort: Number(port), Type: proto ?? 'tcp' });
+  }
   return {
     Id: record.Id,
     Names: [record.Name],
@@ -148,7 +193,7 @@ export function summaryView(
     Status: statusText(record),
     ...(sizes ?? {}),
     HostConfig: { NetworkMode: record.HostConfig.NetworkMode ?? 'bridge' },
-    NetworkSettings: { Networks: networks(record) },
+    NetworkSettings: { Networks: networks(record, net) },
     Mounts: inspectMounts(record.ResolvedMounts ?? []),
   };
 }

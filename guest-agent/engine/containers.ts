@@ -11,7 +11,14 @@ import type {
   RestartPolicy,
 } from '../../common/engine-api.js';
 import { ZERO_TIME } from '../../common/engine-api.js';
-import { EngineError, conflict, invalid, notFound, notModified } from '../errors.js';
+import {
+  EngineError,
+  conflict,
+  forbidden as forbiddenError,
+  invalid,
+  notFound,
+  notModified,
+} from '../errors.js';
 import { newId } from '../util/ids.js';
 import { log } from '../util/logger.js';
 import type { ImageStore } from '../storage/image-store.js';
@@ -23,6 +30,8 @@ import { effectiveCapabilities } from '../runtime/capabilities.js';
 import type { OciRuntime, RuntimeProcess } from '../runtime/oci-runtime.js';
 import { resolveUser } from '../runtime/user.js';
 import { createNetns, removeNetns } from '../network/netns.js';
+import type { NetworkService } from '../network/network-service.js';
+import type { PortMap } from '../network/network-types.js';
 import { writeEtcFiles } from '../network/etc-files.js';
 import { createLogDriver, validateLogConfig } from '../logs/log-driver.js';
 import type { LogDriver, LogMessage } from '../logs/log-types.js';
@@ -63,6 +72,8 @@ interface LiveContainer {
   exited?: Promise<void>;
   netnsPath?: string;
   ownNetns: boolean;
+  /** The run has network endpoints (and maybe published ports) to release. */
+  connected: boolean;
   restartTimer?: NodeJS.Timeout;
   restartDelayMs: number;
   removing?: Promise<void>;
@@ -93,6 +104,7 @@ export interface ContainerServiceDeps {
   events: EventBus;
   paths: EnginePaths;
   volumes: VolumeStore;
+  network: NetworkService;
   defaultLogConfig: { Type: string; Config: Record<string, string> };
 }
 
@@ -124,6 +136,7 @@ export class ContainerService {
       live = {
         hub: new StdioHub(),
         ownNetns: false,
+        connected: false,
         restartDelayMs: 100,
         waiters: new Set(),
         logListeners: new Set(),
@@ -199,6 +212,7 @@ export class ContainerService {
       HostsPath: path.join(dir, 'hosts'),
       MountPoints: mountPoints,
       ResolvedMounts: this.describeMounts(mountPoints),
+      EndpointsConfig: endpointsConfig(body, hostConfig.NetworkMode ?? 'bridge'),
     };
     try {
       await this.deps.rootfs.prepare(id);
@@ -264,7 +278,7 @@ export class ContainerService {
     hc.NetworkMode = !hc.NetworkMode || hc.NetworkMode === 'default' ? 'bridge' : hc.NetworkMode;
     const mode = hc.NetworkMode;
     if (!['bridge', 'none', 'host'].includes(mode) && !mode.startsWith('container:')) {
-      throw notFound(`network ${mode} not found`);
+      hc.NetworkMode = this.deps.network.get(mode).Name; // throws "network x not found"
     }
     if (mode.startsWith('container:') && !this.deps.store.find(mode.slice('container:'.length))) {
       throw notFound(`No such container: ${mode.slice('container:'.length)}`);
@@ -313,9 +327,6 @@ export class ContainerService {
     if ((hc.CpuShares ?? 0) < 0) throw invalid('invalid CPU shares: must not be negative');
     effectiveCapabilities(hc.CapAdd ?? [], hc.CapDrop ?? [], hc.Privileged ?? false); // throws on unknown names
 
-    if (hc.PortBindings && Object.values(hc.PortBindings).some((b) => b && b.length)) {
-      throw new EngineError('not-implemented', 'this Berth engine does not support published ports (-p) yet');
-    }
     return hc;
   }
 
@@ -396,7 +407,11 @@ export class ContainerService {
           hostname: config.Hostname ?? id.slice(0, 12),
           domainname: config.Domainname,
           hostNetwork: network.mode === 'host',
-          extraHosts: hc.ExtraHosts ?? [],
+          // The container's own name resolves to its address, as dockerd writes /etc/hosts.
+          extraHosts: [
+            ...('ip' in network && network.ip ? [`${config.Hostname ?? id.slice(0, 12)}:${network.ip}`] : []),
+            ...(hc.ExtraHosts ?? []),
+          ],
           dns: hc.Dns ?? [],
           dnsSearch: hc.DnsSearch ?? [],
           dnsOptions: hc.DnsOptions ?? [],
@@ -473,7 +488,7 @@ export class ContainerService {
       await live.logDriver?.close().catch(() => {});
       live.logDriver = undefined;
       await runtime.delete(id, true).catch(() => {});
-      await this.teardownNetwork(live);
+      await this.teardownNetwork(id, live);
       await live.releaseMounts?.();
       live.releaseMounts = undefined;
       if (mounted) await rootfs.unmount(id).catch(() => {});
@@ -531,7 +546,7 @@ export class ContainerService {
   private async setupNetwork(
     record: ContainerRecord,
     live: LiveContainer,
-  ): Promise<{ mode: 'host' } | { mode: 'netns'; path: string }> {
+  ): Promise<{ mode: 'host' } | { mode: 'netns'; path: string; ip?: string }> {
     const mode = record.HostConfig.NetworkMode ?? 'bridge';
     if (mode === 'host') return { mode: 'host' };
     if (mode.startsWith('container:')) {
@@ -544,16 +559,45 @@ export class ContainerService {
       live.ownNetns = false;
       return { mode: 'netns', path: otherNetns };
     }
-    // bridge and none: the container's own namespace with loopback (the bridge comes with the network service).
+    // none: the container's own namespace with loopback only; bridge and user
+    // networks: plus an endpoint on each network and the published ports.
     const netnsPath = path.join(this.deps.paths.netnsDir, record.Id);
     await fs.mkdir(this.deps.paths.netnsDir, { recursive: true });
     await createNetns(netnsPath);
     live.netnsPath = netnsPath;
     live.ownNetns = true;
-    return { mode: 'netns', path: netnsPath };
+    if (mode === 'none') return { mode: 'netns', path: netnsPath };
+    const networks: NonNullable<ContainerRecord['EndpointsConfig']> = {
+      [mode]: {},
+      ...(record.EndpointsConfig ?? {}),
+    };
+    let primaryIp = '';
+    live.connected = true;
+    for (const [name, cfg] of Object.entries(networks)) {
+      const endpoint = await this.deps.network.connect(record.Id, netnsPath, name, {
+        ipv4: cfg.IPv4Address || undefined,
+        mac: cfg.MacAddress || undefined,
+        aliases: cfg.Aliases,
+        hostname: record.Config.Hostname,
+        containerName: record.Name.slice(1),
+      });
+      if (name === mode) primaryIp = endpoint.IPAddress;
+    }
+    const bindings = portBindings(record);
+    if (Object.keys(bindings).length) await this.deps.network.publish(record.Id, { ip: primaryIp }, bindings);
+    return { mode: 'netns', path: netnsPath, ip: primaryIp };
   }
 
-  private async teardownNetwork(live: LiveContainer): Promise<void> {
+  private async teardownNetwork(id: string, live: LiveContainer): Promise<void> {
+    if (live.connected) {
+      live.connected = false;
+      await this.deps.network
+        .unpublish(id)
+        .catch((err) => log.warn('unpublish failed', { id, error: String(err) }));
+      await this.deps.network
+        .releaseAll(id)
+        .catch((err) => log.warn('network release failed', { id, error: String(err) }));
+    }
     if (live.netnsPath && live.ownNetns) await removeNetns(live.netnsPath).catch(() => {});
     live.netnsPath = undefined;
     live.ownNetns = false;
@@ -575,7 +619,7 @@ export class ContainerService {
     const releaseMounts = live.releaseMounts;
     live.releaseMounts = undefined;
     await Promise.all([
-      this.teardownNetwork(live),
+      this.teardownNetwork(record.Id, live),
       releaseMounts?.(),
       this.deps.rootfs.unmount(id).catch((err) => log.warn('unmount failed', { id, error: String(err) })),
       fs.rm(path.join(this.deps.paths.bundlesDir, id), { recursive: true, force: true }).catch(() => {}),
@@ -786,6 +830,65 @@ export class ContainerService {
     return () => live.logListeners.delete(listener);
   }
 
+  // ---- networks of an existing container ---------------------------------
+
+  /** `docker network connect`: now when running, and at every start after. */
+  async connectNetwork(
+    ref: string,
+    network: string,
+    cfg: { Aliases?: string[]; IPv4Address?: string; MacAddress?: string },
+  ): Promise<void> {
+    const record = this.get(ref);
+    const name = this.deps.network.get(network).Name;
+    const mode = record.HostConfig.NetworkMode ?? 'bridge';
+    if (mode === 'host' || mode === 'none' || mode.startsWith('container:')) {
+      throw conflict(
+        `container sharing network namespace with another container or host cannot be connected to any other network`,
+      );
+    }
+    if (name === mode || record.EndpointsConfig?.[name]) {
+      throw conflict(`endpoint with name ${record.Name.slice(1)} already exists in network ${name}`);
+    }
+    const live = this.liveOf(record.Id);
+    if (record.State.Running && live.netnsPath) {
+      await this.deps.network.connect(record.Id, live.netnsPath, name, {
+        ipv4: cfg.IPv4Address || undefined,
+        mac: cfg.MacAddress || undefined,
+        aliases: cfg.Aliases,
+        hostname: record.Config.Hostname,
+        containerName: record.Name.slice(1),
+      });
+      live.connected = true;
+    }
+    record.EndpointsConfig = { ...(record.EndpointsConfig ?? {}), [name]: cfg };
+    await this.deps.store.save(record);
+    this.deps.events.publish('network', 'connect', this.deps.network.get(name).Id, {
+      container: record.Id,
+      name,
+      type: 'bridge',
+    });
+  }
+
+  async disconnectNetwork(ref: string, network: string): Promise<void> {
+    const record = this.get(ref);
+    const name = this.deps.network.get(network).Name;
+    const live = this.liveOf(record.Id);
+    const attached = name === record.HostConfig.NetworkMode || Boolean(record.EndpointsConfig?.[name]);
+    if (!attached) throw forbiddenError(`container ${record.Id} is not connected to network ${name}`);
+    if (record.State.Running && live.connected) await this.deps.network.disconnect(record.Id, name);
+    if (record.EndpointsConfig?.[name]) {
+      const rest = { ...record.EndpointsConfig };
+      delete rest[name];
+      record.EndpointsConfig = rest;
+      await this.deps.store.save(record);
+    }
+    this.deps.events.publish('network', 'disconnect', this.deps.network.get(name).Id, {
+      container: record.Id,
+      name,
+      type: 'bridge',
+    });
+  }
+
   // ---- rename / remove ---------------------------------------------------
 
   async rename(ref: string, newName: string): Promise<void> {
@@ -821,7 +924,7 @@ export class ContainerService {
         await live.exited;
       }
       record.State.Status = 'removing';
-      await this.teardownNetwork(live);
+      await this.teardownNetwork(record.Id, live);
       await this.deps.rootfs.remove(record.Id);
       await fs.rm(path.join(this.deps.paths.bundlesDir, record.Id), { recursive: true, force: true });
       await this.deps.store.remove(record.Id);
@@ -929,4 +1032,44 @@ export class ContainerService {
 
 function signalNumberOf(signal: string): number {
   return (os.constants.signals as Record<string, number>)[signal] ?? 0;
+}
+
+/** Endpoint settings the client asked for, per network (docker run --ip/--mac-address/--network-alias). */
+function endpointsConfig(
+  body: ContainerCreateRequest,
+  primary: string,
+): Record<string, { Aliases?: string[]; IPv4Address?: string; MacAddress?: string }> {
+  const out: Record<string, { Aliases?: string[]; IPv4Address?: string; MacAddress?: string }> = {};
+  const given = (body.NetworkingConfig?.EndpointsConfig ?? {}) as Record<string, Record<string, unknown>>;
+  for (const [rawName, cfg] of Object.entries(given)) {
+    if (!cfg) continue;
+    const name = rawName === 'default' ? 'bridge' : rawName;
+    if (['host', 'none'].includes(name) || name.startsWith('container:')) continue;
+    const ipam = (cfg.IPAMConfig ?? {}) as { IPv4Address?: string };
+    out[name] = {
+      Aliases: Array.isArray(cfg.Aliases) ? (cfg.Aliases as string[]) : undefined,
+      IPv4Address: ipam.IPv4Address || undefined,
+      MacAddress:
+        (cfg.MacAddress as string | undefined) ||
+        (name === primary ? (body.MacAddress as string | undefined) : undefined) ||
+        undefined,
+    };
+  }
+  if (body.MacAddress && !out[primary]) out[primary] = { MacAddress: body.MacAddress as string };
+  return out;
+}
+
+/** -p bindings plus, with -P, a random host port for every exposed port. */
+function portBindings(record: ContainerRecord): PortMap {
+  const out: PortMap = {};
+  for (const [port, list] of Object.entries(record.HostConfig.PortBindings ?? {})) {
+    if (list && list.length)
+      out[port] = list.map((b) => ({ HostIp: b.HostIp ?? '', HostPort: b.HostPort ?? '' }));
+  }
+  if (record.HostConfig.PublishAllPorts) {
+    for (const port of Object.keys(record.Config.ExposedPorts ?? {})) {
+      if (!out[port]) out[port] = [{ HostIp: '', HostPort: '' }];
+    }
+  }
+  return out;
 }

@@ -10,6 +10,7 @@ import { readJson, writeJsonAtomic } from '../util/atomic-file.js';
 import { ImageStore } from '../storage/image-store.js';
 import { RootfsManager } from '../storage/rootfs.js';
 import { VolumeStore } from '../volumes/volume-store.js';
+import { NetworkService } from '../network/network-service.js';
 import { changes as layerChanges } from '../storage/layer-diff.js';
 import { chooseRuntime } from '../runtime/runtime-probe.js';
 import type { OciRuntime } from '../runtime/oci-runtime.js';
@@ -24,7 +25,7 @@ import { EventBus } from './events.js';
 import { ImageService, type CommitOptions } from './images.js';
 import { checkFilterKeys, matchLabels, type Filters } from './filters.js';
 import { enginePaths, type EnginePaths } from './paths.js';
-import { inspectView, summaryView } from './container-views.js';
+import { inspectView, summaryView, type NetworkFacts } from './container-views.js';
 import { systemInfo, versionInfo } from './system.js';
 
 export interface EngineOptions {
@@ -33,6 +34,10 @@ export interface EngineOptions {
   runtime?: 'crun' | 'runc';
   logDriver?: string;
   logOpts?: Record<string, string>;
+  /** The default bridge's gateway address and prefix (dockerd's --bip). */
+  bip?: string;
+  iptables?: boolean;
+  userlandProxy?: boolean;
 }
 
 export interface LogsOptions {
@@ -60,6 +65,7 @@ export class Engine {
     private readonly imageStore: ImageStore,
     private readonly rootfs: RootfsManager,
     readonly volumes: VolumeStore,
+    readonly network: NetworkService,
     readonly logDefaults: { Type: string; Config: Record<string, string> },
     private readonly lockFile: string,
   ) {
@@ -72,6 +78,7 @@ export class Engine {
       events: this.events,
       paths,
       volumes,
+      network,
       defaultLogConfig: logDefaults,
     });
     this.images = new ImageService({
@@ -100,6 +107,13 @@ export class Engine {
       const rootfs = new RootfsManager(paths.dataRoot);
       const volumes = new VolumeStore(paths.dataRoot);
       await volumes.init();
+      const network = new NetworkService({
+        stateDir: path.join(paths.dataRoot, 'network'),
+        bip: opts.bip,
+        iptables: opts.iptables,
+        userlandProxy: opts.userlandProxy,
+      });
+      await network.init();
       const engine = new Engine(
         paths,
         engineId,
@@ -108,6 +122,7 @@ export class Engine {
         imageStore,
         rootfs,
         volumes,
+        network,
         { Type: opts.logDriver ?? 'json-file', Config: opts.logOpts ?? {} },
         lockFile,
       );
@@ -123,6 +138,7 @@ export class Engine {
   async close(): Promise<void> {
     await this.containers.shutdown();
     await this.volumes.shutdown();
+    await this.network.shutdown();
     await fs.rm(this.lockFile, { force: true });
   }
 
@@ -165,6 +181,7 @@ export class Engine {
       execIds: this.execs.idsOf(record.Id),
       netnsPath: this.containers.netnsPathOf(record.Id),
       sizes: withSize ? await this.images.containerSizes(record) : undefined,
+      net: this.networkFacts(record),
     });
   }
 
@@ -228,8 +245,15 @@ export class Engine {
       .sort((a, b) => (a.Created < b.Created ? 1 : a.Created > b.Created ? -1 : 0));
     if (opts.limit !== undefined && opts.limit > 0) list = list.slice(0, opts.limit);
     return Promise.all(
-      list.map(async (c) => summaryView(c, opts.size ? await this.images.containerSizes(c) : undefined)),
+      list.map(async (c) =>
+        summaryView(c, opts.size ? await this.images.containerSizes(c) : undefined, this.networkFacts(c)),
+      ),
     );
+  }
+
+  private networkFacts(record: ContainerRecord): NetworkFacts | undefined {
+    if (!record.State.Running) return undefined;
+    return { endpoints: this.network.endpointsOf(record.Id), ports: this.network.portsOf(record.Id) };
   }
 
   // ---- logs, top, changes, commit ----------------------------------------
