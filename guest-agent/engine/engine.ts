@@ -335,6 +335,34 @@ export class Engine {
     };
   }
 
+  /** `docker system df`: images, containers and volumes with their sizes. */
+  async diskUsage(): Promise<Record<string, unknown>> {
+    const images = this.images.list({ filters: new Map(), containersCount: true });
+    const containers = await this.listContainers({ all: true, size: true, filters: new Map() });
+    const volumes = await Promise.all(
+      this.volumes.list().map(async (v) => ({
+        CreatedAt: v.CreatedAt,
+        Driver: v.Driver,
+        Labels: v.Labels,
+        Mountpoint: v.Mountpoint,
+        Name: v.Name,
+        Options: Object.keys(v.Options).length ? v.Options : null,
+        Scope: v.Scope,
+        UsageData: {
+          Size: await this.volumes.size(v.Name),
+          RefCount: this.containers.volumeUsers(v.Name).length,
+        },
+      })),
+    );
+    return {
+      LayersSize: this.imageStore.list().reduce((sum, i) => sum + i.size, 0),
+      Images: images,
+      Containers: containers,
+      Volumes: volumes,
+      BuildCache: [],
+    };
+  }
+
   async pruneContainers(filters: Filters): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
     checkFilterKeys(filters, ['until', 'label']);
     const until = filters.get('until')?.[0];

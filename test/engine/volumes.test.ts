@@ -109,6 +109,30 @@ describe('volumes and docker cp', () => {
     await d('volume', 'rm', 'shared');
   });
 
+  it('reports volume sizes in docker system df -v', async () => {
+    const fill = await d(
+      'run',
+      '--rm',
+      '-v',
+      'dfvol:/d',
+      'busybox',
+      'sh',
+      '-c',
+      'head -c 500000 /dev/zero > /d/blob',
+    );
+    assert.equal(fill.code, 0, fill.stderr);
+    const df = await d('system', 'df', '-v', '--format', '{{json .}}');
+    assert.equal(df.code, 0, df.stderr);
+    const usage = JSON.parse(df.stdout);
+    const vol = usage.Volumes.find((v: { Name: string }) => v.Name === 'dfvol');
+    assert.ok(vol, df.stdout);
+    assert.match(vol.Size, /^50\d(\.\d+)?kB$/);
+    const plain = await d('system', 'df');
+    assert.match(plain.stdout, /^Images\s+\d+/m);
+    assert.match(plain.stdout, /^Local Volumes\s+\d+/m);
+    await d('volume', 'rm', 'dfvol');
+  });
+
   it('refuses bad mounts with clear errors and creates nothing', async () => {
     const before = (await d('volume', 'ls', '-q')).stdout;
     const rel = await d('run', '--rm', '-v', 'rel/path:/x', 'busybox', 'true');

@@ -63,6 +63,7 @@ export function registerSystemRoutes(router: Router, engine: Engine): void {
     .add('GET', '/version', (ctx) => replyJson(ctx, 200, engine.version()))
     .add('GET', '/info', (ctx) => replyJson(ctx, 200, engine.info()))
     .add('GET', '/events', (ctx) => events(engine, ctx))
+    .add('GET', '/system/df', async (ctx) => replyJson(ctx, 200, await engine.diskUsage()))
     .add('POST', '/auth', () => {
       throw notImplemented('registry login is not supported yet by this Berth engine (no registry client)');
     });
