@@ -18,6 +18,7 @@ import { readJsonFileLogs } from '../logs/json-file-reader.js';
 import type { LogMessage } from '../logs/log-types.js';
 import { ContainerStore, type ContainerRecord } from './container-store.js';
 import { archiveMounts } from '../volumes/mount-spec.js';
+import { volumeView } from '../volumes/volume-view.js';
 import type { ContainerMount } from '../volumes/volume-types.js';
 import { ContainerService } from './containers.js';
 import { ExecService } from './exec.js';
@@ -341,13 +342,7 @@ export class Engine {
     const containers = await this.listContainers({ all: true, size: true, filters: new Map() });
     const volumes = await Promise.all(
       this.volumes.list().map(async (v) => ({
-        CreatedAt: v.CreatedAt,
-        Driver: v.Driver,
-        Labels: v.Labels,
-        Mountpoint: v.Mountpoint,
-        Name: v.Name,
-        Options: Object.keys(v.Options).length ? v.Options : null,
-        Scope: v.Scope,
+        ...volumeView(v),
         UsageData: {
           Size: await this.volumes.size(v.Name),
           RefCount: this.containers.volumeUsers(v.Name).length,

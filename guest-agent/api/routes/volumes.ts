@@ -2,21 +2,10 @@
 import type { Engine } from '../../engine/engine.js';
 import { parseFilters } from '../../engine/filters.js';
 import { invalid } from '../../errors.js';
-import type { VolumeCreateRequest, VolumeRecord } from '../../volumes/volume-types.js';
+import type { VolumeCreateRequest } from '../../volumes/volume-types.js';
+import { volumeView as view } from '../../volumes/volume-view.js';
 import { queryBool, readJsonBody, replyJson, replyStatus } from '../http-io.js';
 import type { Router } from '../router.js';
-
-function view(v: VolumeRecord): Record<string, unknown> {
-  return {
-    CreatedAt: v.CreatedAt,
-    Driver: v.Driver,
-    Labels: v.Labels,
-    Mountpoint: v.Mountpoint,
-    Name: v.Name,
-    Options: Object.keys(v.Options).length ? v.Options : null,
-    Scope: v.Scope,
-  };
-}
 
 export function registerVolumeRoutes(router: Router, engine: Engine): void {
   const volumes = engine.volumes;
