@@ -82,16 +82,20 @@ export async function timed(fn: () => Promise<unknown>): Promise<number> {
 }
 
 /**
- * The engines create bridges, veths and iptables rules: refuse to run in the
- * machine's own network namespace (scripts/bench.mjs makes a private one).
+ * The engines create bridges, veths and iptables rules: run only inside the
+ * network namespace scripts/bench.mjs made for this run (it names it in
+ * BERTH_BENCH_NETNS), never in the machine's own.
  */
 export async function requirePrivateNetns(): Promise<void> {
-  const [self, init] = await Promise.all([
-    fs.readlink('/proc/self/ns/net'),
-    fs.readlink('/proc/1/ns/net').catch(() => ''),
+  const name = process.env.BERTH_BENCH_NETNS;
+  const [mine, made] = await Promise.all([
+    fs.stat('/proc/self/ns/net').catch(() => undefined),
+    name ? fs.stat(`/run/netns/${name}`).catch(() => undefined) : undefined,
   ]);
-  if (self === init) {
-    console.error('run benchmarks through `npm run bench [-- engine|volumes|network]`: it gives them a network namespace of their own');
+  if (!mine || !made || mine.ino !== made.ino || mine.dev !== made.dev) {
+    console.error(
+      'run benchmarks through `npm run bench [-- engine|volumes|network]`: it gives them a network namespace of their own',
+    );
     process.exit(2);
   }
 }
@@ -110,7 +114,10 @@ export async function startBerth(): Promise<Subject & { engine: TestEngine }> {
 /** dockerd without any network of its own: containers run with --network none. */
 export const DOCKERD_NO_BRIDGE = ['--bridge=none', '--iptables=false', '--ip6tables=false'];
 
-export async function startDockerd(dockerd: string, networkArgs: string[] = DOCKERD_NO_BRIDGE): Promise<Subject> {
+export async function startDockerd(
+  dockerd: string,
+  networkArgs: string[] = DOCKERD_NO_BRIDGE,
+): Promise<Subject> {
   const dir = await fs.mkdtemp('/tmp/berth-bench-dockerd-');
   const socket = path.join(dir, 'docker.sock');
   const logFile = path.join(dir, 'dockerd.log');
@@ -171,7 +178,10 @@ export async function startDockerd(dockerd: string, networkArgs: string[] = DOCK
 }
 
 /** Starts a subject, runs fn with it, and always stops it. */
-export async function withSubject<T>(start: () => Promise<Subject>, fn: (s: Subject) => Promise<T>): Promise<T> {
+export async function withSubject<T>(
+  start: () => Promise<Subject>,
+  fn: (s: Subject) => Promise<T>,
+): Promise<T> {
   const s = await start();
   try {
     return await fn(s);
@@ -221,7 +231,11 @@ export function printTable(rows: Row[]): void {
 }
 
 /** Writes .test-artifacts/<file> with the rows and the machine they were measured on. */
-export async function writeResults(file: string, dockerdPath: string | undefined, rows: Row[]): Promise<void> {
+export async function writeResults(
+  file: string,
+  dockerdPath: string | undefined,
+  rows: Row[],
+): Promise<void> {
   const out = path.join(repoRoot, '.test-artifacts', file);
   await fs.mkdir(path.dirname(out), { recursive: true });
   const json = {
