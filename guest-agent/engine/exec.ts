@@ -1,6 +1,6 @@
 // `docker exec`: extra processes in a running container. Exec instances live in
 // memory, as in dockerd, and go away with their container.
-import { EngineError, conflict, invalid, notFound } from '../errors.js';
+import { conflict, invalid, notFound } from '../errors.js';
 import { newId } from '../util/ids.js';
 import { buildExecProcess } from '../runtime/oci-spec.js';
 import { resolveUser } from '../runtime/user.js';
@@ -170,20 +170,17 @@ export class ExecService {
         rows: rows || undefined,
       });
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
       exec.running = false;
-      exec.exitCode =
-        /executable file not found|no such file or directory|permission denied|not a directory/i.test(message)
-          ? 126
-          : 1;
-      if (sink) sink.write('stderr', Buffer.from(`OCI runtime exec failed: ${message}\n`));
+      // Detached: nothing streams yet, so the client gets a plain error. Attached:
+      // the stream is already open; the message goes on it (before the hub ends
+      // the stream) and, as with dockerd, the exit code is 126 (not invocable).
+      if (sink) {
+        const message = err instanceof Error ? err.message : String(err);
+        sink.write('stderr', Buffer.from(`OCI runtime exec failed: ${message}\n`));
+        exec.exitCode = 126;
+      }
       exec.hub.finish();
-      if (
-        err instanceof EngineError &&
-        err.kind === 'invalid' &&
-        !/executable|no such file|permission/i.test(message)
-      )
-        throw err;
+      if (!sink) throw err;
       return { tty, done: Promise.resolve() };
     }
     exec.process = proc;

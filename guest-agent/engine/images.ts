@@ -222,6 +222,7 @@ export class ImageService {
       /^(sha256:)?[0-9a-f]{1,64}$/.test(ref) &&
       img.id.replace('sha256:', '').startsWith(ref.replace('sha256:', ''));
     const users = this.usage().get(img.id) ?? [];
+    const running = users.find((c) => c.State.Running);
     const result: DeleteResult = [];
 
     if (!isId) {
@@ -234,33 +235,24 @@ export class ImageService {
         return [{ Untagged: name }];
       }
       if (users.length && !opts.force) {
-        const running = users.find((c) => c.State.Running);
         const user = running ?? users[0];
         throw conflict(
           `conflict: unable to remove repository reference "${ref}" (must force) - container ${shortId(user.Id)} is using its referenced image ${shortId(img.id)}`,
         );
       }
-    } else {
-      if (img.repoTags.length > 1 && !opts.force) {
-        throw conflict(
-          `conflict: unable to delete ${shortId(img.id)} (must be forced) - image is referenced in multiple repositories`,
-        );
-      }
-      const running = users.find((c) => c.State.Running);
-      if (running) {
-        throw conflict(
-          `conflict: unable to delete ${shortId(img.id)} (cannot be forced) - image is being used by running container ${shortId(running.Id)}`,
-        );
-      }
-      if (users.length && !opts.force) {
-        throw conflict(
-          `conflict: unable to delete ${shortId(img.id)} (must be forced) - image is being used by stopped container ${shortId(users[0].Id)}`,
-        );
-      }
-    }
-    if (users.some((c) => c.State.Running)) {
+    } else if (img.repoTags.length > 1 && !opts.force) {
       throw conflict(
-        `conflict: unable to delete ${shortId(img.id)} (cannot be forced) - image is being used by running container ${shortId(users.find((c) => c.State.Running)!.Id)}`,
+        `conflict: unable to delete ${shortId(img.id)} (must be forced) - image is referenced in multiple repositories`,
+      );
+    }
+    if (running) {
+      throw conflict(
+        `conflict: unable to delete ${shortId(img.id)} (cannot be forced) - image is being used by running container ${shortId(running.Id)}`,
+      );
+    }
+    if (users.length && !opts.force) {
+      throw conflict(
+        `conflict: unable to delete ${shortId(img.id)} (must be forced) - image is being used by stopped container ${shortId(users[0].Id)}`,
       );
     }
     for (const tag of [...img.repoTags]) {

@@ -40,6 +40,10 @@ describe('docker exec', () => {
     assert.equal(code.code, 4);
     const missing = await d('exec', id, 'no-such-binary');
     assert.equal(missing.code, 126, missing.stderr);
+    assert.match(missing.stderr, /no-such-binary.*executable file not found/);
+    const badUser = await d('exec', '-u', 'nobody-here', id, 'true');
+    assert.equal(badUser.code, 126);
+    assert.match(badUser.stderr, /unable to find user nobody-here/);
   });
 
   it('pipes stdin with -i', async () => {
