@@ -631,7 +631,9 @@ export class ContainerService {
     state.Pid = 0;
     state.ExitCode = exitCode;
     state.FinishedAt = new Date().toISOString();
-    await this.deps.store.save(record);
+    // A --rm container's record is deleted right after; should the engine die in
+    // between, reconcile records it exited and removes it all the same.
+    if (!record.HostConfig.AutoRemove) await this.deps.store.save(record);
     this.emit(record, 'die', { exitCode: String(exitCode) });
     live.hub.finish();
     for (const waiter of [...live.waiters]) {

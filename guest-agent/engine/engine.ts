@@ -158,7 +158,7 @@ export class Engine {
       containers: { total: all.length, running, paused, stopped: all.length - running - paused },
       images: this.imageStore.list().length,
       dataRoot: this.paths.dataRoot,
-      runtime: { name: this.runtime.name, path: this.runtime.name },
+      runtime: { name: this.runtime.name, path: this.runtime.binaryPath },
       loggingDriver: this.logDefaults.Type,
       eventListeners: this.eventListeners,
       warnings: this.runtimeNote ? [this.runtimeNote] : [],

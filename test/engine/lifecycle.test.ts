@@ -159,10 +159,10 @@ describe('container lifecycle', () => {
     const info = await d(
       'info',
       '--format',
-      '{{.Driver}} {{.OSType}} {{.DefaultRuntime}} {{.CgroupDriver}} {{.Containers}}',
+      '{{.Driver}} {{.OSType}} {{.DefaultRuntime}} {{.CgroupDriver}} {{.Containers}} {{(index .Runtimes .DefaultRuntime).Path}}',
     );
     assert.equal(info.code, 0, info.stderr);
-    assert.match(info.stdout.trim(), /^overlay2 linux (runc|crun) cgroupfs \d+$/);
+    assert.match(info.stdout.trim(), /^overlay2 linux (runc|crun) cgroupfs \d+ \/\S+\/(runc|crun)$/);
     const plain = await d('info');
     assert.equal(plain.code, 0, plain.stderr);
     assert.match(plain.stdout, /Server Version: 27\.5\.1/);
