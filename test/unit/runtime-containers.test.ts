@@ -16,6 +16,7 @@ import { findBinary } from '../../guest-agent/runtime/runtime-probe.js';
 import { createNetns, removeNetns } from '../../guest-agent/network/netns.js';
 import { EngineError } from '../../guest-agent/errors.js';
 import { run } from '../../guest-agent/util/subprocess.js';
+import { readAll } from '../helpers/streams.js';
 
 let work: string;
 let rootfs: string;
@@ -119,13 +120,6 @@ async function start(
   const p = await runtime.start(c.id, c.bundle, { tty, stdin: false, ...opts });
   startTimes.push(performance.now() - t0);
   return { c, p };
-}
-
-async function readAll(s: NodeJS.ReadableStream | null): Promise<string> {
-  if (!s) return '';
-  const parts: Buffer[] = [];
-  for await (const chunk of s) parts.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-  return Buffer.concat(parts).toString('utf8');
 }
 
 /** Runs a command to completion: stdout, stderr, exit code. */

@@ -22,6 +22,7 @@ import {
 } from '../../guest-agent/volumes/mount-spec.js';
 import { archivePath, extractArchive, statPath } from '../../guest-agent/volumes/container-archive.js';
 import { collect, listTar, makeTar, streamOf } from './storage-fixtures.js';
+import { readAll } from '../helpers/streams.js';
 
 let work: string;
 let rootfs: string;
@@ -57,13 +58,6 @@ after(async () => {
     await run('umount', ['-l', m], { allowFailure: true });
   await fs.rm(work, { recursive: true, force: true });
 });
-
-async function readAll(s: NodeJS.ReadableStream | null): Promise<string> {
-  if (!s) return '';
-  const parts: Buffer[] = [];
-  for await (const c of s) parts.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
-  return Buffer.concat(parts).toString('utf8');
-}
 
 /** Creates, sets up and starts a container with these mounts; everything is undone at the end of the test. */
 async function startWith(
