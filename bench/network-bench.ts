@@ -8,15 +8,12 @@
 import http from 'node:http';
 import { busyboxArchive } from '../test/fixtures/busybox-image.js';
 import {
+  measureBoth,
   median,
   must,
   printTable,
   requirePrivateNetns,
-  startBerth,
-  startDockerd,
   timed,
-  which,
-  withSubject,
   writeResults,
   type Row,
   type Subject,
@@ -128,20 +125,8 @@ async function measure(subject: Subject, image: string): Promise<Results> {
 async function main(): Promise<void> {
   await requirePrivateNetns();
   const image = await busyboxArchive();
-  const dockerdPath = which('dockerd');
-  const results: Record<string, Results> = {};
-
-  console.log('measuring Berth …');
-  results.berth = await withSubject(startBerth, (s) => measure(s, image));
-  if (dockerdPath) {
-    console.log(`measuring dockerd (${dockerdPath}, bridge docker0 on 172.30.0.0/16) …`);
-    results.dockerd = await withSubject(
-      () => startDockerd(dockerdPath, DOCKERD_BRIDGE),
-      (s) => measure(s, image),
-    );
-  } else {
-    console.log('dockerd is not installed (Debian docker.io): Berth is measured alone');
-  }
+  const results = await measureBoth((s) => measure(s, image), DOCKERD_BRIDGE);
+  const dockerdPath = results.dockerdPath;
 
   const b = results.berth;
   const d = results.dockerd;

@@ -190,6 +190,26 @@ export async function withSubject<T>(
   }
 }
 
+/**
+ * The same measurement on Berth and, where Debian's docker.io is installed, on
+ * dockerd (started with `dockerdNetworkArgs`), one after the other.
+ */
+export async function measureBoth<T>(
+  measure: (s: Subject) => Promise<T>,
+  dockerdNetworkArgs: string[] = DOCKERD_NO_BRIDGE,
+): Promise<{ berth: T; dockerd?: T; dockerdPath?: string }> {
+  const dockerdPath = which('dockerd');
+  console.log('measuring Berth …');
+  const berth = await withSubject(startBerth, measure);
+  if (!dockerdPath) {
+    console.log('dockerd is not installed (Debian docker.io): Berth is measured alone');
+    return { berth };
+  }
+  console.log(`measuring dockerd (${dockerdPath} ${dockerdNetworkArgs.join(' ')}) …`);
+  const dockerd = await withSubject(() => startDockerd(dockerdPath, dockerdNetworkArgs), measure);
+  return { berth, dockerd, dockerdPath };
+}
+
 function fmt(n: number | undefined, unit: string): string {
   if (n === undefined) return 'n/a';
   return `${n.toFixed(1)} ${unit}`;

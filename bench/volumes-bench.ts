@@ -7,15 +7,12 @@ import { promises as fs } from 'node:fs';
 import { pack } from 'tar-stream';
 import { busyboxArchive } from '../test/fixtures/busybox-image.js';
 import {
+  measureBoth,
   median,
   must,
   printTable,
   requirePrivateNetns,
-  startBerth,
-  startDockerd,
   timed,
-  which,
-  withSubject,
   writeResults,
   type Row,
   type Subject,
@@ -108,22 +105,11 @@ async function main(): Promise<void> {
   await requirePrivateNetns();
   const image = await busyboxArchive();
   const tar = await smallFilesTar();
-  const dockerdPath = which('dockerd');
-  const results: Record<string, Results> = {};
+  let results: { berth: Results; dockerd?: Results; dockerdPath?: string };
   // Both bind-mount directories sit on /tmp, the same filesystem as both engines' data roots.
   const bindDir = await fs.mkdtemp('/tmp/berth-bench-bind-');
   try {
-    console.log('measuring Berth …');
-    results.berth = await withSubject(startBerth, (s) => measure(s, image, tar, bindDir));
-    if (dockerdPath) {
-      console.log(`measuring dockerd (${dockerdPath}) …`);
-      results.dockerd = await withSubject(
-        () => startDockerd(dockerdPath),
-        (s) => measure(s, image, tar, bindDir),
-      );
-    } else {
-      console.log('dockerd is not installed (Debian docker.io): Berth is measured alone');
-    }
+    results = await measureBoth((s) => measure(s, image, tar, bindDir));
   } finally {
     await fs.rm(bindDir, { recursive: true, force: true });
   }
@@ -153,7 +139,7 @@ async function main(): Promise<void> {
     `wall time of each docker run --rm (median of ${SAMPLES}, container start included), ${NET.join(' ')}; target: within 5 % of dockerd`,
   );
   printTable(rows);
-  await writeResults('bench-volumes.json', dockerdPath, rows);
+  await writeResults('bench-volumes.json', results.dockerdPath, rows);
 }
 
 await main();
