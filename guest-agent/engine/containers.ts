@@ -33,7 +33,7 @@ import { createNetns, removeNetns } from '../network/netns.js';
 import type { NetworkService } from '../network/network-service.js';
 import type { PortMap } from '../network/network-types.js';
 import { writeEtcFiles } from '../network/etc-files.js';
-import { createLogDriver, validateLogConfig } from '../logs/log-driver.js';
+import { createLogDriver, resolveLogConfig } from '../logs/log-driver.js';
 import type { LogDriver, LogMessage } from '../logs/log-types.js';
 import { LineSplitter } from '../logs/line-splitter.js';
 import { ContainerStore, initialState, type ContainerRecord } from './container-store.js';
@@ -301,12 +301,7 @@ export class ContainerService {
     if (hc.AutoRemove && policy.Name !== 'no')
       throw invalid(`can't create 'AutoRemove' container with restart policy`);
 
-    const logType = hc.LogConfig?.Type || this.deps.defaultLogConfig.Type;
-    const logOpts = hc.LogConfig?.Type
-      ? (hc.LogConfig.Config ?? {})
-      : { ...this.deps.defaultLogConfig.Config, ...(hc.LogConfig?.Config ?? {}) };
-    validateLogConfig(logType, logOpts);
-    hc.LogConfig = { Type: logType, Config: logOpts };
+    hc.LogConfig = resolveLogConfig(hc.LogConfig, this.deps.defaultLogConfig);
 
     const memory = hc.Memory ?? 0;
     const swap = hc.MemorySwap ?? 0;
@@ -474,9 +469,19 @@ export class ContainerService {
       // later resize alone would race with a process that reads its size at once.
       if (config.Tty && rows > 0 && cols > 0) spec.process.consoleSize = { height: rows, width: cols };
       await fs.writeFile(path.join(bundleDir, 'config.json'), JSON.stringify(spec));
-      live.logDriver = createLogDriver(hc.LogConfig?.Type ?? 'json-file', hc.LogConfig?.Config ?? {}, {
+      live.logDriver = await createLogDriver(hc.LogConfig?.Type ?? 'json-file', hc.LogConfig?.Config ?? {}, {
         containerId: id,
         logPath: record.LogPath,
+        container: {
+          id,
+          name: record.Name,
+          imageId: record.Image,
+          imageName: config.Image ?? record.ImageRef,
+          entrypoint: record.Path,
+          args: record.Args,
+          env: config.Env ?? [],
+          labels: config.Labels ?? {},
+        },
       });
       live.process = await runtime.start(id, bundleDir, {
         tty: config.Tty ?? false,

@@ -15,7 +15,8 @@ import { changes as layerChanges } from '../storage/layer-diff.js';
 import { chooseRuntime } from '../runtime/runtime-probe.js';
 import type { OciRuntime } from '../runtime/oci-runtime.js';
 import { readJsonFileLogs } from '../logs/json-file-reader.js';
-import type { LogMessage } from '../logs/log-types.js';
+import { readableLogPath } from '../logs/log-driver.js';
+import { NOT_READABLE_MESSAGE, type LogMessage } from '../logs/log-types.js';
 import { ContainerStore, type ContainerRecord } from './container-store.js';
 import { archiveMounts } from '../volumes/mount-spec.js';
 import { volumeView } from '../volumes/volume-view.js';
@@ -262,10 +263,9 @@ export class Engine {
   logs(ref: string, opts: LogsOptions): { tty: boolean; messages: AsyncIterable<LogMessage> } {
     const record = this.containers.get(ref);
     if (!opts.stdout && !opts.stderr) throw invalid('Bad parameters: you must choose at least one stream');
-    const driver = record.HostConfig.LogConfig?.Type ?? 'json-file';
-    if (driver !== 'json-file') {
-      throw notImplemented(`configured logging driver does not support reading`);
-    }
+    const logConfig = record.HostConfig.LogConfig;
+    const file = readableLogPath(logConfig?.Type ?? 'json-file', logConfig?.Config ?? {}, record.LogPath);
+    if (file === undefined) throw notImplemented(NOT_READABLE_MESSAGE);
     const isRunning = () => record.State.Running || record.State.Restarting;
     return {
       tty: record.Config.Tty ?? false,

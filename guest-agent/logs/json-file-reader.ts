@@ -183,7 +183,7 @@ function decodeEntry(s: string, timeNs: bigint | undefined): LogMessage | undefi
     return undefined;
   }
   if (typeof obj !== 'object' || obj === null) return undefined;
-  const { log: text, stream, time } = obj as Record<string, unknown>;
+  const { log: text, stream, time, attrs } = obj as Record<string, unknown>;
   if (stream !== 'stdout' && stream !== 'stderr') return undefined;
   if (text !== undefined && typeof text !== 'string') return undefined;
   if (timeNs === undefined) {
@@ -194,7 +194,13 @@ function decodeEntry(s: string, timeNs: bigint | undefined): LogMessage | undefi
       return undefined;
     }
   }
-  return { stream, line: Buffer.from(text ?? '', 'utf8'), timeNs };
+  const msg: LogMessage = { stream, line: Buffer.from(text ?? '', 'utf8'), timeNs };
+  if (typeof attrs === 'object' && attrs !== null) {
+    msg.attrs = Object.entries(attrs as Record<string, unknown>)
+      .filter((kv): kv is [string, string] => typeof kv[1] === 'string')
+      .map(([key, value]) => ({ key, value }));
+  }
+  return msg;
 }
 
 function lineTime(line: Buffer): bigint | undefined {

@@ -16,7 +16,10 @@ import { promisify } from 'node:util';
 import { createGzip } from 'node:zlib';
 import { invalid } from '../errors.js';
 import { log } from '../util/logger.js';
-import type { LogDriver, LogMessage } from './log-types.js';
+import { goJsonObject } from './go-json.js';
+import { ATTRIBUTE_OPTIONS, validateAttributeOptions } from './log-info.js';
+import { validateLogTag } from './log-tag.js';
+import type { LogAttr, LogDriver, LogMessage } from './log-types.js';
 import { formatRfc3339Nano } from './timestamp.js';
 
 const fsWritev = promisify(fs.writev);
@@ -27,6 +30,8 @@ export interface JsonFileOptions {
   maxSize?: number;
   maxFile?: number;
   compress?: boolean;
+  /** Written as every entry's "attrs" (labels, env, tag), sorted by key. */
+  attrs?: LogAttr[];
 }
 
 const SIZE = /^(\d+(?:\.\d*)?|\.\d+) ?([kmgtp](?:b|ib)?|b)?$/i;
@@ -55,19 +60,13 @@ export function parseGoBool(value: string): boolean | undefined {
   return undefined;
 }
 
-// Options dockerd's json-file accepts but that need container metadata we do not get yet ("attrs").
-const UNSUPPORTED_OPTS = new Set(['labels', 'labels-regex', 'env', 'env-regex', 'tag']);
-
 export function parseJsonFileOptions(opts: Record<string, string>): JsonFileOptions {
   for (const k of Object.keys(opts)) {
-    if (k === 'max-size' || k === 'max-file' || k === 'compress') continue;
-    if (UNSUPPORTED_OPTS.has(k)) {
-      throw invalid(
-        `log opt '${k}' of the json-file log driver is not supported yet: remove it from the log options`,
-      );
-    }
+    if (k === 'max-size' || k === 'max-file' || k === 'compress' || ATTRIBUTE_OPTIONS.includes(k)) continue;
     throw invalid(`unknown log opt '${k}' for json-file log driver`);
   }
+  validateAttributeOptions(opts);
+  if (opts['tag']) validateLogTag(opts['tag']);
   const out: JsonFileOptions = {};
   const maxSize = opts['max-size'];
   if (maxSize !== undefined) {
@@ -120,6 +119,20 @@ const PARA_SEP = Buffer.from('\\u2029');
 const HEAD_LOG = Buffer.from('{"log":"');
 const HEAD_STREAM = Buffer.from('{"stream":"');
 const LOG_TO_STREAM = Buffer.from('","stream":"');
+const PLAIN_STREAM_PARTS = { stdout: Buffer.from('stdout",'), stderr: Buffer.from('stderr",') };
+
+/** What follows "stream":" up to "time": the stream's name, and the attrs when there are any. */
+export type StreamParts = Record<'stdout' | 'stderr', Buffer>;
+
+/** The stream parts for entries carrying `attrs` ({"log":…,"stream":…,"attrs":{…},"time":…} as dockerd). */
+export function streamPartsWithAttrs(attrs: LogAttr[] | undefined): StreamParts {
+  if (!attrs || attrs.length === 0) return PLAIN_STREAM_PARTS;
+  const json = goJsonObject(attrs);
+  return {
+    stdout: Buffer.from(`stdout","attrs":${json},`),
+    stderr: Buffer.from(`stderr","attrs":${json},`),
+  };
+}
 
 /** Length of the valid UTF-8 sequence starting at s[i] (a non-ASCII byte), or 0 if it is invalid (Go's rules). */
 function utf8SeqLen(s: Buffer, i: number): number {
@@ -138,13 +151,19 @@ function utf8SeqLen(s: Buffer, i: number): number {
 // Bytes that may need an escape; the scan runs natively over the line read as latin1 (one char per byte).
 const MAYBE_ESCAPED = /[\x00-\x1f"\\<>&\x80-\xff]/g;
 
-/** One json-file line: {"log":"…","stream":"stdout","time":"…"}\n ("log" omitted when empty, like dockerd). */
-export function encodeJsonLogEntry(msg: LogMessage): Buffer {
+/**
+ * One json-file line: {"log":"…","stream":"stdout","time":"…"}\n ("log" omitted when empty, like dockerd),
+ * with "attrs" before "time" when `streamParts` carry them.
+ */
+export function encodeJsonLogEntry(msg: LogMessage, streamParts: StreamParts = PLAIN_STREAM_PARTS): Buffer {
   const line = msg.line;
-  const tail = `${msg.stream}","time":"${formatRfc3339Nano(msg.timeNs)}"}\n`;
+  const streamPart = streamParts[msg.stream];
+  const tail = `"time":"${formatRfc3339Nano(msg.timeNs)}"}\n`;
   if (line.length === 0) {
-    const out = Buffer.allocUnsafe(HEAD_STREAM.length + tail.length);
-    out.write(tail, HEAD_STREAM.copy(out, 0), 'latin1');
+    const out = Buffer.allocUnsafe(HEAD_STREAM.length + streamPart.length + tail.length);
+    let o = HEAD_STREAM.copy(out, 0);
+    o += streamPart.copy(out, o);
+    out.write(tail, o, 'latin1');
     return out;
   }
   // Where escapes go: at cuts[2k] an escape replaces cuts[2k+1] input bytes with escapes[k].
@@ -182,7 +201,9 @@ export function encodeJsonLogEntry(msg: LogMessage): Buffer {
     }
     MAYBE_ESCAPED.lastIndex = i + size;
   }
-  const out = Buffer.allocUnsafe(HEAD_LOG.length + line.length + growth + LOG_TO_STREAM.length + tail.length);
+  const out = Buffer.allocUnsafe(
+    HEAD_LOG.length + line.length + growth + LOG_TO_STREAM.length + streamPart.length + tail.length,
+  );
   let o = HEAD_LOG.copy(out, 0);
   let start = 0;
   for (let k = 0; k < escapes.length; k++) {
@@ -193,6 +214,7 @@ export function encodeJsonLogEntry(msg: LogMessage): Buffer {
   }
   o += line.copy(out, o, start);
   o += LOG_TO_STREAM.copy(out, o);
+  o += streamPart.copy(out, o);
   out.write(tail, o, 'latin1');
   return out;
 }
@@ -276,8 +298,9 @@ async function renameIfExists(from: string, to: string): Promise<void> {
 }
 
 export class JsonFileLogger implements LogDriver {
-  readonly name = 'json-file';
+  readonly name: string = 'json-file';
   readonly readable = true;
+  private readonly streamParts: StreamParts;
   private readonly maxSize: number | undefined;
   private readonly maxFile: number;
   private readonly compress: boolean;
@@ -302,6 +325,7 @@ export class JsonFileLogger implements LogDriver {
     this.maxSize = opts.maxSize;
     this.maxFile = Math.max(1, opts.maxFile ?? 1);
     this.compress = (opts.compress ?? false) && this.maxFile > 1 && this.maxSize !== undefined;
+    this.streamParts = streamPartsWithAttrs(opts.attrs);
     this.fd = openSync(logPath, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT, 0o640);
     this.size = fstatSync(this.fd).size;
   }
@@ -317,7 +341,7 @@ export class JsonFileLogger implements LogDriver {
       return;
     }
     try {
-      const data = encodeJsonLogEntry(msg);
+      const data = encodeJsonLogEntry(msg, this.streamParts);
       this.queue.push({ data, timeNs: msg.timeNs });
       this.queued += data.length;
       this.draining ??= this.drain();

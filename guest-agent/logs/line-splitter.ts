@@ -1,5 +1,6 @@
 // The copier's line logic: raw output chunks of one stream → log messages, one per line.
-import type { LogMessage } from './log-types.js';
+import { randomBytes } from 'node:crypto';
+import type { LogMessage, PartialMeta } from './log-types.js';
 import { nowNs } from './timestamp.js';
 
 const NEWLINE = 0x0a;
@@ -9,6 +10,9 @@ export class LineSplitter {
   private pendingLen = 0;
   // dockerd stamps every piece of a split line with the time of its first piece.
   private partialTimeNs: bigint | undefined;
+  // The split line in progress: its id and the ordinal of its last piece (dockerd's PartialLogMetaData).
+  private partialId: string | undefined;
+  private ordinal = 0;
 
   constructor(
     private readonly stream: 'stdout' | 'stderr',
@@ -28,10 +32,10 @@ export class LineSplitter {
       const room = this.maxLine - this.pendingLen;
       const nl = chunk.indexOf(NEWLINE, start);
       if (nl !== -1 && nl - start < room) {
-        this.send(chunk.subarray(start, nl + 1), false);
+        this.send(chunk.subarray(start, nl + 1), false, true);
         start = nl + 1;
       } else if (chunk.length - start >= room) {
-        this.send(chunk.subarray(start, start + room), true);
+        this.send(chunk.subarray(start, start + room), true, false);
         start += room;
       } else {
         // Copy: the caller's chunk may be large and this tail would pin all of it.
@@ -42,12 +46,13 @@ export class LineSplitter {
     }
   }
 
-  /** At process exit: what is left, without a '\n'. */
+  /** At process exit: what is left, without a '\n' (dockerd marks it as a piece that is not the last). */
   flush(): void {
-    if (this.pendingLen > 0) this.send(Buffer.alloc(0), false);
+    if (this.pendingLen > 0) this.send(Buffer.alloc(0), false, false);
   }
 
-  private send(piece: Buffer, partial: boolean): void {
+  /** `ended`: the piece ends with the line's '\n'. */
+  private send(piece: Buffer, partial: boolean, ended: boolean): void {
     const line = this.pendingLen === 0 ? piece : Buffer.concat([...this.pending, piece]);
     this.pending = [];
     this.pendingLen = 0;
@@ -61,6 +66,18 @@ export class LineSplitter {
     }
     const msg: LogMessage = { stream: this.stream, line, timeNs };
     if (partial) msg.partial = true;
+    if (!ended || this.partialId !== undefined) msg.partialMeta = this.nextPiece(ended, !partial);
     this.emit(msg);
+  }
+
+  /** `lineOver`: the piece ends the line (its '\n', or the rest at exit); the next piece starts a new one. */
+  private nextPiece(last: boolean, lineOver: boolean): PartialMeta {
+    this.partialId ??= randomBytes(32).toString('hex');
+    const meta = { id: this.partialId, ordinal: ++this.ordinal, last };
+    if (lineOver) {
+      this.partialId = undefined;
+      this.ordinal = 0;
+    }
+    return meta;
   }
 }

@@ -22,7 +22,7 @@ const info = (dir: string) => ({
 
 test('json-file: the copier path (splitter → driver) ends up readable by docker logs', async (t) => {
   const dir = tempDir(t);
-  const driver = createLogDriver('json-file', { 'max-size': '10m', 'max-file': '2' }, info(dir));
+  const driver = await createLogDriver('json-file', { 'max-size': '10m', 'max-file': '2' }, info(dir));
   assert.equal(driver.name, 'json-file');
   assert.equal(driver.readable, true);
   let writes = 0;
@@ -55,7 +55,7 @@ test('json-file: the copier path (splitter → driver) ends up readable by docke
 
 test("'none' keeps nothing, is not readable, and accepts any option (as dockerd)", async (t) => {
   const dir = tempDir(t);
-  const driver = createLogDriver('none', { whatever: '1' }, info(dir));
+  const driver = await createLogDriver('none', { whatever: '1' }, info(dir));
   assert.equal(driver.readable, false);
   driver.log({ stream: 'stdout', line: Buffer.from('x\n'), timeNs: 1n });
   await driver.close();
@@ -63,11 +63,20 @@ test("'none' keeps nothing, is not readable, and accepts any option (as dockerd)
   validateLogConfig('none', { whatever: '1' });
 });
 
-test('unsupported drivers and bad options fail at validation with the same errors as at creation', (t) => {
+test('unsupported drivers and bad options fail at validation with the same errors as at creation', async (t) => {
   const dir = tempDir(t);
   const cases: [string, Record<string, string>, RegExp][] = [
-    ['syslog', {}, /^logging driver "syslog" is not supported yet$/],
-    ['local', {}, /^logging driver "local" is not supported yet$/],
+    ['syslog', {}, /^logger: no log driver named 'syslog' is registered$/],
+    [
+      'local',
+      { compress: 'true', 'max-file': '1' },
+      /^compression cannot be enabled when max file count is 1$/,
+    ],
+    ['local', { foo: 'bar' }, /^unknown log opt 'foo' for log driver local$/],
+    ['fluentd', { 'fluentd-foo': '1' }, /^unknown log opt 'fluentd-foo' for fluentd log driver$/],
+    ['json-file', { 'cache-disabled': 'maybe' }, /^invalid value for option cache-disabled: maybe$/],
+    ['json-file', { 'labels-regex': '(' }, /^error parsing regexp in log opt labels-regex/],
+    ['json-file', { tag: '{{.Nope}}' }, /can't evaluate field Nope/],
     ['json-file', { 'max-size': 'big' }, /^invalid value for max-size/],
     ['json-file', { 'max-file': '0' }, /max-file cannot be less than 1/],
     ['json-file', { foo: 'bar' }, /^unknown log opt 'foo' for json-file log driver$/],
@@ -89,8 +98,8 @@ test('unsupported drivers and bad options fail at validation with the same error
       isInvalid(re),
       `validate ${type} ${JSON.stringify(opts)}`,
     );
-    assert.throws(
-      () => createLogDriver(type, opts, info(dir)),
+    await assert.rejects(
+      createLogDriver(type, opts, info(dir)),
       isInvalid(re),
       `create ${type} ${JSON.stringify(opts)}`,
     );
@@ -101,7 +110,11 @@ test('unsupported drivers and bad options fail at validation with the same error
 
 test('mode=non-blocking drops lines beyond max-buffer-size instead of queueing without bound', async (t) => {
   const dir = tempDir(t);
-  const driver = createLogDriver('json-file', { mode: 'non-blocking', 'max-buffer-size': '10k' }, info(dir));
+  const driver = await createLogDriver(
+    'json-file',
+    { mode: 'non-blocking', 'max-buffer-size': '10k' },
+    info(dir),
+  );
   assert.equal(driver.readable, true);
   const line = Buffer.alloc(999, 'x');
   for (let i = 0; i < 1000; i++) driver.log({ stream: 'stdout', line, timeNs: BigInt(i) });
@@ -109,7 +122,7 @@ test('mode=non-blocking drops lines beyond max-buffer-size instead of queueing w
   const kept = readFileSync(info(dir).logPath, 'utf8').trimEnd().split('\n').length;
   assert.ok(kept >= 5 && kept <= 11, `${kept} of 1000 lines kept with a 10 KiB buffer`);
 
-  const blocking = createLogDriver('json-file', {}, { ...info(dir), logPath: join(dir, 'b-json.log') });
+  const blocking = await createLogDriver('json-file', {}, { ...info(dir), logPath: join(dir, 'b-json.log') });
   for (let i = 0; i < 1000; i++) blocking.log({ stream: 'stdout', line, timeNs: BigInt(i) });
   await blocking.close();
   assert.equal(readFileSync(join(dir, 'b-json.log'), 'utf8').trimEnd().split('\n').length, 1000);

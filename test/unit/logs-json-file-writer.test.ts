@@ -217,5 +217,11 @@ test('parseJsonFileOptions rejects bad values with dockerd-style invalid errors'
   );
   bad({ compress: 'true', 'max-size': '1m' }, /^compress cannot be true/);
   bad({ 'max-sise': '1m' }, /^unknown log opt 'max-sise' for json-file log driver$/);
-  bad({ labels: 'a' }, /^log opt 'labels' of the json-file log driver is not supported yet/);
+  bad({ 'env-regex': '[' }, /^error parsing regexp in log opt env-regex/);
+  bad({ tag: '{{.Name' }, /^template: log-tag:1: unclosed action$/);
+  bad({ tag: '{{.Name | shout}}' }, /^template: log-tag:1: function "shout" not defined$/);
+  assert.deepEqual(
+    parseJsonFileOptions({ labels: 'a,b', env: 'X', 'labels-regex': '^com\\.', tag: '{{.Name}}' }),
+    {},
+  );
 });

@@ -101,3 +101,23 @@ test('flush of a pending partial piece keeps the first piece time and is not par
   );
   assert.equal(out[1]!.timeNs, out[0]!.timeNs);
 });
+
+test("split lines carry dockerd's partial metadata: one id, ordinals from 1, the '\\n' piece last", () => {
+  const { s, out } = splitter('stdout', 4);
+  s.write(Buffer.from('ab\n0123456789\nxy'));
+  s.flush();
+  const meta = out.map((m) => m.partialMeta);
+  assert.equal(meta[0], undefined, 'a whole line has none');
+  const id = meta[1]!.id;
+  assert.match(id, /^[0-9a-f]{64}$/);
+  assert.deepEqual(meta.slice(1, 4), [
+    { id, ordinal: 1, last: false },
+    { id, ordinal: 2, last: false },
+    { id, ordinal: 3, last: true },
+  ]);
+  assert.equal(out[3]!.line.toString(), '89\n');
+  // The unterminated rest at exit is a piece of a new line that never ended (dockerd: Last false).
+  assert.equal(meta[4]!.ordinal, 1);
+  assert.equal(meta[4]!.last, false);
+  assert.notEqual(meta[4]!.id, id);
+});

@@ -4,6 +4,7 @@ import type { WaitCondition } from '../../engine/containers.js';
 import type { OutputSink, StreamName } from '../../engine/stdio-hub.js';
 import { parseFilters } from '../../engine/filters.js';
 import { notImplemented } from '../../errors.js';
+import { detailsPrefix } from '../../logs/log-details.js';
 import { formatTimestamp9, parseSinceUntil } from '../../logs/timestamp.js';
 import { frame } from '../stdcopy.js';
 import {
@@ -101,15 +102,18 @@ async function logs(engine: Engine, ctx: RequestContext): Promise<void> {
     signal: abort.signal,
   });
   const timestamps = queryBool(q, 'timestamps');
+  const details = queryBool(q, 'details');
   const res = ctx.res!;
   res.writeHead(200, { 'Content-Type': streamContentType(ctx, tty) });
   res.flushHeaders();
   res.once('close', () => abort.abort());
   for await (const msg of messages) {
     if (res.destroyed) break;
-    const line = timestamps
-      ? Buffer.concat([Buffer.from(formatTimestamp9(msg.timeNs) + ' '), msg.line])
-      : msg.line;
+    // As dockerd: the timestamp first, then the details, then the line.
+    const parts = [msg.line];
+    if (details) parts.unshift(detailsPrefix(msg.attrs));
+    if (timestamps) parts.unshift(Buffer.from(formatTimestamp9(msg.timeNs) + ' '));
+    const line = parts.length === 1 ? msg.line : Buffer.concat(parts);
     res.write(tty ? line : frame(msg.stream, line));
   }
   res.end();
