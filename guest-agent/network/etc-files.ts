@@ -14,7 +14,17 @@ export interface EtcFilesInput {
   dns?: string[];
   dnsSearch?: string[];
   dnsOptions?: string[];
+  /**
+   * The embedded DNS server's address, the only nameserver when set: the
+   * container's own --dns servers are then the ones it forwards to (as dockerd's).
+   */
+  embeddedDns?: string;
+  /** What `host-gateway` in --add-host stands for. */
+  hostGatewayIp?: string;
 }
+
+/** dockerd's placeholder in --add-host for the host's address as containers reach it. */
+const HOST_GATEWAY = 'host-gateway';
 
 export function hostsFile(input: EtcFilesInput, hostHosts: string): string {
   if (input.hostNetwork) return hostHosts;
@@ -29,17 +39,22 @@ export function hostsFile(input: EtcFilesInput, hostHosts: string): string {
   for (const entry of input.extraHosts ?? []) {
     // "host:ip" or "host=ip"; an IPv6 address has colons, so split at the first separator.
     const at = entry.includes('=') ? entry.indexOf('=') : entry.indexOf(':');
-    if (at > 0) lines.push(`${entry.slice(at + 1)}\t${entry.slice(0, at)}`);
+    if (at <= 0) continue;
+    let ip = entry.slice(at + 1);
+    if (ip === HOST_GATEWAY && input.hostGatewayIp) ip = input.hostGatewayIp;
+    lines.push(`${ip}\t${entry.slice(0, at)}`);
   }
   return lines.join('\n') + '\n';
 }
 
 export function resolvConf(input: EtcFilesInput, hostResolv: string): string {
-  let lines = hostResolv.split('\n');
+  // Trailing blank lines would otherwise end up between the host's lines and ours.
+  let lines = hostResolv.trimEnd() ? hostResolv.trimEnd().split('\n') : [];
   if (!input.hostNetwork) lines = lines.filter((l) => !LOOPBACK_NAMESERVER.test(l));
-  if (input.dns?.length) {
+  const nameservers = input.embeddedDns ? [input.embeddedDns] : input.dns;
+  if (nameservers?.length) {
     lines = lines.filter((l) => !/^\s*nameserver\s/.test(l));
-    lines.push(...input.dns.map((d) => `nameserver ${d}`));
+    lines.push(...nameservers.map((d) => `nameserver ${d}`));
   }
   if (input.dnsSearch?.length) {
     lines = lines.filter((l) => !/^\s*(search|domain)\s/.test(l));
@@ -49,6 +64,9 @@ export function resolvConf(input: EtcFilesInput, hostResolv: string): string {
     lines = lines.filter((l) => !/^\s*options\s/.test(l));
     lines.push(`options ${input.dnsOptions.join(' ')}`);
   }
+  // As dockerd with its embedded DNS: a bare name is tried as it is before the search domains.
+  if (input.embeddedDns && !lines.some((l) => /^\s*options\s.*\bndots:/.test(l)))
+    lines.push('options ndots:0');
   if (!lines.some((l) => /^\s*nameserver\s/.test(l))) lines.push(...FALLBACK_NAMESERVERS);
   return (
     lines

@@ -20,6 +20,8 @@ export interface BridgeNetworkRules {
   masquerade: boolean;
   /** Containers on this network may talk to each other. */
   icc: boolean;
+  /** The embedded DNS listener on the gateway, which <gateway>:53 from this bridge is sent to. */
+  dns?: { gateway: string; port: number };
 }
 
 export interface NatMapping {
@@ -91,6 +93,12 @@ export function renderRules(state: RuleState, userlandProxy: boolean): string {
 
   const nat: string[] = ['*nat', ...CHAINS.nat.map((c) => `:${c} - [0:0]`)];
   for (const n of state.networks) {
+    // Before the published ports: a container's DNS query is never taken for traffic to a published port 53.
+    for (const proto of n.dns ? ['udp', 'tcp'] : []) {
+      nat.push(
+        `-A BERTH -d ${n.dns!.gateway}/32 -i ${n.bridge} -p ${proto} -m ${proto} --dport 53 -j DNAT --to-destination ${n.dns!.gateway}:${n.dns!.port}`,
+      );
+    }
     if (!n.internal && n.masquerade)
       nat.push(`-A BERTH-POSTROUTING -s ${n.subnet} ! -o ${n.bridge} -j MASQUERADE`);
     // Loopback connections NATed into the bridge need a source the container can answer.

@@ -55,6 +55,7 @@ import {
   type Proto,
 } from './port-mapping.js';
 import { listenTcp, listenUdp, type ProxyHandle } from './userland-proxy.js';
+import { EmbeddedDns, parseUpstream, type DnsClient, type Upstream } from './embedded-dns.js';
 import type {
   ConnectOptions,
   EndpointSettings,
@@ -92,6 +93,8 @@ interface Endpoint {
   /** This endpoint's gateway is the container's default route. */
   defaultRoute: boolean;
   dnsNames: string[];
+  /** The container's own resolvers (docker run --dns), for the embedded DNS to forward to. */
+  upstreams?: Upstream[];
   settings: EndpointSettings;
 }
 
@@ -171,6 +174,8 @@ export class NetworkService {
   private readonly bip: string;
   private readonly useIptables: boolean;
   private readonly userlandProxy: boolean;
+  private readonly hostGateway?: string;
+  private readonly dns: EmbeddedDns;
   private readonly records = new Map<string, NetworkRecord>();
   /** Networks being created: taken (name, subnet) but not yet visible. */
   private readonly creating = new Set<string>();
@@ -193,6 +198,11 @@ export class NetworkService {
     this.bip = opts.bip ?? DEFAULT_BIP;
     this.useIptables = opts.iptables ?? true;
     this.userlandProxy = opts.userlandProxy ?? true;
+    this.hostGateway = opts.hostGatewayIp;
+    this.dns = new EmbeddedDns({
+      clientOf: (networkId, ip) => this.dnsClient(networkId, ip),
+      upstreams: opts.dns?.map((d) => parseUpstream(d)).filter((u): u is Upstream => !!u),
+    });
   }
 
   // ---- start and stop ------------------------------------------------------
@@ -232,6 +242,7 @@ export class NetworkService {
       const s = bridgeSettings(rec.Options);
       this.settings.set(rec.Id, s);
       await ensureBridge(rec.bridgeName!, `${cfg.Gateway}/${subnet.prefix}`, s.mtu);
+      await this.startDns(rec);
     }
     // A crashed engine's endpoints: their containers are gone, so are they.
     for (const veth of await portsOf(bridges.map((r) => r.bridgeName!))) {
@@ -315,6 +326,7 @@ export class NetworkService {
   /** Closes the proxies and removes Berth's iptables rules; bridges stay, as dockerd keeps docker0. */
   async shutdown(): Promise<void> {
     for (const id of [...this.publications.keys()]) await this.unpublish(id).catch(() => undefined);
+    await this.dns.closeAll();
     await this.syncChain.catch(() => undefined);
     if (this.iptables) {
       const ipt = this.iptables;
@@ -437,8 +449,10 @@ export class NetworkService {
       await this.prepareBridgeSysctls(bridgeName, settings);
       this.pools.set(id, new AddressPool(subnet, gateway, name));
       this.settings.set(id, settings);
+      await this.startDns(rec);
       await this.syncRules();
     } catch (err) {
+      await this.dns.close(id);
       this.records.delete(id);
       this.pools.delete(id);
       this.settings.delete(id);
@@ -473,6 +487,7 @@ export class NetworkService {
         if (settings) this.settings.set(rec.Id, settings);
         throw err;
       }
+      await this.dns.close(rec.Id);
       if (rec.bridgeName) {
         await deleteLink(rec.bridgeName).catch((err: Error) =>
           log.warn('cannot remove bridge', { bridge: rec.bridgeName, error: err.message }),
@@ -550,6 +565,7 @@ export class NetworkService {
       ip,
       defaultRoute,
       dnsNames,
+      upstreams: opts.dns?.map((d) => parseUpstream(d)).filter((u): u is Upstream => !!u),
       settings: {
         NetworkID: rec.Id,
         EndpointID: newId(),
@@ -679,9 +695,6 @@ export class NetworkService {
   /**
    * The addresses a name resolves to on a user network: container names, aliases,
    * short IDs and hostnames, as dockerd's embedded DNS answers them.
-   * TODO(embedded DNS): serve this on 127.0.0.11 inside each container on a user
-   * network (a UDP/TCP listener in the container's netns plus the DNAT rules
-   * dockerd installs there), and point its resolv.conf at it.
    */
   resolve(network: string, name: string): string[] {
     const rec = this.get(network);
@@ -690,6 +703,64 @@ export class NetworkService {
     return this.endpointsOn(rec.Id)
       .filter((ep) => ep.dnsNames.some((d) => d.toLowerCase() === wanted))
       .map((ep) => ep.settings.IPAddress);
+  }
+
+  // ---- embedded DNS (embedded-dns.ts says where it listens and why) ------------
+
+  /** One listener per user network on its gateway; without one, the network's containers use the host's resolvers. */
+  private async startDns(rec: NetworkRecord): Promise<void> {
+    if (this.isDefaultBridge(rec)) return; // no name resolution on the default bridge, as dockerd
+    const gateway = rec.IPAM.Config[0].Gateway;
+    // With iptables a DNAT rule brings <gateway>:53 to a free port; without, port 53 itself.
+    await this.dns.listen(rec.Id, gateway, this.useIptables ? 0 : 53).catch((err: Error) =>
+      log.warn('cannot start the embedded DNS: containers on this network will not resolve names', {
+        network: rec.Name,
+        address: gateway,
+        error: err.message,
+      }),
+    );
+  }
+
+  /** The container that sent a DNS query from `ip` on the network `networkId`. */
+  private dnsClient(networkId: string, ip: string): DnsClient | undefined {
+    const asker = this.endpointsOn(networkId).find((ep) => ep.settings.IPAddress === ip);
+    if (!asker) return undefined;
+    const own = [...(this.endpoints.get(asker.containerId)?.values() ?? [])];
+    const userNetworks = [asker, ...own.filter((ep) => ep !== asker)]
+      .map((ep) => this.records.get(ep.networkId))
+      .filter((rec): rec is NetworkRecord => !!rec && !this.isDefaultBridge(rec));
+    return {
+      networks: userNetworks.map((rec) => ({
+        name: rec.Name,
+        subnet: rec.IPAM.Config[0].Subnet,
+        endpoints: this.endpointsOn(rec.Id).map((ep) => ({
+          ip: ep.settings.IPAddress,
+          containerName: ep.containerName,
+          names: ep.dnsNames,
+        })),
+      })),
+      upstreams: asker.upstreams,
+      external: own.some((ep) => !this.records.get(ep.networkId)?.Internal),
+    };
+  }
+
+  /**
+   * The nameserver for the container's resolv.conf: the gateway of its first user
+   * network with a DNS listener; undefined (the host's resolvers) otherwise.
+   */
+  embeddedDnsAddress(containerId: string): string | undefined {
+    for (const ep of this.endpoints.get(containerId)?.values() ?? []) {
+      const rec = this.records.get(ep.networkId);
+      if (rec && this.dns.portOf(rec.Id) !== undefined) return rec.IPAM.Config[0].Gateway;
+    }
+    return undefined;
+  }
+
+  /** What `--add-host name:host-gateway` means: the engine's --host-gateway-ip, else the default bridge's gateway. */
+  hostGatewayIp(): string {
+    return (
+      this.hostGateway ?? this.findByName('bridge')?.IPAM.Config[0]?.Gateway ?? DEFAULT_BIP.split('/')[0]
+    );
   }
 
   // ---- published ports -------------------------------------------------------
@@ -932,12 +1003,14 @@ export class NetworkService {
       .filter((r) => this.settings.has(r.Id))
       .map((r) => {
         const s = this.settings.get(r.Id)!;
+        const dnsPort = this.dns.portOf(r.Id);
         return {
           bridge: r.bridgeName!,
           subnet: r.IPAM.Config[0].Subnet,
           internal: r.Internal,
           masquerade: s.masquerade,
           icc: s.icc,
+          ...(dnsPort !== undefined ? { dns: { gateway: r.IPAM.Config[0].Gateway, port: dnsPort } } : {}),
         };
       });
     const mappings = [...this.publications.values()].flat().filter((p) => p.nat);

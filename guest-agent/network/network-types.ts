@@ -58,6 +58,8 @@ export interface ConnectOptions {
   aliases?: string[];
   hostname?: string;
   containerName?: string;
+  /** The container's own resolvers (docker run --dns): the embedded DNS forwards to them. */
+  dns?: string[];
 }
 
 export interface NetworkServiceOptions {
@@ -68,6 +70,10 @@ export interface NetworkServiceOptions {
   iptables?: boolean;
   /** Forward published ports with the in-process proxy too; default true. */
   userlandProxy?: boolean;
+  /** Resolvers the embedded DNS forwards to (dockerd's --dns); default: the host's resolv.conf. */
+  dns?: string[];
+  /** The address `host-gateway` stands for in --add-host; default: the default bridge's gateway. */
+  hostGatewayIp?: string;
 }
 
 /** One container's entry in `docker network inspect` → Containers. */
