@@ -25,6 +25,10 @@ Options:
       --bip CIDR                 The default bridge's address (default 172.17.0.1/16)
       --iptables=true|false      Manage NAT rules for published ports (default true)
       --userland-proxy=true|false  Also forward published ports in process (default true)
+      --dns IP                   Resolver that containers' embedded DNS forwards to (repeatable;
+                                 default: the nameservers of /etc/resolv.conf)
+      --host-gateway-ip IP       The address of "host-gateway" in --add-host (default: the
+                                 default bridge's gateway)
   -v, --version                  Print the version and exit
   -h, --help                     Print this help
 `;
@@ -75,6 +79,8 @@ async function main(): Promise<void> {
         bip: { type: 'string' },
         iptables: { type: 'string' },
         'userland-proxy': { type: 'string' },
+        dns: { type: 'string', multiple: true },
+        'host-gateway-ip': { type: 'string' },
         version: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -124,6 +130,11 @@ async function main(): Promise<void> {
     fail(`invalid value "${value}" for --${name}: use true or false`);
   };
 
+  for (const d of values.dns ?? []) if (net.isIP(d) === 0) fail(`invalid --dns "${d}": give an IP address`);
+  const hostGatewayIp = values['host-gateway-ip'];
+  if (hostGatewayIp !== undefined && net.isIP(hostGatewayIp) === 0)
+    fail(`invalid --host-gateway-ip "${hostGatewayIp}": give an IP address`);
+
   const sockets = socketPaths(values.host?.length ? values.host : ['unix:///var/run/docker.sock']);
   let engine: Engine;
   try {
@@ -136,6 +147,8 @@ async function main(): Promise<void> {
       bip: values.bip,
       iptables: boolFlag('iptables', values.iptables),
       userlandProxy: boolFlag('userland-proxy', values['userland-proxy']),
+      dns: values.dns,
+      hostGatewayIp,
     });
   } catch (err) {
     fail((err as Error).message);

@@ -410,6 +410,8 @@ export class ContainerService {
           dns: hc.Dns ?? [],
           dnsSearch: hc.DnsSearch ?? [],
           dnsOptions: hc.DnsOptions ?? [],
+          embeddedDns: this.deps.network.embeddedDnsAddress(id),
+          hostGatewayIp: this.deps.network.hostGatewayIp(),
         },
       );
       const user = await resolveUser(merged, config.User);
@@ -585,6 +587,7 @@ export class ContainerService {
         aliases: cfg.Aliases,
         hostname: record.Config.Hostname,
         containerName: record.Name.slice(1),
+        dns: record.HostConfig.Dns ?? undefined,
       });
       if (name === mode) primaryIp = endpoint.IPAddress;
     }
@@ -864,6 +867,7 @@ export class ContainerService {
         aliases: cfg.Aliases,
         hostname: record.Config.Hostname,
         containerName: record.Name.slice(1),
+        dns: record.HostConfig.Dns ?? undefined,
       });
       live.connected = true;
     }

@@ -40,6 +40,10 @@ export interface EngineOptions {
   bip?: string;
   iptables?: boolean;
   userlandProxy?: boolean;
+  /** Resolvers the embedded DNS forwards to (dockerd's --dns); default: the host's. */
+  dns?: string[];
+  /** What `host-gateway` in --add-host stands for (dockerd's --host-gateway-ip). */
+  hostGatewayIp?: string;
 }
 
 export interface LogsOptions {
@@ -114,6 +118,8 @@ export class Engine {
         bip: opts.bip,
         iptables: opts.iptables,
         userlandProxy: opts.userlandProxy,
+        dns: opts.dns,
+        hostGatewayIp: opts.hostGatewayIp,
       });
       await network.init();
       const engine = new Engine(
