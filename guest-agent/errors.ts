@@ -5,6 +5,7 @@ export type ErrorKind =
   | 'not-found' // 404
   | 'conflict' // 409
   | 'not-modified' // 304
+  | 'unauthorized' // 401 (registry credentials missing or refused)
   | 'forbidden' // 403
   | 'unavailable' // 503
   | 'not-implemented' // 501

@@ -7,6 +7,7 @@ import { log } from '../util/logger.js';
 
 const STATUS: Record<ErrorKind, number> = {
   invalid: 400,
+  unauthorized: 401,
   forbidden: 403,
   'not-found': 404,
   conflict: 409,

@@ -9,10 +9,11 @@
 //
 // Writes are ordered so that a crash leaves only garbage that init() removes:
 // blobs and layers are renamed into place first, then the image record, then tags.
-import { promises as fs, existsSync, createReadStream } from 'node:fs';
+import { promises as fs, existsSync, createReadStream, constants as fsc } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { EngineError, invalid, notFound } from '../errors.js';
 import { log } from '../util/logger.js';
 import { run } from '../util/subprocess.js';
@@ -46,6 +47,24 @@ interface StoredImage {
 
 interface RepositoriesFile {
   refs: Record<string, string>;
+}
+
+/** A layer unpacked into a work dir by stageLayer, not yet part of the store. */
+export interface StagedLayer {
+  diffId: string;
+  /** The unpacked layer (diff/ and its completion marker). */
+  dir: string;
+  /** The uncompressed tar. */
+  blob: string;
+}
+
+/** An image's exact config and its layer tars, opened for reading (push). */
+export interface OpenedImage {
+  id: string;
+  configBytes: Buffer;
+  config: ImageConfig;
+  layers: Array<{ diffId: string; handle: FileHandle; size: number }>;
+  close(): Promise<void>;
 }
 
 interface LayerMarker {
@@ -463,6 +482,124 @@ export class ImageStore {
     for (const hex of unpacked) await this.installLayer(hex, path.join(tmp, 'layers', hex));
     for (const [hex, file] of verified) await this.installBlob(hex, file);
     await syncDir(this.layersDir);
+  }
+
+  // ---- registry transfers ----------------------------------------------------------
+
+  /** A work dir under image/tmp (emptied at every start), for a transfer in progress. */
+  workDir(kind: string): Promise<string> {
+    return this.makeTmp(kind);
+  }
+
+  /**
+   * Unpack an uncompressed layer tar into a new dir under workDir while
+   * keeping the tar and hashing it: one pass over the data. The caller checks
+   * the diff_id against the image config before committing.
+   */
+  async stageLayer(tarStream: NodeJS.ReadableStream, workDir: string): Promise<StagedLayer> {
+    const dir = await fs.mkdtemp(path.join(workDir, 'layer-'));
+    const blob = path.join(dir, 'layer.tar');
+    const unpacked = path.join(dir, 'unpacked');
+    await fs.mkdir(path.join(unpacked, 'diff'), { recursive: true, mode: 0o755 });
+    const hash = createHash('sha256');
+    const handle = await fs.open(blob, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+    let size: number;
+    try {
+      const tee = async function* () {
+        for await (const chunk of tarStream) {
+          const b = chunk as Buffer;
+          hash.update(b);
+          await handle.write(b);
+          yield b;
+        }
+      };
+      ({ size } = await unpackLayer(Readable.from(tee()), path.join(unpacked, 'diff')));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    const diffId = `sha256:${hash.digest('hex')}`;
+    await writeJsonAtomic(path.join(unpacked, 'complete'), { diffId, size } satisfies LayerMarker);
+    return { diffId, dir: unpacked, blob };
+  }
+
+  /** Point a name@digest reference at one image (it moves if another image had it). */
+  private async setRepoDigest(hex: string, repoDigest: string): Promise<void> {
+    for (const [other, img] of this.images) {
+      const has = img.meta.repoDigests.includes(repoDigest);
+      if (other === hex ? has : !has) continue;
+      const repoDigests =
+        other === hex
+          ? [...img.meta.repoDigests, repoDigest]
+          : img.meta.repoDigests.filter((r) => r !== repoDigest);
+      img.meta = { ...img.meta, repoDigests };
+      await writeJsonAtomic(path.join(this.metaDir, `${other}.json`), img.meta);
+    }
+  }
+
+  /**
+   * Make a pulled image part of the store: staged layers the store lacks are
+   * moved in, then the config and record, the tags, and the repo digests
+   * (fully qualified name@sha256:…). Layers the store already had need no stage.
+   */
+  async commitPulled(opts: {
+    configBytes: Buffer;
+    config: ImageConfig;
+    layers: StagedLayer[];
+    tags: string[];
+    repoDigests: string[];
+  }): Promise<string> {
+    return this.exclusive(async () => {
+      for (const l of opts.layers) {
+        const hex = digestHex(l.diffId);
+        if (!this.ensureLayer(l.diffId)) await this.installLayer(hex, l.dir);
+        await this.installBlob(hex, l.blob);
+      }
+      if (opts.layers.length) await syncDir(this.layersDir);
+      const id = await this.commitImage(opts.configBytes, opts.config, opts.tags);
+      for (const r of opts.repoDigests) await this.setRepoDigest(digestHex(id), r);
+      return id;
+    });
+  }
+
+  /** Record that a name@digest (fully qualified) now names this image (after a push). */
+  async addRepoDigest(id: string, repoDigest: string): Promise<void> {
+    await this.exclusive(async () => {
+      if (this.images.has(digestHex(id))) await this.setRepoDigest(digestHex(id), repoDigest);
+    });
+  }
+
+  /** Open an image's config and layer tars under the lock, so a concurrent rmi cannot pull them away. */
+  async openImage(id: string): Promise<OpenedImage> {
+    const hex = digestHex(id);
+    const handles: FileHandle[] = [];
+    const close = async () => {
+      for (const h of handles) await h.close().catch(() => undefined);
+    };
+    try {
+      return await this.exclusive(async () => {
+        const img = this.images.get(hex);
+        if (!img) throw notFound(`No such image: ${id}`);
+        const configBytes = await fs.readFile(this.blobPath(hex));
+        const layers: OpenedImage['layers'] = [];
+        for (const diffId of img.config.rootfs.diff_ids) {
+          let handle: FileHandle;
+          try {
+            handle = await fs.open(this.blobPath(digestHex(diffId)), 'r');
+          } catch {
+            throw internal(
+              `the stored tar of layer ${diffId} is missing; remove the image and pull it again`,
+            );
+          }
+          handles.push(handle);
+          layers.push({ diffId, handle, size: (await handle.stat()).size });
+        }
+        return { id: `sha256:${hex}`, configBytes, config: img.config, layers, close };
+      });
+    } catch (err) {
+      await close();
+      throw err;
+    }
   }
 
   // ---- save --------------------------------------------------------------------
