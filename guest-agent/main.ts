@@ -8,6 +8,7 @@ import { Engine } from './engine/engine.js';
 import { createApiServer } from './api/server.js';
 import { log, setLogLevel } from './util/logger.js';
 import { validateLogConfig } from './logs/log-driver.js';
+import { loadDaemonSettings, type DaemonSettings } from './daemon-config.js';
 
 const USAGE = `Usage: berth-engine [OPTIONS]
 
@@ -21,6 +22,8 @@ Options:
       --log-level LEVEL          debug, info, warn, error, fatal (default info)
       --log-driver NAME          Default log driver for containers (default json-file)
       --log-opt KEY=VALUE        Default log driver options (repeatable)
+      --config-file FILE         daemon.json with log-driver, log-opts, log-level (default
+                                 <data-root>/daemon.json when it exists)
       --pidfile FILE             Write the daemon's pid here
       --bip CIDR                 The default bridge's address (default 172.17.0.1/16)
       --iptables=true|false      Manage NAT rules for published ports (default true)
@@ -75,6 +78,7 @@ async function main(): Promise<void> {
         'log-level': { type: 'string', short: 'l' },
         'log-driver': { type: 'string' },
         'log-opt': { type: 'string', multiple: true },
+        'config-file': { type: 'string' },
         pidfile: { type: 'string', short: 'p' },
         bip: { type: 'string' },
         iptables: { type: 'string' },
@@ -111,17 +115,30 @@ async function main(): Promise<void> {
   const runtime = values.runtime;
   if (runtime && runtime !== 'crun' && runtime !== 'runc')
     fail(`unknown runtime "${runtime}": use crun or runc`);
-  const logOpts: Record<string, string> = {};
+  let flagLogOpts: Record<string, string> | undefined;
   for (const opt of values['log-opt'] ?? []) {
     const eq = opt.indexOf('=');
     if (eq <= 0) fail(`invalid --log-opt "${opt}": expected KEY=VALUE`);
-    logOpts[opt.slice(0, eq)] = opt.slice(eq + 1);
+    flagLogOpts = { ...flagLogOpts, [opt.slice(0, eq)]: opt.slice(eq + 1) };
   }
-  const logDriver = values['log-driver'] ?? 'json-file';
+  const dataRoot = values['data-root'] ?? '/var/lib/berth';
+  let settings: DaemonSettings;
+  try {
+    settings = await loadDaemonSettings(
+      values['config-file'] ?? path.join(dataRoot, 'daemon.json'),
+      values['config-file'] !== undefined,
+      { logDriver: values['log-driver'], logOpts: flagLogOpts, logLevel: values['log-level'] },
+    );
+    if (settings.logLevel && !values['log-level']) setLogLevel(settings.logLevel);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const logDriver = settings.logDriver ?? 'json-file';
+  const logOpts = settings.logOpts ?? {};
   try {
     validateLogConfig(logDriver, logOpts);
   } catch (err) {
-    fail((err as Error).message);
+    fail(`failed to set log opts: ${(err as Error).message}`);
   }
   const boolFlag = (name: string, value: string | undefined): boolean | undefined => {
     if (value === undefined) return undefined;
@@ -139,7 +156,7 @@ async function main(): Promise<void> {
   let engine: Engine;
   try {
     engine = await Engine.open({
-      dataRoot: values['data-root'] ?? '/var/lib/berth',
+      dataRoot,
       execRoot: values['exec-root'] ?? '/var/run/berth',
       runtime: runtime as 'crun' | 'runc' | undefined,
       logDriver,

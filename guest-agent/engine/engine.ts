@@ -276,7 +276,7 @@ export class Engine {
     return {
       tty: record.Config.Tty ?? false,
       messages: readJsonFileLogs(
-        record.LogPath,
+        file,
         { ...opts, follow: opts.follow && isRunning() },
         { isRunning, onWrite: (cb) => this.containers.onLogWrite(record.Id, cb) },
       ),

@@ -200,13 +200,9 @@ export class ExecService {
   }
 
   /** Client input for the exec; held until the process exists. */
-  writeStdin(id: string, data: Buffer): boolean {
+  writeStdin(id: string, data: Buffer): void {
     const exec = this.get(id);
-    return exec.config.AttachStdin ? exec.hub.writeStdin(data) : true;
-  }
-
-  whenStdinDrained(id: string, resume: () => void): void {
-    this.get(id).hub.whenStdinDrained(resume);
+    if (exec.config.AttachStdin) exec.hub.writeStdin(data);
   }
 
   endStdin(id: string): void {

@@ -26,6 +26,7 @@ const MAX_RETRY_WAIT_MS = 60_000;
 const DROP_WARN_INTERVAL_MS = 10_000;
 /** At container exit, how long lines still waiting for the server may hold up the exit. */
 const CLOSE_WAIT_MS = 2000;
+const SHUTDOWN_WAIT_MS = 500;
 // Per-record overhead beyond the keys and values, for the buffer accounting (msgpack framing, tag, time).
 const RECORD_OVERHEAD = 32;
 
@@ -131,7 +132,7 @@ export class FluentdDriver implements LogDriver {
       ]);
     } catch (err) {
       this.closed = true;
-      await this.client.shutdown().catch(() => undefined);
+      await this.shutdownClient();
       throw new EngineError(
         'internal',
         `failed to initialize logging driver: ${dialError(this.config, err)}`,
@@ -191,13 +192,24 @@ export class FluentdDriver implements LogDriver {
     if (left > 0) this.drop(left, 'the container stopped before the fluentd server took them');
     this.pendingCount = 0;
     this.pendingBytes = 0;
-    await this.client.shutdown().catch(() => undefined);
+    await this.shutdownClient();
     if (this.droppedTotal > 0) {
       log.warn('fluentd: container log lines were dropped', {
         container: this.info.id,
         dropped: this.droppedTotal,
       });
     }
+  }
+
+  // The client's shutdown waits for its socket's end, which never comes for a socket still connecting to a
+  // server that is down: bounded, so that a container's exit never waits on it.
+  private async shutdownClient(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.client.shutdown().catch(() => undefined),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, SHUTDOWN_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
   }
 
   private send(p: PendingRecord): void {
