@@ -91,7 +91,9 @@ export interface AttachOptions {
 
 export interface AttachHandle {
   tty: boolean;
-  writeStdin(data: Buffer): void;
+  /** False when the caller should wait for whenStdinDrained() before writing more. */
+  writeStdin(data: Buffer): boolean;
+  whenStdinDrained(resume: () => void): void;
   endStdin(): void;
   detach(): void;
 }
@@ -569,19 +571,25 @@ export class ContainerService {
     // none: the container's own namespace with loopback only; bridge and user
     // networks: plus an endpoint on each network and the published ports.
     const netnsPath = path.join(this.deps.paths.netnsDir, record.Id);
-    await fs.mkdir(this.deps.paths.netnsDir, { recursive: true });
-    await createNetns(netnsPath);
     live.netnsPath = netnsPath;
     live.ownNetns = true;
-    if (mode === 'none') return { mode: 'netns', path: netnsPath };
+    if (mode === 'none') {
+      await createNetns(netnsPath);
+      return { mode: 'netns', path: netnsPath };
+    }
     const networks: NonNullable<ContainerRecord['EndpointsConfig']> = {
       [mode]: {},
       ...(record.EndpointsConfig ?? {}),
     };
     let primaryIp = '';
     live.connected = true;
+    let first = true;
     for (const [name, cfg] of Object.entries(networks)) {
+      // The first endpoint's setup makes the namespace too: one process fewer per start.
+      const createNetns = first;
+      first = false;
       const endpoint = await this.deps.network.connect(record.Id, netnsPath, name, {
+        createNetns,
         ipv4: cfg.IPv4Address || undefined,
         mac: cfg.MacAddress || undefined,
         aliases: cfg.Aliases,
@@ -602,8 +610,9 @@ export class ContainerService {
       await this.deps.network
         .unpublish(id)
         .catch((err) => log.warn('unpublish failed', { id, error: String(err) }));
+      const netnsPath = live.ownNetns ? live.netnsPath : undefined;
       await this.deps.network
-        .releaseAll(id)
+        .releaseAll(id, { removeNetns: netnsPath ? () => removeNetns(netnsPath) : undefined })
         .catch((err) => log.warn('network release failed', { id, error: String(err) }));
     }
     if (live.netnsPath && live.ownNetns) await removeNetns(live.netnsPath).catch(() => {});
@@ -815,9 +824,8 @@ export class ContainerService {
     this.emit(record, 'attach');
     return {
       tty: record.Config.Tty ?? false,
-      writeStdin: (data) => {
-        if (wantsStdin) live.hub.writeStdin(data);
-      },
+      writeStdin: (data) => (wantsStdin ? live.hub.writeStdin(data) : true),
+      whenStdinDrained: (resume) => live.hub.whenStdinDrained(resume),
       endStdin: () => {
         // Only a StdinOnce container sees EOF when its attached client's input ends.
         if (wantsStdin && record.Config.StdinOnce) live.hub.endStdin();

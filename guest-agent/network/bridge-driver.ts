@@ -5,12 +5,12 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { EngineError } from '../errors.js';
 import { CommandError, run } from '../util/subprocess.js';
+import { engineNetnsPath, ipBatchInNetns, removeNetns } from './netns.js';
 
 /** Several `ip` commands in one process (`ip -batch -`), run in `netnsPath` when given. */
 async function ipBatch(lines: string[], netnsPath?: string): Promise<void> {
-  const input = lines.join('\n') + '\n';
-  if (netnsPath) await run('nsenter', [`--net=${netnsPath}`, 'ip', '-batch', '-'], { input });
-  else await run('ip', ['-batch', '-'], { input });
+  if (netnsPath) await ipBatchInNetns(netnsPath, lines);
+  else await run('ip', ['-batch', '-'], { input: lines.join('\n') + '\n' });
 }
 
 interface IpLink {
@@ -72,6 +72,21 @@ export async function deleteLink(name: string): Promise<void> {
   }
 }
 
+/**
+ * Waits until no interface `name` is left in the engine's namespace, up to
+ * `timeoutMs`. Reads /proc/net/dev (the reader's own namespace; /sys/class/net
+ * would show the namespace that mounted sysfs) instead of running `ip`.
+ */
+export async function linkGone(name: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const table = await fs.readFile('/proc/net/dev', 'utf8').catch(() => '');
+    if (!table.split('\n').some((line) => line.trimStart().startsWith(`${name}:`))) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** Names of the veths attached to any of these bridges. */
 export async function portsOf(bridges: readonly string[]): Promise<string[]> {
   const set = new Set(bridges);
@@ -106,34 +121,42 @@ export class LinkNameTaken extends Error {
   }
 }
 
-/** Creates the veth pair, attaches the host end and configures the peer inside the namespace. */
-export async function createEndpoint(spec: EndpointSpec): Promise<void> {
+/**
+ * Creates the veth pair from inside the container's namespace (its peer born in
+ * the engine's), configures it there, then attaches the host end to the bridge:
+ * two processes in all, the namespace itself made by the first with `createNetns`.
+ */
+export async function createEndpoint(spec: EndpointSpec & { createNetns?: boolean }): Promise<void> {
   const mtu = spec.mtu ? ` mtu ${spec.mtu}` : '';
+  const inside = [
+    `link add name ${spec.containerIf} address ${spec.mac}${mtu} type veth peer name ${spec.hostIf}${mtu} netns ${engineNetnsPath()}`,
+    `addr add ${spec.cidr} dev ${spec.containerIf}`,
+    `link set dev ${spec.containerIf} up`,
+  ];
+  if (spec.defaultGateway)
+    inside.push(`route replace default via ${spec.defaultGateway} dev ${spec.containerIf}`);
+  try {
+    await ipBatchInNetns(spec.netnsPath, inside, { create: spec.createNetns });
+  } catch (err) {
+    // `ip -batch` stops at the first failing line and names it: "Command failed -:N"
+    // (a new namespace's batch starts with one more line, for loopback).
+    const addLine = spec.createNetns ? 2 : 1;
+    const stderr = err instanceof CommandError ? err.stderr : '';
+    const failedAdd = new RegExp(`Command failed -:${addLine}\\b`).test(stderr);
+    if (failedAdd && /File exists/.test(stderr)) throw new LinkNameTaken(spec.hostIf);
+    // A new namespace went away with its links; in an existing one the pair may remain.
+    if (!failedAdd && !spec.createNetns) await deleteLink(spec.hostIf).catch(() => undefined);
+    throw err;
+  }
   try {
     await ipBatch([
-      `link add name ${spec.hostIf}${mtu} type veth peer name ${spec.containerIf}${mtu} netns ${spec.netnsPath}`,
       `link set dev ${spec.hostIf} master ${spec.bridge}`,
       ...(spec.hairpin ? [`link set dev ${spec.hostIf} type bridge_slave hairpin on`] : []),
       `link set dev ${spec.hostIf} up`,
     ]);
   } catch (err) {
-    // `ip -batch` stops at the first failing line and names it: "Command failed -:N".
-    const failedAdd = err instanceof CommandError && /Command failed -:1\b/.test(err.stderr);
-    if (failedAdd && /File exists/.test((err as CommandError).stderr)) throw new LinkNameTaken(spec.hostIf);
-    if (!failedAdd) await deleteLink(spec.hostIf).catch(() => undefined);
-    throw err;
-  }
-  try {
-    const inside = [
-      `link set dev ${spec.containerIf} address ${spec.mac}`,
-      `addr add ${spec.cidr} dev ${spec.containerIf}`,
-      `link set dev ${spec.containerIf} up`,
-    ];
-    if (spec.defaultGateway)
-      inside.push(`route replace default via ${spec.defaultGateway} dev ${spec.containerIf}`);
-    await ipBatch(inside, spec.netnsPath);
-  } catch (err) {
     await deleteLink(spec.hostIf).catch(() => undefined);
+    if (spec.createNetns) await removeNetns(spec.netnsPath).catch(() => undefined);
     throw err;
   }
 }

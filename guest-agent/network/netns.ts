@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { EngineError } from '../errors.js';
-import { run } from '../util/subprocess.js';
+import { CommandError, run } from '../util/subprocess.js';
 
 async function isMountPoint(file: string): Promise<boolean> {
   const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
@@ -21,18 +21,42 @@ async function isMountPoint(file: string): Promise<boolean> {
 
 /** A new network namespace bind-mounted at `file`, with loopback up. */
 export async function createNetns(file: string): Promise<void> {
+  await ipBatchInNetns(file, [], { create: true });
+}
+
+/**
+ * Runs `ip -batch` lines inside the namespace at `file`, in one process. With
+ * `create`, the namespace is made first (by unshare, which binds it onto the
+ * file) and loopback brought up, so a new container's whole network setup
+ * inside its namespace costs a single process; a failure removes it again.
+ */
+export async function ipBatchInNetns(
+  file: string,
+  lines: readonly string[],
+  opts: { create?: boolean } = {},
+): Promise<void> {
+  if (!opts.create) {
+    await run('nsenter', [`--net=${file}`, 'ip', '-batch', '-'], { input: lines.join('\n') + '\n' });
+    return;
+  }
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
   if (await isMountPoint(file)) {
     throw new EngineError('conflict', `network namespace ${file} already exists`);
   }
   await fs.writeFile(file, '', { mode: 0o444 });
   try {
-    // One process: unshare binds its new net ns onto the file, then brings lo up inside it.
-    await run('unshare', [`--net=${file}`, 'ip', 'link', 'set', 'lo', 'up']);
+    const input = ['link set lo up', ...lines].join('\n') + '\n';
+    await run('unshare', [`--net=${file}`, 'ip', '-batch', '-'], { input });
   } catch (err) {
     await removeNetns(file).catch(() => undefined);
+    if (err instanceof CommandError) throw err;
     throw new EngineError('internal', `cannot create network namespace ${file}: ${(err as Error).message}`);
   }
+}
+
+/** A path naming the engine's own network namespace from inside another one. */
+export function engineNetnsPath(): string {
+  return `/proc/${process.pid}/ns/net`;
 }
 
 /** Unmounts and deletes the namespace file; fine when it is already gone. */

@@ -19,6 +19,7 @@ import {
   deleteLink,
   ensureBridge,
   ipv6Available,
+  linkGone,
   portsOf,
   randomVethName,
   routedSubnets,
@@ -73,6 +74,8 @@ export type * from './network-types.js';
 
 const PREDEFINED = ['bridge', 'host', 'none'];
 const DEFAULT_BRIDGE = 'berth0';
+/** How long a removed namespace's veths may take to vanish before they are deleted by hand. */
+const LINK_GONE_WAIT_MS = 2000;
 const DEFAULT_BIP = '172.17.0.1/16';
 const OPT = {
   bridgeName: 'com.docker.network.bridge.name',
@@ -593,6 +596,7 @@ export class NetworkService {
             defaultGateway: defaultRoute ? gateway : undefined,
             mtu: settings.mtu,
             hairpin: this.useIptables && !this.userlandProxy,
+            createNetns: opts.createNetns,
           });
           break;
         } catch (err) {
@@ -640,16 +644,36 @@ export class NetworkService {
   }
 
   /** At container exit: unpublish its ports and remove all its endpoints. */
-  async releaseAll(containerId: string): Promise<void> {
+  async releaseAll(containerId: string, opts: { removeNetns?: () => Promise<void> } = {}): Promise<void> {
     await this.unpublish(containerId);
     const eps = [...(this.endpoints.get(containerId)?.values() ?? [])];
-    await Promise.all(eps.map((ep) => this.dropEndpoint(ep)));
+    if (!opts.removeNetns) {
+      await Promise.all(eps.map((ep) => this.dropEndpoint(ep)));
+      return;
+    }
+    // The namespace takes its veths along when it goes: no `ip link del` on the
+    // way out of every container. Its addresses are reused only once the kernel
+    // has really removed the host ends, so no new container meets a stale port.
+    for (const ep of eps) this.forgetEndpoint(ep);
+    await opts.removeNetns();
+    void Promise.all(
+      eps.map(async (ep) => {
+        if (!(await linkGone(ep.hostIf, LINK_GONE_WAIT_MS))) await deleteLink(ep.hostIf).catch(() => {});
+        this.pools.get(ep.networkId)?.release(ep.ip);
+      }),
+    ).catch((err: Error) =>
+      log.warn('releasing endpoints failed', { container: containerId, error: err.message }),
+    );
   }
 
-  private async dropEndpoint(ep: Endpoint): Promise<void> {
+  private forgetEndpoint(ep: Endpoint): void {
     const eps = this.endpoints.get(ep.containerId);
     if (eps?.get(ep.networkId) === ep) eps.delete(ep.networkId);
     if (eps && eps.size === 0) this.endpoints.delete(ep.containerId);
+  }
+
+  private async dropEndpoint(ep: Endpoint): Promise<void> {
+    this.forgetEndpoint(ep);
     try {
       await deleteLink(ep.hostIf);
     } finally {

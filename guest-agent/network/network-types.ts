@@ -60,6 +60,8 @@ export interface ConnectOptions {
   containerName?: string;
   /** The container's own resolvers (docker run --dns): the embedded DNS forwards to them. */
   dns?: string[];
+  /** Make the namespace at netnsPath in the same step (a container's first network). */
+  createNetns?: boolean;
 }
 
 export interface NetworkServiceOptions {
