@@ -200,9 +200,13 @@ export class ExecService {
   }
 
   /** Client input for the exec; held until the process exists. */
-  writeStdin(id: string, data: Buffer): void {
+  writeStdin(id: string, data: Buffer): boolean {
     const exec = this.get(id);
-    if (exec.config.AttachStdin) exec.hub.writeStdin(data);
+    return exec.config.AttachStdin ? exec.hub.writeStdin(data) : true;
+  }
+
+  whenStdinDrained(id: string, resume: () => void): void {
+    this.get(id).hub.whenStdinDrained(resume);
   }
 
   endStdin(id: string): void {

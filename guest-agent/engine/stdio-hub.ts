@@ -1,7 +1,8 @@
 // Fans a process's output out to attached clients (and the log copier), and
 // feeds it stdin from any attached client. Stdin that arrives before the
 // process exists (`docker run -i` streams it right after attach, before start)
-// is held until the process is connected.
+// is held until the process is connected. Writers are told to wait when the
+// process does not keep up, so a fast client cannot fill the engine's memory.
 import type { RuntimeProcess } from '../runtime/oci-runtime.js';
 
 export type StreamName = 'stdout' | 'stderr';
@@ -15,11 +16,16 @@ export interface OutputSink {
   end(): void;
 }
 
+/** Input held before the process starts, beyond which the client is paused. */
+const PENDING_STDIN_LIMIT = 1 << 20;
+
 export class StdioHub {
   private readonly sinks = new Set<OutputSink>();
   private process?: RuntimeProcess;
   private pendingStdin: Buffer[] = [];
+  private pendingBytes = 0;
   private pendingEof = false;
+  private drainWaiters: Array<() => void> = [];
 
   addSink(sink: OutputSink): () => void {
     this.sinks.add(sink);
@@ -30,9 +36,31 @@ export class StdioHub {
     return this.sinks.size > 0;
   }
 
-  writeStdin(data: Buffer): void {
-    if (this.process?.stdin) this.process.stdin.write(data);
-    else if (!this.process) this.pendingStdin.push(data);
+  /** False when the writer should wait for whenStdinDrained() before writing more. */
+  writeStdin(data: Buffer): boolean {
+    if (this.process?.stdin) return this.process.stdin.write(data);
+    if (this.process) return true; // opened without stdin: dropped, as dockerd does
+    this.pendingStdin.push(data);
+    this.pendingBytes += data.length;
+    return this.pendingBytes < PENDING_STDIN_LIMIT;
+  }
+
+  /** Calls `resume` once the process can take more input (or will never take it). */
+  whenStdinDrained(resume: () => void): void {
+    const stdin = this.process?.stdin;
+    if (this.process && !stdin) resume();
+    else if (stdin) {
+      if (!stdin.writableNeedDrain) resume();
+      else {
+        const done = () => {
+          stdin.off('drain', done);
+          stdin.off('close', done);
+          resume();
+        };
+        stdin.on('drain', done);
+        stdin.on('close', done);
+      }
+    } else this.drainWaiters.push(resume);
   }
 
   endStdin(): void {
@@ -53,7 +81,11 @@ export class StdioHub {
       if (this.pendingEof) proc.closeStdin();
     }
     this.pendingStdin = [];
+    this.pendingBytes = 0;
     this.pendingEof = false;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const resume of waiters) this.whenStdinDrained(resume);
     const pump = (stream: StreamName, source: NodeJS.ReadableStream | null): Promise<void> => {
       if (!source) return Promise.resolve();
       return new Promise((resolve) => {
@@ -73,6 +105,9 @@ export class StdioHub {
   /** End every attached client; the hub is ready for the next run. */
   finish(): void {
     this.process = undefined;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const resume of waiters) resume();
     for (const sink of this.sinks) sink.end();
     this.sinks.clear();
   }

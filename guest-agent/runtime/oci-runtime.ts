@@ -9,14 +9,14 @@ import { PassThrough, Writable, type Readable } from 'node:stream';
 import { spawn as spawnPty } from 'node-pty';
 import { EngineError, conflict, invalid, notFound } from '../errors.js';
 import { log } from '../util/logger.js';
-import { run, spawnProcess } from '../util/subprocess.js';
+import { run, spawnChild } from '../util/subprocess.js';
 import type { OciProcess } from './oci-spec.js';
 
 export interface RuntimeProcess {
   /** pid of the runtime process (runc run / runc exec). */
   pid: number;
   /** null unless opened with stdin: true. */
-  stdin: NodeJS.WritableStream | null;
+  stdin: Writable | null;
   /** With tty: the terminal output (stderr merged). */
   stdout: NodeJS.ReadableStream;
   /** null with tty. */
@@ -45,11 +45,13 @@ export interface StartOptions {
 
 interface Launched extends RuntimeProcess {
   /** Whatever the runtime printed that nobody read yet (for error messages). */
-  unreadOutput(): string;
+  unreadOutput(): Promise<string>;
   dispose(): void;
 }
 
 const POLL_MS = 5;
+// A grandchild that inherited the pipes may keep them open after the runtime died.
+const DRAIN_TIMEOUT_MS = 500;
 const DEFAULT_COLS = 80;
 const DEFAULT_ROWS = 24;
 
@@ -94,12 +96,18 @@ async function runtimeLogError(logFile: string): Promise<string | undefined> {
   return last?.trim();
 }
 
-function drain(stream: Readable | null): string {
-  if (!stream) return '';
+/** What a finished process wrote and nobody read (its pipes end once it exited). */
+async function drain(stream: Readable | null): Promise<string> {
+  if (!stream || stream.destroyed) return '';
   const parts: Buffer[] = [];
-  let chunk: unknown;
-  while ((chunk = stream.read()) !== null)
-    parts.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  const timeout = setTimeout(() => stream.destroy(), DRAIN_TIMEOUT_MS);
+  try {
+    for await (const chunk of stream) parts.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  } catch {
+    // destroyed by the timeout: what arrived is enough for an error message
+  } finally {
+    clearTimeout(timeout);
+  }
   return Buffer.concat(parts).toString('utf8');
 }
 
@@ -232,7 +240,7 @@ export class OciRuntime {
     const { exitCode } = await proc.exited;
     const message =
       (await runtimeLogError(logFile)) ||
-      proc.unreadOutput().trim() ||
+      (await proc.unreadOutput()).trim() ||
       `${this.name} exited with code ${exitCode} before the ${what === 'start' ? 'container' : 'exec process'} started`;
     proc.dispose();
     if (what === 'start') await this.delete(id, true).catch(() => undefined);
@@ -246,16 +254,10 @@ export class OciRuntime {
 
   private launchPipes(args: string[], cwd: string, opts: StartOptions): Launched {
     // runc hands these pipes to the container as its stdio; it copies nothing itself.
-    const child = spawnProcess(this.binaryPath, args, {
+    const child = spawnChild(this.binaryPath, args, {
       cwd,
-      stdin: opts.stdin ? 'pipe' : 'ignore',
-      stdout: 'pipe',
-      stderr: 'pipe',
+      stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
-    void child.then(
-      () => undefined,
-      () => undefined,
-    );
     const exited = new Promise<{ exitCode: number }>((resolve) => {
       child.once('exit', (code, signal) => {
         resolve({ exitCode: code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1) });
@@ -267,10 +269,11 @@ export class OciRuntime {
     });
     // Writing after the container exited gives EPIPE: the exit code reports that, not a crash.
     child.stdin?.on('error', () => undefined);
-    // execa resumes (and so discards) output nobody reads within a tick when buffer is
-    // false; piping into our own streams keeps every byte, with backpressure, until read.
-    const stdout = (child.stdout as Readable).pipe(new PassThrough());
-    const stderr = (child.stderr as Readable).pipe(new PassThrough());
+    // Node resumes (and so discards) a child's unread output when it exits; a
+    // container that exits before the engine attaches its readers would lose
+    // its output. Piping at once keeps every byte, with backpressure, until read.
+    const stdout = child.stdout!.pipe(new PassThrough());
+    const stderr = child.stderr!.pipe(new PassThrough());
     return {
       pid: child.pid ?? -1,
       stdin: child.stdin ?? null,
@@ -279,7 +282,7 @@ export class OciRuntime {
       resize: () => undefined,
       closeStdin: () => child.stdin?.end(),
       exited,
-      unreadOutput: () => drain(stderr) + drain(stdout),
+      unreadOutput: async () => (await drain(stderr)) + (await drain(stdout)),
       dispose: () => {
         child.stdin?.destroy();
         child.stdout?.destroy();

@@ -18,6 +18,7 @@ import {
 } from '../http-io.js';
 import type { RequestContext, Router } from '../router.js';
 import { DetachKeyScanner } from '../detach-keys.js';
+import { pumpStdin } from '../stdin-pump.js';
 
 /** Multiplexed output has its own media type from API 1.42 on. */
 export function streamContentType(ctx: RequestContext, tty: boolean): string {
@@ -60,26 +61,33 @@ async function attach(engine: Engine, ctx: RequestContext): Promise<void> {
   const handle = engine.containers.attach(record.Id, want, streamSink(raw, tty, want));
   const input = raw.input;
   if (input && want.stdin) {
-    const scanner = new DetachKeyScanner(q.get('detachKeys') || undefined);
-    if (ctx.upgrade?.head.length) {
-      const early = scanner.feed(ctx.upgrade.head);
-      if (early.data.length) handle.writeStdin(early.data);
+    const target = { write: handle.writeStdin, whenDrained: handle.whenStdinDrained };
+    const detachAndEnd = () => {
+      handle.detach();
+      raw.end();
+    };
+    // As dockerd: detach keys are scanned only with a TTY; other input passes untouched.
+    const scanner = tty ? new DetachKeyScanner(q.get('detachKeys') || undefined) : undefined;
+    const filter = scanner
+      ? (chunk: Buffer) => {
+          const { data, detached } = scanner.feed(chunk);
+          return { data, stop: detached };
+        }
+      : undefined;
+    const early = ctx.upgrade?.head;
+    if (early?.length) {
+      const r = filter ? filter(early) : { data: early, stop: false };
+      if (r.data.length) handle.writeStdin(r.data);
+      if (r.stop) detachAndEnd();
     }
-    input.on('data', (chunk: Buffer) => {
-      const { data, detached } = scanner.feed(chunk);
-      if (data.length) handle.writeStdin(data);
-      if (detached) {
-        handle.detach();
-        raw.end();
-      }
-    });
-    input.on('end', () => {
-      handle.endStdin();
-      // With a TTY the attach ends with the client's input, as in dockerd.
-      if (tty) {
-        handle.detach();
-        raw.end();
-      }
+    pumpStdin(input, target, {
+      filter,
+      onStop: detachAndEnd,
+      onEnd: () => {
+        handle.endStdin();
+        // With a TTY the attach ends with the client's input, as in dockerd.
+        if (tty) detachAndEnd();
+      },
     });
   }
   await raw.closed;

@@ -1,5 +1,6 @@
 // /containers/{id}/exec and /exec/{id}/…
 import type { Engine } from '../../engine/engine.js';
+import { pumpStdin } from '../stdin-pump.js';
 import { invalid } from '../../errors.js';
 import {
   openRawStream,
@@ -39,8 +40,14 @@ async function startExec(engine: Engine, ctx: RequestContext): Promise<void> {
   // after the switch, and the exec's hub holds it until the process exists.
   if (raw.input && exec.config.AttachStdin) {
     if (rest.length) engine.execs.writeStdin(exec.id, rest);
-    raw.input.on('data', (chunk: Buffer) => engine.execs.writeStdin(exec.id, chunk));
-    raw.input.on('end', () => engine.execs.endStdin(exec.id));
+    pumpStdin(
+      raw.input,
+      {
+        write: (data) => engine.execs.writeStdin(exec.id, data),
+        whenDrained: (resume) => engine.execs.whenStdinDrained(exec.id, resume),
+      },
+      { onEnd: () => engine.execs.endStdin(exec.id) },
+    );
   }
   const want = {
     stdout: exec.config.AttachStdout || !ctx.upgrade,
