@@ -28,6 +28,8 @@ Options:
       --bip CIDR                 The default bridge's address (default 172.17.0.1/16)
       --iptables=true|false      Manage NAT rules for published ports (default true)
       --userland-proxy=true|false  Also forward published ports in process (default true)
+      --insecure-registry HOST   Reach this registry (host[:port] or CIDR) over plain HTTP or
+                                 unverified TLS (repeatable; loopback always is)
       --dns IP                   Resolver that containers' embedded DNS forwards to (repeatable;
                                  default: the nameservers of /etc/resolv.conf)
       --host-gateway-ip IP       The address of "host-gateway" in --add-host (default: the
@@ -83,6 +85,7 @@ async function main(): Promise<void> {
         bip: { type: 'string' },
         iptables: { type: 'string' },
         'userland-proxy': { type: 'string' },
+        'insecure-registry': { type: 'string', multiple: true },
         dns: { type: 'string', multiple: true },
         'host-gateway-ip': { type: 'string' },
         version: { type: 'boolean', short: 'v' },
@@ -164,6 +167,7 @@ async function main(): Promise<void> {
       bip: values.bip,
       iptables: boolFlag('iptables', values.iptables),
       userlandProxy: boolFlag('userland-proxy', values['userland-proxy']),
+      insecureRegistries: values['insecure-registry'],
       dns: values.dns,
       hostGatewayIp,
     });

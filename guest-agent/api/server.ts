@@ -15,6 +15,7 @@ import { registerImageRoutes } from './routes/images.js';
 import { registerVolumeRoutes } from './routes/volumes.js';
 import { registerArchiveRoutes } from './routes/archive.js';
 import { registerNetworkRoutes } from './routes/networks.js';
+import { registerDistributionRoutes } from './routes/distribution.js';
 
 const VERSIONED = /^\/v(\d+)\.(\d+)(\/.*)$/;
 
@@ -33,6 +34,7 @@ export function buildRouter(engine: Engine): Router {
   registerVolumeRoutes(router, engine);
   registerArchiveRoutes(router, engine);
   registerNetworkRoutes(router, engine);
+  registerDistributionRoutes(router, engine);
   return router;
 }
 

@@ -25,6 +25,9 @@ import { ContainerService } from './containers.js';
 import { ExecService } from './exec.js';
 import { EventBus } from './events.js';
 import { ImageService, type CommitOptions } from './images.js';
+import { ImageDistribution } from './image-distribution.js';
+import { RegistryConfig } from '../storage/registry/endpoints.js';
+import { LayerSources } from '../storage/registry/layer-sources.js';
 import { checkFilterKeys, matchLabels, type Filters } from './filters.js';
 import { enginePaths, type EnginePaths } from './paths.js';
 import { inspectView, summaryView, type NetworkFacts } from './container-views.js';
@@ -40,6 +43,8 @@ export interface EngineOptions {
   bip?: string;
   iptables?: boolean;
   userlandProxy?: boolean;
+  /** Registries reached without TLS verification or over plain HTTP (hosts or CIDRs). */
+  insecureRegistries?: string[];
   /** Resolvers the embedded DNS forwards to (dockerd's --dns); default: the host's. */
   dns?: string[];
   /** What `host-gateway` in --add-host stands for (dockerd's --host-gateway-ip). */
@@ -60,6 +65,7 @@ export class Engine {
   readonly events = new EventBus();
   readonly containers: ContainerService;
   readonly images: ImageService;
+  readonly distribution: ImageDistribution;
   readonly execs: ExecService;
   eventListeners = 0;
 
@@ -74,6 +80,7 @@ export class Engine {
     readonly network: NetworkService,
     readonly logDefaults: { Type: string; Config: Record<string, string> },
     private readonly lockFile: string,
+    readonly registries: RegistryConfig,
   ) {
     const store = new ContainerStore(paths.containersDir);
     this.containers = new ContainerService({
@@ -94,6 +101,12 @@ export class Engine {
       dataRoot: paths.dataRoot,
       containers: () => this.containers.list(),
     });
+    this.distribution = new ImageDistribution({
+      store: imageStore,
+      events: this.events,
+      registries,
+      sources: new LayerSources(paths.dataRoot),
+    });
     this.execs = new ExecService(this.containers, { rootfs, images: imageStore, runtime });
     this.containers.onRemoved = (id) => this.execs.forget(id);
   }
@@ -104,6 +117,7 @@ export class Engine {
     await fs.mkdir(paths.execRoot, { recursive: true, mode: 0o700 });
     const lockFile = await acquireLock(paths.dataRoot);
     try {
+      const registries = new RegistryConfig(opts.insecureRegistries);
       const engineId = await loadEngineId(paths.dataRoot);
       const { runtime, note } = await chooseRuntime(opts.runtime, paths.runtimeRoot);
       if (note) log.warn(note);
@@ -133,6 +147,7 @@ export class Engine {
         network,
         { Type: opts.logDriver ?? 'json-file', Config: opts.logOpts ?? {} },
         lockFile,
+        registries,
       );
       await engine.containers.reconcile();
       return engine;

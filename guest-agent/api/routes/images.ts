@@ -4,6 +4,7 @@ import { parseFilters } from '../../engine/filters.js';
 import { invalid, notImplemented } from '../../errors.js';
 import { JsonLineStream, queryBool, readJsonBody, replyJson } from '../http-io.js';
 import type { RequestContext, Router } from '../router.js';
+import { pullImage } from './distribution.js';
 
 /** `changes` arrives as repeated query values (commit, import). */
 function changesOf(ctx: RequestContext): string[] {
@@ -38,7 +39,7 @@ async function save(engine: Engine, ctx: RequestContext, names: string[]): Promi
   }
 }
 
-/** POST /images/create: `fromSrc` imports a tarball; `fromImage` would pull from a registry. */
+/** POST /images/create: `fromSrc` imports a tarball; `fromImage` pulls from a registry. */
 async function createImage(engine: Engine, ctx: RequestContext): Promise<void> {
   const q = ctx.query;
   const fromSrc = q.get('fromSrc');
@@ -66,9 +67,7 @@ async function createImage(engine: Engine, ctx: RequestContext): Promise<void> {
   }
   const image = q.get('fromImage');
   if (!image) throw invalid('fromImage or fromSrc is required');
-  throw notImplemented(
-    `pulling ${image}${q.get('tag') ? `:${q.get('tag')}` : ''} failed: this Berth engine cannot pull from registries yet; load the image with "docker load -i <archive.tar>" instead`,
-  );
+  await pullImage(engine, ctx, image);
 }
 
 export function registerImageRoutes(router: Router, engine: Engine): void {
@@ -102,9 +101,6 @@ export function registerImageRoutes(router: Router, engine: Engine): void {
     .add('POST', '/images/{name*}/tag', async (ctx) => {
       await images.tag(ctx.params.name, ctx.query.get('repo') ?? '', ctx.query.get('tag') || undefined);
       ctx.res!.writeHead(201).end();
-    })
-    .add('POST', '/images/{name*}/push', () => {
-      throw notImplemented('pushing to registries is not supported yet by this Berth engine');
     })
     .add('DELETE', '/images/{name*}', async (ctx) =>
       replyJson(

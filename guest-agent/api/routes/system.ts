@@ -3,7 +3,6 @@ import type { Engine } from '../../engine/engine.js';
 import { eventMatches } from '../../engine/events.js';
 import { parseFilters } from '../../engine/filters.js';
 import { parseSinceUntil } from '../../logs/timestamp.js';
-import { notImplemented } from '../../errors.js';
 import { replyJson } from '../http-io.js';
 import type { RequestContext, Router } from '../router.js';
 
@@ -63,8 +62,5 @@ export function registerSystemRoutes(router: Router, engine: Engine): void {
     .add('GET', '/version', (ctx) => replyJson(ctx, 200, engine.version()))
     .add('GET', '/info', (ctx) => replyJson(ctx, 200, engine.info()))
     .add('GET', '/events', (ctx) => events(engine, ctx))
-    .add('GET', '/system/df', async (ctx) => replyJson(ctx, 200, await engine.diskUsage()))
-    .add('POST', '/auth', () => {
-      throw notImplemented('registry login is not supported yet by this Berth engine (no registry client)');
-    });
+    .add('GET', '/system/df', async (ctx) => replyJson(ctx, 200, await engine.diskUsage()));
 }
