@@ -100,11 +100,11 @@ describe('embedded DNS', () => {
     assert.notEqual((await d('exec', gamma, 'timeout', '10', 'ping', '-c', '1', '-W', '1', 'alpha')).code, 0);
     // The default bridge has no name resolution, as with dockerd.
     assert.doesNotMatch(await ok('exec', plain, 'cat', '/etc/resolv.conf'), /^nameserver 172\.17\.0\.1$/m);
-    assert.notEqual(
-      (await d('exec', plain, 'timeout', '10', 'ping', '-c', '1', '-W', '1', 'plain2')).code,
-      0,
-    );
-    assert.deepEqual(await lookup(plain, 'alpha'), []);
+    // Nothing answers DNS on its gateway (asked directly: the host's resolvers are none of this test's business).
+    const ipPlain2 = await ok('inspect', '-f', '{{.NetworkSettings.IPAddress}}', plain2);
+    const asked = await d('exec', plain, 'timeout', '2', 'nslookup', '-type=a', 'plain2', '172.17.0.1');
+    assert.notEqual(asked.code, 0);
+    assert.doesNotMatch(asked.stdout, new RegExp(ipPlain2.replace(/\./g, '\\.')));
 
     // docker network connect --alias: the new names resolve at once, on that network only.
     await ok('network', 'connect', '--alias', 'cache', 'dnsnet', gamma);
