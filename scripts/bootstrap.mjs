@@ -20,6 +20,10 @@ export const DEBIAN_PACKAGES = [
   'util-linux',
   'attr',
   'procps',
+  // The registry tests: a real Distribution registry, htpasswd for its basic auth, openssl for token certs.
+  'docker-registry',
+  'apache2-utils',
+  'openssl',
 ];
 
 const STAMP = join(repoRoot, 'node_modules', '.berth-install-stamp');

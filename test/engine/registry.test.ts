@@ -1,0 +1,379 @@
+// Registry pull, push, login and logout with the real docker CLI against a
+// real Distribution registry on loopback (open, htpasswd basic auth, and
+// token auth with a stand-in for Docker Hub's auth service).
+import assert from 'node:assert/strict';
+import { promises as fs, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { run } from '../../guest-agent/util/subprocess.js';
+import { docker } from '../helpers/docker.js';
+import { startEngine, type TestEngine } from '../helpers/engine.js';
+import { useEngineWithBusybox } from '../helpers/engine-with-images.js';
+import {
+  freePort,
+  startRegistry,
+  startTokenServer,
+  type TestRegistry,
+  type TokenServer,
+} from '../helpers/registry.js';
+
+const idOf = async (engine: TestEngine, ref: string) =>
+  (await docker(engine, ['inspect', '--format', '{{.Id}}', ref])).stdout.trim();
+
+/** Run fn with a fresh engine (a clean data root), cleaned up afterwards. */
+async function withFreshEngine<T>(fn: (e: TestEngine) => Promise<T>): Promise<T> {
+  const engine = await startEngine();
+  try {
+    return await fn(engine);
+  } finally {
+    await engine.cleanup();
+  }
+}
+
+/** What a failed pull must not leave: image records, layers, work dirs. */
+async function storeContents(engine: TestEngine): Promise<{ images: number; layers: number; tmp: number }> {
+  const count = async (dir: string) =>
+    (await fs.readdir(path.join(engine.dataRoot, dir)).catch(() => [])).length;
+  return {
+    images: await count('image/images'),
+    layers: await count('layers'),
+    tmp: await count('image/tmp'),
+  };
+}
+
+/** A one-file layer tar with unique content, in a temp dir the test process removes on exit. */
+async function layerTar(label: string): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-layer-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  await fs.writeFile(path.join(dir, 'file'), `${label} ${Date.now()} ${Math.random()}\n`);
+  const tarFile = path.join(dir, 'layer.tar');
+  await run('tar', ['-C', dir, '-cf', tarFile, 'file']);
+  return tarFile;
+}
+
+describe('registry: open registry on loopback', () => {
+  const engine = useEngineWithBusybox();
+  const d = (...args: string[]) => docker(engine(), args);
+  let registry: TestRegistry;
+  before(async () => {
+    registry = await startRegistry();
+  });
+  after(async () => {
+    await registry?.stop();
+  });
+
+  it('pushes, and a clean engine pulls back the same image id', async () => {
+    const ref = `${registry.host}/busybox:latest`;
+    assert.equal((await d('tag', 'busybox', ref)).code, 0);
+    const push = await d('push', ref);
+    assert.equal(push.code, 0, push.stderr);
+    assert.match(push.stdout, new RegExp(`The push refers to repository \\[${registry.host}/busybox\\]`));
+    assert.match(push.stdout, /: Pushed$/m);
+    assert.match(push.stdout, /^latest: digest: sha256:[0-9a-f]{64} size: \d+$/m);
+    const digest = /digest: (sha256:[0-9a-f]{64})/.exec(push.stdout)![1]!;
+    const repoDigests = (await d('inspect', '--format', '{{json .RepoDigests}}', ref)).stdout;
+    assert.match(repoDigests, new RegExp(`${registry.host}/busybox@${digest}`));
+
+    const again = await d('push', ref);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /: Layer already exists$/m);
+    assert.doesNotMatch(again.stdout, /: Pushed$/m);
+
+    const id = await idOf(engine(), 'busybox');
+    await withFreshEngine(async (fresh) => {
+      const pull = await docker(fresh, ['pull', ref]);
+      assert.equal(pull.code, 0, pull.stderr);
+      assert.match(pull.stdout, /^latest: Pulling from busybox$/m);
+      assert.match(pull.stdout, /^[0-9a-f]{12}: Pull complete$/m);
+      assert.match(pull.stdout, new RegExp(`^Digest: ${digest}$`, 'm'));
+      assert.match(
+        pull.stdout,
+        new RegExp(`^Status: Downloaded newer image for ${registry.host}/busybox:latest$`, 'm'),
+      );
+      assert.equal(await idOf(fresh, ref), id);
+      assert.match(
+        (await docker(fresh, ['inspect', '--format', '{{json .RepoDigests}}', ref])).stdout,
+        new RegExp(`${registry.host}/busybox@${digest}`),
+      );
+      const run = await docker(fresh, ['run', '--rm', ref, 'echo', 'pulled']);
+      assert.equal(run.stdout, 'pulled\n', run.stderr);
+      const second = await docker(fresh, ['pull', ref]);
+      assert.equal(second.code, 0, second.stderr);
+      assert.match(
+        second.stdout,
+        new RegExp(`Status: Image is up to date for ${registry.host}/busybox:latest`),
+      );
+    });
+  });
+
+  it('pulls by digest, and docker run pulls what is missing', async () => {
+    const ref = `${registry.host}/bydigest:1`;
+    assert.equal((await d('tag', 'busybox', ref)).code, 0);
+    const push = await d('push', ref);
+    assert.equal(push.code, 0, push.stderr);
+    const digest = /digest: (sha256:[0-9a-f]{64})/.exec(push.stdout)![1]!;
+    const id = await idOf(engine(), ref);
+    await withFreshEngine(async (fresh) => {
+      const byDigest = `${registry.host}/bydigest@${digest}`;
+      const pull = await docker(fresh, ['pull', byDigest]);
+      assert.equal(pull.code, 0, pull.stderr);
+      assert.match(pull.stdout, new RegExp(`Status: Downloaded newer image for ${byDigest}`));
+      assert.equal(await idOf(fresh, byDigest), id);
+      const images = await docker(fresh, [
+        'images',
+        '--digests',
+        '--format',
+        '{{.Repository}} {{.Tag}} {{.Digest}}',
+      ]);
+      assert.match(images.stdout, new RegExp(`^${registry.host}/bydigest <none> ${digest}$`, 'm'));
+      // `docker run` of an image that is not here: the CLI pulls it (create → 404 → pull → create).
+      const run = await docker(fresh, ['run', '--rm', ref, 'echo', 'ran']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, 'ran\n');
+      assert.match(run.stderr, /Unable to find image/);
+    });
+  });
+
+  it('says "Already exists" for layers the engine has', async () => {
+    const base = `${registry.host}/base:1`;
+    const derived = `${registry.host}/derived:1`;
+    assert.equal((await d('tag', 'busybox', base)).code, 0);
+    assert.equal((await d('push', base)).code, 0);
+    const c = (await d('run', '-d', 'busybox', 'sh', '-c', 'echo layer > /added')).stdout.trim();
+    await d('wait', c);
+    assert.equal((await d('commit', c, derived)).code, 0);
+    await d('rm', c);
+    const push = await d('push', derived);
+    assert.equal(push.code, 0, push.stderr);
+    assert.match(
+      push.stdout,
+      /: (Layer already exists|Mounted from base)$/m,
+      'the base layer is not sent again',
+    );
+    await withFreshEngine(async (fresh) => {
+      assert.equal((await docker(fresh, ['pull', base])).code, 0);
+      const pull = await docker(fresh, ['pull', derived]);
+      assert.equal(pull.code, 0, pull.stderr);
+      assert.match(pull.stdout, /^[0-9a-f]{12}: Already exists$/m);
+      assert.match(pull.stdout, /^[0-9a-f]{12}: Pull complete$/m);
+      const run = await docker(fresh, ['run', '--rm', derived, 'cat', '/added']);
+      assert.equal(run.stdout, 'layer\n', run.stderr);
+    });
+  });
+
+  it('chooses the engine platform from a manifest list', async () => {
+    // Two real manifests: busybox for this platform, an imported image posing as another platform's.
+    const pushed = async (ref: string) => {
+      const push = await d('push', ref);
+      assert.equal(push.code, 0, push.stderr);
+      const m = /digest: (sha256:[0-9a-f]{64}) size: (\d+)/.exec(push.stdout)!;
+      return { digest: m[1]!, size: Number(m[2]) };
+    };
+    const ref = `${registry.host}/multi:native`;
+    assert.equal((await d('tag', 'busybox', ref)).code, 0);
+    const native = await pushed(ref);
+    const otherRef = `${registry.host}/multi:other`;
+    const imp = await d('import', await layerTar('other platform'), otherRef);
+    assert.equal(imp.code, 0, imp.stderr);
+    const other = await pushed(otherRef);
+    const arch = process.arch === 'x64' ? 'amd64' : process.arch;
+    const type = 'application/vnd.docker.distribution.manifest.v2+json';
+    const list = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        { mediaType: type, ...other, platform: { os: 'linux', architecture: 's390x' } },
+        { mediaType: type, ...native, platform: { os: 'linux', architecture: arch } },
+      ],
+    };
+    const put = await fetch(`http://${registry.host}/v2/multi/manifests/list`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/vnd.oci.image.index.v1+json' },
+      body: JSON.stringify(list),
+    });
+    assert.equal(put.status, 201, await put.text());
+    const listDigest = put.headers.get('docker-content-digest');
+    await withFreshEngine(async (fresh) => {
+      const pull = await docker(fresh, ['pull', `${registry.host}/multi:list`]);
+      assert.equal(pull.code, 0, pull.stderr);
+      assert.match(pull.stdout, new RegExp(`Digest: ${listDigest}`));
+      assert.equal(await idOf(fresh, `${registry.host}/multi:list`), await idOf(engine(), 'busybox'));
+      const other = await docker(fresh, [
+        'pull',
+        '--platform',
+        'linux/ppc64le',
+        `${registry.host}/multi:list`,
+      ]);
+      assert.notEqual(other.code, 0);
+      assert.match(other.stderr, /no matching manifest for linux\/ppc64le in the manifest list entries/);
+    });
+  });
+
+  it('fails clearly for an unknown tag and an unknown repository', async () => {
+    const tag = await d('pull', `${registry.host}/busybox:nope`);
+    assert.notEqual(tag.code, 0);
+    assert.match(
+      tag.stderr,
+      new RegExp(`manifest for ${registry.host}/busybox:nope not found: manifest unknown`),
+    );
+    const repo = await d('pull', `${registry.host}/nothing/here:1`);
+    assert.notEqual(repo.code, 0);
+    assert.match(repo.stderr, /not found/);
+  });
+
+  it('fails fast, naming the registry, when it cannot be reached', async () => {
+    const host = `127.0.0.1:${await freePort()}`;
+    const started = Date.now();
+    const pull = await d('pull', `${host}/busybox:latest`);
+    const seconds = (Date.now() - started) / 1000;
+    assert.notEqual(pull.code, 0);
+    assert.match(pull.stderr, new RegExp(`cannot reach the registry ${host}.*connection refused`));
+    assert.ok(seconds < 5, `the pull took ${seconds} s`);
+    const push = await d('push', `${host}/busybox:latest`);
+    assert.notEqual(push.code, 0);
+  });
+
+  it('refuses a layer whose content does not match its digest, and stores nothing', async () => {
+    // A layer of its own (so no other test's blob is touched), then corrupted in the registry's storage.
+    const tarFile = await layerTar('corrupt');
+    const ref = `${registry.host}/corrupt:1`;
+    const imp = await d('import', tarFile, ref);
+    assert.equal(imp.code, 0, imp.stderr);
+    const push = await d('push', ref);
+    assert.equal(push.code, 0, push.stderr);
+    const manifest = (await (
+      await fetch(`http://${registry.host}/v2/corrupt/manifests/1`, {
+        headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+      })
+    ).json()) as { layers: Array<{ digest: string }> };
+    const blob = registry.blobFile(manifest.layers[0]!.digest);
+    const bytes = await fs.readFile(blob);
+    bytes[bytes.length - 10] ^= 0xff;
+    await fs.writeFile(blob, bytes);
+    await withFreshEngine(async (fresh) => {
+      const pull = await docker(fresh, ['pull', ref]);
+      assert.notEqual(pull.code, 0);
+      assert.match(
+        pull.stderr + pull.stdout,
+        /filesystem layer verification failed for digest sha256:[0-9a-f]{64}/,
+      );
+      assert.equal((await docker(fresh, ['images', '-q'])).stdout.trim(), '');
+      assert.deepEqual(await storeContents(fresh), { images: 0, layers: 0, tmp: 0 });
+    });
+  });
+});
+
+describe('registry: htpasswd basic auth, login and logout', () => {
+  const engine = useEngineWithBusybox();
+  const user = { username: 'berth', password: 's3cret-pass' };
+  let registry: TestRegistry;
+  let config = '';
+  const d = (...args: string[]) => docker(engine(), args, { env: { DOCKER_CONFIG: config } });
+  before(async () => {
+    registry = await startRegistry({ htpasswd: user });
+    config = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-docker-config-'));
+  });
+  after(async () => {
+    await registry?.stop();
+    await fs.rm(config, { recursive: true, force: true });
+  });
+
+  it('refuses a push without login and a login with a wrong password', async () => {
+    const ref = `${registry.host}/private:1`;
+    assert.equal((await d('tag', 'busybox', ref)).code, 0);
+    const push = await d('push', ref);
+    assert.notEqual(push.code, 0);
+    assert.match(push.stderr + push.stdout, /no basic auth credentials/);
+    const bad = await docker(engine(), ['login', registry.host, '-u', user.username, '--password-stdin'], {
+      input: 'wrong\n',
+      env: { DOCKER_CONFIG: config },
+    });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /401 Unauthorized/);
+  });
+
+  it('logs in, pushes and pulls, and logs out', async () => {
+    const login = await docker(engine(), ['login', registry.host, '-u', user.username, '--password-stdin'], {
+      input: `${user.password}\n`,
+      env: { DOCKER_CONFIG: config },
+    });
+    assert.equal(login.code, 0, login.stderr);
+    assert.match(login.stdout, /Login Succeeded/);
+    const stored = JSON.parse(await fs.readFile(path.join(config, 'config.json'), 'utf8')) as {
+      auths: Record<string, { auth?: string }>;
+    };
+    assert.ok(stored.auths[registry.host]?.auth, 'the CLI stored the credentials');
+
+    const ref = `${registry.host}/private:1`;
+    assert.equal((await d('tag', 'busybox', ref)).code, 0);
+    const push = await d('push', ref);
+    assert.equal(push.code, 0, push.stderr);
+    await withFreshEngine(async (fresh) => {
+      const pull = await docker(fresh, ['pull', ref], { env: { DOCKER_CONFIG: config } });
+      assert.equal(pull.code, 0, pull.stderr);
+      assert.equal(await idOf(fresh, ref), await idOf(engine(), ref));
+      const logout = await docker(fresh, ['logout', registry.host], { env: { DOCKER_CONFIG: config } });
+      assert.equal(logout.code, 0, logout.stderr);
+      assert.equal((await docker(fresh, ['rmi', ref])).code, 0);
+      const denied = await docker(fresh, ['pull', ref], { env: { DOCKER_CONFIG: config } });
+      assert.notEqual(denied.code, 0);
+      assert.match(denied.stderr, /no basic auth credentials/);
+    });
+  });
+});
+
+describe('registry: token auth (a stand-in for Docker Hub auth)', () => {
+  const engine = useEngineWithBusybox();
+  const user = { username: 'tokenuser', password: 'tokenpass' };
+  let tokens: TokenServer;
+  let registry: TestRegistry;
+  let config = '';
+  before(async () => {
+    tokens = await startTokenServer(user);
+    registry = await startRegistry({ token: tokens });
+    config = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-docker-config-'));
+  });
+  after(async () => {
+    await registry?.stop();
+    await tokens?.stop();
+    await fs.rm(config, { recursive: true, force: true });
+  });
+
+  it('pushes with credentials, pulls anonymously, refuses an anonymous push and a bad login', async () => {
+    const env = { DOCKER_CONFIG: config };
+    const ref = `${registry.host}/team/app:1`;
+    assert.equal((await docker(engine(), ['tag', 'busybox', ref])).code, 0);
+    const anonymous = await docker(engine(), ['push', ref], { env });
+    assert.notEqual(anonymous.code, 0);
+    assert.match(anonymous.stderr + anonymous.stdout, /unauthorized|denied/);
+
+    const bad = await docker(engine(), ['login', registry.host, '-u', user.username, '--password-stdin'], {
+      input: 'nope\n',
+      env,
+    });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /incorrect username or password/);
+
+    const login = await docker(engine(), ['login', registry.host, '-u', user.username, '--password-stdin'], {
+      input: `${user.password}\n`,
+      env,
+    });
+    assert.equal(login.code, 0, login.stderr);
+    const push = await docker(engine(), ['push', ref], { env });
+    assert.equal(push.code, 0, push.stderr);
+    assert.ok(
+      tokens.requests.some(
+        (r) => r.user === user.username && r.scopes.includes('repository:team/app:pull,push'),
+      ),
+      `token requests: ${JSON.stringify(tokens.requests)}`,
+    );
+
+    await withFreshEngine(async (fresh) => {
+      const pull = await docker(fresh, ['pull', ref]);
+      assert.equal(pull.code, 0, pull.stderr);
+      assert.equal(await idOf(fresh, ref), await idOf(engine(), ref));
+      assert.ok(tokens.requests.some((r) => r.user === '' && r.scopes.includes('repository:team/app:pull')));
+    });
+  });
+});
