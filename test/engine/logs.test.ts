@@ -49,7 +49,7 @@ describe('log drivers', () => {
       'busybox',
       'sh',
       '-c',
-      'echo hi; echo err >&2',
+      'echo hi; sleep 0.2; echo err >&2', // two pipes: the pause fixes the order
     ]);
     const file = await fs.readFile(path.join(containerDir(id), `${id}-json.log`), 'utf8');
     const attrs = '"attrs":{"REGION":"eu","app":"shop","com.example.tier":"front end","tag":"attrs/busybox"}';
@@ -124,7 +124,9 @@ describe('log drivers', () => {
       'busybox',
       'sh',
       '-c',
-      'i=1; while [ $i -le 3000 ]; do echo "line $i"; i=$((i+1)); done; echo err >&2',
+      // stdout and stderr are two pipes, read as their data comes (as in dockerd): the
+      // pause makes the stderr line the last one logged, which --tail 3 relies on.
+      'i=1; while [ $i -le 3000 ]; do echo "line $i"; i=$((i+1)); done; sleep 0.3; echo err >&2',
     ]);
     const files = (await fs.readdir(path.join(containerDir(id), 'local-logs'))).sort();
     assert.deepEqual(files, [
