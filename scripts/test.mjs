@@ -8,14 +8,14 @@
 //                                  typecheck and lint are left out of such a run
 //   npm test -- --test-name-pattern=restart   extra flags go to node's test runner
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { bootstrap, checkNodeVersion, repoRoot } from './bootstrap.mjs';
 
 checkNodeVersion();
 
 const artifacts = join(repoRoot, '.test-artifacts');
-const tapFile = join(artifacts, 'results.tap');
+const tapFile = join(artifacts, `results-${process.pid}.tap`); // per run: concurrent runs must not mix counts
 const TEST_ROOT = 'test';
 /** A test that runs longer than this fails instead of hanging CI. */
 const TEST_TIMEOUT_MS = 10 * 60 * 1000;
@@ -234,6 +234,12 @@ async function main() {
   if (interrupted) line('interrupted: the counts below are of the tests that ran');
 
   const t = tapCounts(tapFile);
+  // The newest run's report keeps the well-known name, for CI and people to read.
+  try {
+    renameSync(tapFile, join(artifacts, 'results.tap'));
+  } catch {
+    // no report written
+  }
   const c = checksSummary();
   let failed = c.failed + t.fail + t.cancelled;
   // A runner that died without writing its summary must not look like success.
