@@ -184,6 +184,7 @@ export class Engine {
       loggingDriver: this.logDefaults.Type,
       eventListeners: this.eventListeners,
       warnings: this.runtimeNote ? [this.runtimeNote] : [],
+      insecureRegistries: this.registries.insecureList,
     });
   }
 

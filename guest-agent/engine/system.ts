@@ -64,6 +64,8 @@ export interface InfoInput {
   loggingDriver: string;
   eventListeners: number;
   warnings: string[];
+  /** --insecure-registry values (loopback's CIDRs included) split into CIDRs and host names. */
+  insecureRegistries?: { cidrs: string[]; hosts: string[] };
 }
 
 export function systemInfo(input: InfoInput): Record<string, unknown> {
@@ -111,8 +113,16 @@ export function systemInfo(input: InfoInput): Record<string, unknown> {
     RegistryConfig: {
       AllowNondistributableArtifactsCIDRs: null,
       AllowNondistributableArtifactsHostnames: null,
-      InsecureRegistryCIDRs: ['127.0.0.0/8', '::1/128'],
-      IndexConfigs: { 'docker.io': { Name: 'docker.io', Mirrors: [], Secure: true, Official: true } },
+      InsecureRegistryCIDRs: input.insecureRegistries?.cidrs ?? ['127.0.0.0/8', '::1/128'],
+      IndexConfigs: {
+        'docker.io': { Name: 'docker.io', Mirrors: [], Secure: true, Official: true },
+        ...Object.fromEntries(
+          (input.insecureRegistries?.hosts ?? []).map((h) => [
+            h,
+            { Name: h, Mirrors: [], Secure: false, Official: false },
+          ]),
+        ),
+      },
       Mirrors: null,
     },
     NCPU: os.cpus().length,
