@@ -210,6 +210,57 @@ describe('registry: open registry on loopback', () => {
     });
   });
 
+  it('refuses zstd layers with a clear error before downloading anything', async () => {
+    const ref = `${registry.host}/zstd:src`;
+    assert.equal((await d('tag', 'busybox', ref)).code, 0);
+    assert.equal((await d('push', ref)).code, 0);
+    const manifest = (await (
+      await fetch(`http://${registry.host}/v2/zstd/manifests/src`, {
+        headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+      })
+    ).json()) as {
+      config: { digest: string; size: number };
+      layers: Array<{ digest: string; size: number }>;
+    };
+    const oci = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { ...manifest.config, mediaType: 'application/vnd.oci.image.config.v1+json' },
+      layers: manifest.layers.map((l) => ({
+        ...l,
+        mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd',
+      })),
+    };
+    const put = await fetch(`http://${registry.host}/v2/zstd/manifests/z`, {
+      method: 'PUT',
+      headers: { 'Content-Type': oci.mediaType },
+      body: JSON.stringify(oci),
+    });
+    assert.equal(put.status, 201, await put.text());
+    await withFreshEngine(async (fresh) => {
+      const pull = await docker(fresh, ['pull', `${registry.host}/zstd:z`]);
+      assert.notEqual(pull.code, 0, pull.stdout);
+      assert.match(pull.stderr, /zstd-compressed layers .*cannot decompress/);
+      assert.deepEqual(await storeContents(fresh), { images: 0, layers: 0, tmp: 0 });
+    });
+  });
+
+  it('shows --insecure-registry entries in docker info', async () => {
+    const fresh = await startEngine({ extraArgs: ['--insecure-registry', 'myreg.test:5000'] });
+    try {
+      const info = await docker(fresh, ['info', '--format', '{{json .RegistryConfig}}']);
+      assert.equal(info.code, 0, info.stderr);
+      const config = JSON.parse(info.stdout) as {
+        InsecureRegistryCIDRs: string[];
+        IndexConfigs: Record<string, { Secure: boolean }>;
+      };
+      assert.ok(config.InsecureRegistryCIDRs.includes('127.0.0.0/8'));
+      assert.equal(config.IndexConfigs['myreg.test:5000']?.Secure, false);
+    } finally {
+      await fresh.cleanup();
+    }
+  });
+
   it('fails clearly for an unknown tag and an unknown repository', async () => {
     const tag = await d('pull', `${registry.host}/busybox:nope`);
     assert.notEqual(tag.code, 0);
