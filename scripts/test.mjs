@@ -8,7 +8,16 @@
 //                                  typecheck and lint are left out of such a run
 //   npm test -- --test-name-pattern=restart   extra flags go to node's test runner
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { bootstrap, checkNodeVersion, repoRoot } from './bootstrap.mjs';
 
