@@ -3,13 +3,15 @@
 // token auth with a stand-in for Docker Hub's auth service).
 import assert from 'node:assert/strict';
 import { promises as fs, rmSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { run } from '../../guest-agent/util/subprocess.js';
 import { docker } from '../helpers/docker.js';
 import { startEngine, type TestEngine } from '../helpers/engine.js';
-import { useEngineWithBusybox } from '../helpers/engine-with-images.js';
+import { eventually, useEngineWithBusybox } from '../helpers/engine-with-images.js';
 import {
   freePort,
   startRegistry,
@@ -258,6 +260,49 @@ describe('registry: open registry on loopback', () => {
       assert.equal(config.IndexConfigs['myreg.test:5000']?.Secure, false);
     } finally {
       await fresh.cleanup();
+    }
+  });
+
+  it('a pull the client abandons midway stores nothing', async () => {
+    const ref = `${registry.host}/slow:1`;
+    assert.equal((await d('tag', 'busybox', ref)).code, 0);
+    assert.equal((await d('push', ref)).code, 0);
+    // A loopback proxy that serves blobs slowly, so the client can go away mid-download.
+    const proxy = http.createServer((req, res) => {
+      const upstream = http.request(
+        {
+          host: '127.0.0.1',
+          port: Number(registry.host.split(':')[1]),
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+        },
+        async (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          if (!req.url?.includes('/blobs/')) return void up.pipe(res);
+          for await (const chunk of up) {
+            if (res.destroyed) break;
+            res.write(chunk);
+            await new Promise((r) => setTimeout(r, 200));
+          }
+          res.end();
+        },
+      );
+      req.pipe(upstream);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const slowHost = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      await withFreshEngine(async (fresh) => {
+        const pull = await docker(fresh, ['pull', `${slowHost}/slow:1`], { timeoutMs: 2500 });
+        assert.equal(pull.code, 124, `the pull was still running when the client went away: ${pull.stdout}`);
+        await eventually(async () => (await storeContents(fresh)).tmp === 0, 10_000, 'the work dir to go');
+        assert.deepEqual(await storeContents(fresh), { images: 0, layers: 0, tmp: 0 });
+        assert.equal((await docker(fresh, ['images', '-q'])).stdout.trim(), '');
+      });
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise<void>((r) => proxy.close(() => r()));
     }
   });
 
