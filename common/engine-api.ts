@@ -22,6 +22,7 @@ export interface HostConfig {
   RestartPolicy?: RestartPolicy;
   Memory?: number;
   MemorySwap?: number;
+  MemoryReservation?: number;
   NanoCpus?: number;
   CpuShares?: number;
   CpuPeriod?: number;

@@ -25,7 +25,7 @@ import type { ImageStore } from '../storage/image-store.js';
 import type { ImageRecord } from '../storage/image-types.js';
 import { familiarReference } from '../storage/reference.js';
 import type { RootfsManager } from '../storage/rootfs.js';
-import { buildOciSpec } from '../runtime/oci-spec.js';
+import { buildOciSpec, ociResources, type ContainerSpecInput } from '../runtime/oci-spec.js';
 import { effectiveCapabilities } from '../runtime/capabilities.js';
 import type { OciRuntime, RuntimeProcess } from '../runtime/oci-runtime.js';
 import { resolveUser } from '../runtime/user.js';
@@ -44,6 +44,7 @@ import type { EnginePaths } from './paths.js';
 import { parseSignal } from './signals.js';
 import { StdioHub, type OutputSink, type StreamName } from './stdio-hub.js';
 import { validateCreateBody } from './create-validation.js';
+import { applyUpdate } from './resource-update.js';
 import type { VolumeStore } from '../volumes/volume-store.js';
 import type { ParsedMount, ResolvedMount } from '../volumes/volume-types.js';
 import {
@@ -431,14 +432,7 @@ export class ContainerService {
         privileged: hc.Privileged ?? false,
         capAdd: hc.CapAdd ?? [],
         capDrop: hc.CapDrop ?? [],
-        resources: {
-          memory: hc.Memory || undefined,
-          memorySwap: hc.MemorySwap || undefined,
-          nanoCpus: hc.NanoCpus || undefined,
-          cpuShares: hc.CpuShares || undefined,
-          pidsLimit: hc.PidsLimit && hc.PidsLimit > 0 ? hc.PidsLimit : undefined,
-          cpusetCpus: hc.CpusetCpus || undefined,
-        },
+        resources: resourcesOf(hc),
         network,
         mounts: [
           {
@@ -645,6 +639,7 @@ export class ContainerService {
     const state = record.State;
     state.Status = 'exited';
     state.Running = false;
+    state.Paused = false;
     state.Pid = 0;
     state.ExitCode = exitCode;
     state.FinishedAt = new Date().toISOString();
@@ -743,6 +738,7 @@ export class ContainerService {
     if (!record.State.Running || !exited) return;
     this.emit(record, 'kill', { signal: String(signalNumberOf(signal)) });
     await this.deps.runtime.kill(record.Id, signal);
+    await this.thawForSignal(record);
     if (timeoutSec >= 0) {
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
@@ -772,7 +768,56 @@ export class ContainerService {
     }
     this.emit(record, 'kill', { signal: String(signalNumberOf(signal)) });
     await this.deps.runtime.kill(record.Id, signal);
+    await this.thawForSignal(record);
     if (signal === 'SIGKILL') await live.exited;
+  }
+
+  // ---- pause / update -----------------------------------------------------
+
+  async pause(ref: string): Promise<void> {
+    const record = this.get(ref);
+    if (!record.State.Running) throw conflict(`Container ${record.Id} is not running`);
+    if (record.State.Paused) throw conflict(`Container ${record.Id} is already paused`);
+    if (record.State.Restarting)
+      throw conflict(`Container ${record.Id} is restarting, wait until the container is running`);
+    await this.deps.runtime.pause(record.Id);
+    record.State.Paused = true;
+    record.State.Status = 'paused';
+    await this.deps.store.save(record);
+    this.emit(record, 'pause');
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const record = this.get(ref);
+    if (!record.State.Paused) throw conflict(`Container ${record.Id} is not paused`);
+    await this.deps.runtime.resume(record.Id);
+    this.markResumed(record);
+    await this.deps.store.save(record);
+    this.emit(record, 'unpause');
+  }
+
+  private markResumed(record: ContainerRecord): void {
+    record.State.Paused = false;
+    if (record.State.Running) record.State.Status = 'running';
+  }
+
+  /** A signal reaches a frozen container only once it is thawed, as dockerd thaws it. */
+  private async thawForSignal(record: ContainerRecord): Promise<void> {
+    if (!record.State.Paused) return;
+    await this.deps.runtime.resume(record.Id).catch(() => {});
+    this.markResumed(record);
+    this.emit(record, 'unpause');
+  }
+
+  /** `docker update`: new limits now for a running container, and from its next start. */
+  async update(ref: string, body: unknown): Promise<{ Warnings: string[] }> {
+    const record = this.get(ref);
+    const next = applyUpdate(record.HostConfig, body);
+    if (record.State.Running) await this.deps.runtime.update(record.Id, ociResources(resourcesOf(next)));
+    record.HostConfig = next;
+    await this.deps.store.save(record);
+    this.emit(record, 'update');
+    return { Warnings: [] };
   }
 
   async restart(ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<void> {
@@ -940,6 +985,7 @@ export class ContainerService {
       if (record.State.Running && live.exited) {
         record.ManuallyStopped = true;
         await this.deps.runtime.kill(record.Id, 'SIGKILL');
+        await this.thawForSignal(record);
         await live.exited;
       }
       record.State.Status = 'removing';
@@ -990,6 +1036,7 @@ export class ContainerService {
       const state = record.State;
       if (state.Running || state.Restarting || state.Status === 'removing') {
         state.Running = false;
+        state.Paused = false;
         state.Restarting = false;
         state.Pid = 0;
         state.Status = 'exited';
@@ -1091,4 +1138,19 @@ function portBindings(record: ContainerRecord): PortMap {
     }
   }
   return out;
+}
+
+/** The cgroup limits of a HostConfig, in the runtime spec's terms (start and update). */
+function resourcesOf(hc: HostConfig): ContainerSpecInput['resources'] {
+  return {
+    memory: hc.Memory || undefined,
+    memorySwap: hc.MemorySwap || undefined,
+    memoryReservation: hc.MemoryReservation || undefined,
+    nanoCpus: hc.NanoCpus || undefined,
+    cpuShares: hc.CpuShares || undefined,
+    cpuQuota: hc.CpuQuota || undefined,
+    cpuPeriod: hc.CpuPeriod || undefined,
+    pidsLimit: hc.PidsLimit && hc.PidsLimit > 0 ? hc.PidsLimit : undefined,
+    cpusetCpus: hc.CpusetCpus || undefined,
+  };
 }

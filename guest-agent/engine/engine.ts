@@ -358,6 +358,25 @@ export class Engine {
     };
   }
 
+  /**
+   * The container's own root filesystem (image layers plus its changes, no
+   * volumes or binds), for `docker export`: mounted for the time of the read
+   * when the container is not running.
+   */
+  async openContainerRootfs(ref: string): Promise<{ root: string; release: () => Promise<void> }> {
+    const record = this.containers.get(ref);
+    const root = await this.rootfs.mount(
+      record.Id,
+      this.imageStore.layerDirs(this.containers.imageOf(record)),
+    );
+    return {
+      root,
+      release: async () => {
+        if (!record.State.Running) await this.rootfs.unmount(record.Id).catch(() => {});
+      },
+    };
+  }
+
   /** `docker system df`: images, containers and volumes with their sizes. */
   async diskUsage(): Promise<Record<string, unknown>> {
     const images = this.images.list({ filters: new Map(), containersCount: true });

@@ -64,6 +64,8 @@ export class ExecService {
   create(containerRef: string, body: Record<string, unknown> | null): { Id: string } {
     const record = this.containers.get(containerRef);
     if (!record.State.Running) throw conflict(`container ${record.Id} is not running`);
+    if (record.State.Paused)
+      throw conflict(`Container ${record.Id} is paused, unpause the container before exec`);
     if (!body || typeof body !== 'object') throw invalid('exec config cannot be empty');
     const cmd = strings(body.Cmd, 'Cmd');
     if (cmd.length === 0) throw invalid('No exec command specified');

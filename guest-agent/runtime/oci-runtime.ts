@@ -10,7 +10,7 @@ import { spawn as spawnPty } from 'node-pty';
 import { EngineError, conflict, invalid, notFound } from '../errors.js';
 import { log } from '../util/logger.js';
 import { run, spawnChild } from '../util/subprocess.js';
-import type { OciProcess } from './oci-spec.js';
+import type { OciProcess, OciResources } from './oci-spec.js';
 
 export interface RuntimeProcess {
   /** pid of the runtime process (runc run / runc exec). */
@@ -94,6 +94,12 @@ async function runtimeLogError(logFile: string): Promise<string | undefined> {
     }
   }
   return last?.trim();
+}
+
+/** The runtime's own message: its last stderr line, without runc's log decoration. */
+function lastLine(stderr: string): string {
+  const line = stderr.trim().split('\n').pop() ?? '';
+  return line.replace(/^time="[^"]*" level=\w+ msg="(.*)"$/, '$1') || 'the runtime failed';
 }
 
 /** What a finished process wrote and nobody read (its pipes end once it exited). */
@@ -374,6 +380,34 @@ export class OciRuntime {
     });
     if (r.exitCode === 0 || GONE.test(r.stderr)) return;
     throw new EngineError('internal', `cannot send signal ${sig} to container ${id}: ${r.stderr.trim()}`);
+  }
+
+  /** Freezes every process of the container (cgroup freezer). */
+  async pause(id: string): Promise<void> {
+    await this.simple(id, 'pause', 'pause');
+  }
+
+  async resume(id: string): Promise<void> {
+    await this.simple(id, 'resume', 'unpause');
+  }
+
+  /** New cgroup limits for a running container. */
+  async update(id: string, resources: OciResources): Promise<void> {
+    await this.ensureDirs();
+    const r = await run(this.binaryPath, [...this.globalArgs(), 'update', '--resources', '-', id], {
+      input: JSON.stringify(resources),
+      allowFailure: true,
+    });
+    if (r.exitCode !== 0) {
+      throw new EngineError('internal', `Cannot update container ${id}: ${lastLine(r.stderr)}`);
+    }
+  }
+
+  private async simple(id: string, command: string, what: string): Promise<void> {
+    await this.ensureDirs();
+    const r = await run(this.binaryPath, [...this.globalArgs(), command, id], { allowFailure: true });
+    if (r.exitCode !== 0)
+      throw new EngineError('internal', `Cannot ${what} container ${id}: ${lastLine(r.stderr)}`);
   }
 
   /** Removes the runtime's record (and cgroup) of a container; idempotent. */

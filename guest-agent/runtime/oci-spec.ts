@@ -174,6 +174,9 @@ export interface ContainerSpecInput {
     cpuShares?: number;
     pidsLimit?: number;
     cpusetCpus?: string;
+    cpuQuota?: number;
+    cpuPeriod?: number;
+    memoryReservation?: number;
   };
   /** netns made by the engine before start. */
   network: { mode: 'host' } | { mode: 'netns'; path: string };
@@ -367,8 +370,8 @@ function swapAccounting(): boolean {
   return swapAccountingCache;
 }
 
-function resources(input: ContainerSpecInput): OciResources {
-  const r = input.resources;
+/** The cgroup limits of a container's HostConfig, as the runtime takes them (create and update). */
+export function ociResources(r: ContainerSpecInput['resources']): OciResources {
   const out: OciResources = {};
   if (r.memory !== undefined && r.memory > 0) {
     out.memory = { limit: r.memory };
@@ -385,11 +388,15 @@ function resources(input: ContainerSpecInput): OciResources {
   } else if (r.memorySwap !== undefined && r.memorySwap > 0) {
     throw invalid('You should always set the Memory limit when using Memoryswap limit, see usage');
   }
+  if (r.memoryReservation !== undefined && r.memoryReservation > 0)
+    out.memory = { ...out.memory, reservation: r.memoryReservation };
   const cpu: NonNullable<OciResources['cpu']> = {};
   if (r.nanoCpus !== undefined && r.nanoCpus > 0) {
     cpu.period = CPU_PERIOD;
     cpu.quota = Math.max(1000, Math.round((r.nanoCpus * CPU_PERIOD) / 1e9));
   }
+  if (r.cpuQuota !== undefined && r.cpuQuota > 0) cpu.quota = r.cpuQuota;
+  if (r.cpuPeriod !== undefined && r.cpuPeriod > 0) cpu.period = r.cpuPeriod;
   if (r.cpuShares !== undefined && r.cpuShares > 0) cpu.shares = r.cpuShares;
   if (r.cpusetCpus) cpu.cpus = r.cpusetCpus;
   if (Object.keys(cpu).length) out.cpu = cpu;
@@ -466,7 +473,7 @@ export function buildOciSpec(input: ContainerSpecInput): OciSpec {
     input.mounts.map(userMount),
   );
 
-  const res = resources(input);
+  const res = ociResources(input.resources);
   const linux: OciLinux = {
     namespaces,
     cgroupsPath: input.cgroupsPath,

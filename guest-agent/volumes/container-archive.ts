@@ -126,6 +126,8 @@ class Archiver {
   constructor(
     private readonly cfs: ContainerFs,
     private readonly pack: tar.Pack,
+    /** Name the root's children "bin/…", without a "/" entry for the root itself (docker export). */
+    private readonly bareRoot = false,
   ) {}
 
   private base(st: Stats): Partial<EntryHeader> {
@@ -135,7 +137,8 @@ class Archiver {
 
   /** A directory (open handle) and everything below it. */
   async dir(handle: FileHandle, logical: string, entryName: string, st: Stats): Promise<void> {
-    await writeTarEntry(this.pack, { ...this.base(st), name: `${entryName}/`, type: 'directory' });
+    const bare = this.bareRoot && entryName === '';
+    if (!bare) await writeTarEntry(this.pack, { ...this.base(st), name: `${entryName}/`, type: 'directory' });
     const names = new Set(await fs.readdir(fdPath(handle)));
     // A mount destination that the root filesystem does not have yet is still a child.
     for (const m of this.cfs.mountsBelow(logical)) {
@@ -143,7 +146,7 @@ class Archiver {
     }
     for (const name of [...names].sort()) {
       const childLogical = logical === '/' ? `/${name}` : `${logical}/${name}`;
-      await this.child(handle, name, childLogical, `${entryName}/${name}`);
+      await this.child(handle, name, childLogical, bare ? name : `${entryName}/${name}`);
     }
   }
 
@@ -289,7 +292,7 @@ export async function archivePath(
   root: string,
   mounts: ContainerMount[],
   p: string,
-  opts: { followLink?: boolean } = {},
+  opts: { followLink?: boolean; bareRoot?: boolean } = {},
 ): Promise<NodeJS.ReadableStream> {
   const cfs = await ContainerFs.open(root, mounts);
   let lk: Lookup;
@@ -307,7 +310,7 @@ export async function archivePath(
   const trailingDot = /(^|\/)\.$/.test(p);
   const base = trailingDot ? '.' : goBase(path.posix.join('/', p));
   const pack = tar.pack();
-  const archiver = new Archiver(cfs, pack);
+  const archiver = new Archiver(cfs, pack, opts.bareRoot);
   const produce = async (): Promise<void> => {
     try {
       if (st.isDirectory()) {

@@ -1,4 +1,5 @@
-// /containers/{id}/archive: `docker cp` in both directions (HEAD/GET/PUT).
+// /containers/{id}/archive: `docker cp` in both directions (HEAD/GET/PUT);
+// /containers/{id}/export: the container's root filesystem as a tar.
 import type { Engine } from '../../engine/engine.js';
 import { invalid, notFound } from '../../errors.js';
 import { resolveUser } from '../../runtime/user.js';
@@ -51,6 +52,18 @@ export function registerArchiveRoutes(router: Router, engine: Engine): void {
       await fs.release();
     });
   router
+    .add('GET', '/containers/{id}/export', async (ctx) => {
+      const rootfs = await engine.openContainerRootfs(ctx.params.id);
+      try {
+        const tar = await archivePath(rootfs.root, [], '/', { bareRoot: true });
+        ctx.res!.writeHead(200, { 'Content-Type': 'application/x-tar' });
+        tar.on('error', () => ctx.res!.destroy());
+        tar.pipe(ctx.res!);
+        await new Promise<void>((resolve) => ctx.res!.once('close', () => resolve()));
+      } finally {
+        await rootfs.release();
+      }
+    })
     .add('HEAD', '/containers/{id}/archive', (ctx) => stat(ctx, true))
     .add('GET', '/containers/{id}/archive', (ctx) => stat(ctx, false))
     .add('PUT', '/containers/{id}/archive', (ctx) =>

@@ -211,19 +211,18 @@ export function registerContainerRoutes(router: Router, engine: Engine): void {
       });
       replyStatus(ctx, 204);
     })
-    .add('POST', '/containers/{id}/pause', () => {
-      throw notImplemented('pausing containers is not supported yet by this Berth engine');
+    .add('POST', '/containers/{id}/pause', async (ctx) => {
+      await c.pause(ctx.params.id);
+      replyStatus(ctx, 204);
     })
-    .add('POST', '/containers/{id}/unpause', () => {
-      throw notImplemented('pausing containers is not supported yet by this Berth engine');
+    .add('POST', '/containers/{id}/unpause', async (ctx) => {
+      await c.unpause(ctx.params.id);
+      replyStatus(ctx, 204);
     })
     .add('GET', '/containers/{id}/stats', () => {
       throw notImplemented('container stats are not supported yet by this Berth engine');
     })
-    .add('POST', '/containers/{id}/update', () => {
-      throw notImplemented('updating a container’s resources is not supported yet by this Berth engine');
-    })
-    .add('GET', '/containers/{id}/export', () => {
-      throw notImplemented('exporting a container is not supported yet by this Berth engine');
+    .add('POST', '/containers/{id}/update', async (ctx) => {
+      replyJson(ctx, 200, await c.update(ctx.params.id, await readJsonBody(ctx)));
     });
 }
