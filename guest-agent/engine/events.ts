@@ -2,8 +2,11 @@
 // since/until replays plus live subscribers, as dockerd keeps it.
 import type { EngineEvent } from '../../common/engine-api.js';
 import type { Filters } from './filters.js';
+import { familiarName, parseReference } from '../storage/reference.js';
 
 const HISTORY_LIMIT = 1024;
+
+const byKey = ([a]: [string, string], [b]: [string, string]) => (a < b ? -1 : a > b ? 1 : 0);
 
 export type EventListener = (event: EngineEvent) => void;
 
@@ -22,7 +25,8 @@ export class EventBus {
     const event: EngineEvent = {
       Type: type,
       Action: action,
-      Actor: { ID: id, Attributes: attributes },
+      // Sorted, as Go writes a map's keys.
+      Actor: { ID: id, Attributes: Object.fromEntries(Object.entries(attributes).sort(byKey)) },
       scope: 'local',
       time: Math.floor(nowMs / 1000),
       timeNano: Number(nano),
@@ -53,46 +57,62 @@ export class EventBus {
   }
 }
 
-/** dockerd's event filters: type, event/action, container, image, label, … */
+/**
+ * dockerd's event filters (moby daemon/events/filter.go): values of one key
+ * are alternatives, keys must all match. container, network, volume, daemon
+ * (and the swarm kinds) match the actor's ID or name attribute by prefix,
+ * whatever the event's type; image matches a container's image or an image
+ * event's name, with or without its tag; label needs every key(=value).
+ */
 export function eventMatches(event: EngineEvent, filters: Filters): boolean {
-  for (const [key, values] of filters) {
-    if (values.length === 0) continue;
-    const attrs = event.Actor.Attributes;
-    switch (key) {
-      case 'type':
-        if (!values.includes(event.Type)) return false;
-        break;
-      case 'event':
-        // "exec_start" matches "exec_start: sh -c …" as in dockerd.
-        if (!values.some((v) => event.Action === v || event.Action.startsWith(`${v}:`))) return false;
-        break;
-      case 'container':
-        if (event.Type !== 'container') return false;
-        if (!values.some((v) => event.Actor.ID === v || event.Actor.ID.startsWith(v) || attrs.name === v))
-          return false;
-        break;
-      case 'image':
-        if (!values.some((v) => attrs.image === v || event.Actor.ID === v || attrs.name === v)) return false;
-        break;
-      case 'label': {
-        const ok = values.every((w) => {
-          const eq = w.indexOf('=');
-          return eq < 0 ? w in attrs : attrs[w.slice(0, eq)] === w.slice(eq + 1);
-        });
-        if (!ok) return false;
-        break;
-      }
-      case 'network':
-      case 'volume':
-        if (event.Type !== key) return false;
-        if (!values.some((v) => event.Actor.ID === v || attrs.name === v)) return false;
-        break;
-      case 'scope':
-        if (!values.includes('local')) return false;
-        break;
-      default:
-        break;
-    }
+  const wanted = (key: string) => filters.get(key) ?? [];
+  const exact = (key: string, value: string) => wanted(key).length === 0 || wanted(key).includes(value);
+  const fuzzy = (key: string, value: string) =>
+    exact(key, value) || wanted(key).some((prefix) => value.startsWith(prefix));
+  const attrs = event.Actor.Attributes;
+  const byName = (key: string) => fuzzy(key, event.Actor.ID) || fuzzy(key, attrs.name ?? '');
+
+  // health_status, exec_create and exec_start carry a suffix ("exec_start: sh"): matched by prefix.
+  const actionMatches = wanted('event').some((v) =>
+    ['health_status', 'exec_create', 'exec_start'].includes(v),
+  )
+    ? fuzzy('event', event.Action)
+    : exact('event', event.Action);
+  const imageName = (event.Type === 'image' ? attrs.name : attrs.image) ?? '';
+  const imageMatches =
+    exact('image', event.Actor.ID) ||
+    exact('image', imageName) ||
+    exact('image', stripTag(event.Actor.ID)) ||
+    exact('image', stripTag(imageName));
+  return (
+    actionMatches &&
+    exact('type', event.Type) &&
+    exact('scope', event.scope) &&
+    ['daemon', 'container', 'plugin', 'volume', 'network', 'node', 'service', 'secret', 'config'].every(
+      byName,
+    ) &&
+    imageMatches &&
+    labelsMatch(attrs, wanted('label'))
+  );
+}
+
+function labelsMatch(attrs: Record<string, string>, wanted: string[]): boolean {
+  if (wanted.length === 0) return true;
+  if (Object.keys(attrs).length === 0) return false;
+  return wanted.every((w) => {
+    const eq = w.indexOf('=');
+    const key = eq < 0 ? w : w.slice(0, eq);
+    if (!Object.prototype.hasOwnProperty.call(attrs, key)) return false;
+    return eq < 0 || attrs[key] === w.slice(eq + 1);
+  });
+}
+
+/** "busybox:latest", "docker.io/library/busybox@sha256:…" → "busybox"; anything else unchanged. */
+function stripTag(image: string): string {
+  if (!image || /^(sha256:)?[0-9a-f]{64}$/.test(image)) return image;
+  try {
+    return familiarName(parseReference(image));
+  } catch {
+    return image;
   }
-  return true;
 }
