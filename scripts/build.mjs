@@ -10,6 +10,8 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const BUILD_ENTRIES = [
   { entry: 'guest-agent/main.ts', out: 'dist/berth-engine.mjs' },
   { entry: 'cli/main.ts', out: 'dist/berth.mjs' },
+  // The guest's end of the host↔guest channel, shipped in the VM image.
+  { entry: 'guest-agent/control/main.ts', out: 'dist/berth-guest-control.mjs' },
 ];
 
 /** Folders whose files end up in the bundles (bootstrap compares their mtimes with dist/). */

@@ -1,0 +1,25 @@
+// The host↔guest control protocol: what the host may ask of the guest's control
+// server over the one ssh2 connection (vm/ is the client, guest-agent/control the server).
+
+/** The virtio-serial port's name; the guest sees it as /dev/virtio-ports/<name>. */
+export const CONTROL_PORT_NAME = 'berth.0';
+
+/** The engine's socket inside the guest: the only socket the host may tunnel to. */
+export const GUEST_ENGINE_SOCKET = '/run/berth/docker.sock';
+
+/** The engine's data root inside the guest: the persistent disk is mounted here. */
+export const GUEST_DATA_ROOT = '/var/lib/berth';
+
+/** The user name the host authenticates as (keys, not the name, are what count). */
+export const CONTROL_USER = 'berth';
+
+/** Kernel command-line parameter carrying the host's public key (the base64 blob of an ssh-ed25519 key). */
+export const AUTHORIZED_KEY_PARAM = 'berth.key';
+
+/** Commands the host runs with `exec` on the control connection. */
+export const CONTROL_COMMANDS = {
+  /** Stop the engine cleanly, unmount the data disk and power off. */
+  shutdown: 'shutdown',
+  /** Answers "ok": the control server is up. */
+  ping: 'ping',
+} as const;

@@ -1,0 +1,86 @@
+// The guest's control server: an ssh2 server on each virtio-port session.
+// The host authenticates with its per-install key; it may then tunnel to the
+// engine's socket (direct-streamlocal) and run the control commands.
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import ssh2 from 'ssh2';
+import { CONTROL_COMMANDS, GUEST_ENGINE_SOCKET } from '../../common/control.js';
+
+const { Server, utils } = ssh2;
+
+export interface ControlServerOptions {
+  /** The host's public key, in OpenSSH format ("ssh-ed25519 AAAA…"). */
+  authorizedKey: string;
+  /** The engine socket tunnels may reach (default GUEST_ENGINE_SOCKET). */
+  engineSocket?: string;
+  /** Called for `shutdown`. */
+  onShutdown: () => void;
+  log: (msg: string) => void;
+}
+
+export class ControlServer {
+  private readonly server: InstanceType<typeof Server>;
+
+  constructor(opts: ControlServerOptions) {
+    const allowed = utils.parseKey(opts.authorizedKey);
+    if (allowed instanceof Error) throw new Error(`bad authorized key: ${allowed.message}`);
+    const engineSocket = opts.engineSocket ?? GUEST_ENGINE_SOCKET;
+    // The host key is made fresh at each start: the port is a point-to-point
+    // link owned by the host's QEMU, so the host does not pin it.
+    const hostKey = utils.generateKeyPairSync('ed25519').private;
+    this.server = new Server({ hostKeys: [hostKey] }, (client) => {
+      client.on('authentication', (ctx) => {
+        if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
+        const sameKey =
+          ctx.key.algo === allowed.type && Buffer.compare(ctx.key.data, allowed.getPublicSSH()) === 0;
+        if (!sameKey) return ctx.reject(['publickey']);
+        if (!ctx.signature) return ctx.accept(); // the client asks whether the key would do
+        if (allowed.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) !== true) return ctx.reject(['publickey']);
+        ctx.accept();
+      });
+      client.on('ready', () => {
+        client.on('openssh.streamlocal', (accept, reject, info) => {
+          if (info.socketPath !== engineSocket) return reject();
+          const upstream = net.connect(info.socketPath);
+          upstream.once('connect', () => {
+            const channel = accept();
+            // Half-closes travel both ways: docker's attach sends EOF on stdin and waits for output.
+            channel.pipe(upstream);
+            upstream.pipe(channel);
+            channel.on('close', () => upstream.destroy());
+            upstream.on('close', () => channel.close());
+            upstream.on('error', () => channel.close());
+          });
+          upstream.once('error', () => reject());
+        });
+        client.on('session', (acceptSession) => {
+          const session = acceptSession();
+          session.on('exec', (acceptExec, _rejectExec, info) => {
+            const stream = acceptExec();
+            switch (info.command) {
+              case CONTROL_COMMANDS.ping:
+                stream.end('ok\n');
+                stream.exit(0);
+                break;
+              case CONTROL_COMMANDS.shutdown:
+                stream.exit(0);
+                stream.end();
+                opts.onShutdown();
+                break;
+              default:
+                stream.stderr.write(`unknown command: ${info.command}\n`);
+                stream.exit(127);
+                stream.end();
+            }
+          });
+        });
+      });
+      client.on('error', (err) => opts.log(`control connection: ${err.message}`));
+    });
+  }
+
+  /** Serves one host connection (a virtio-port session or, in tests, a socket). */
+  serve(stream: Duplex): void {
+    this.server.injectSocket(stream as net.Socket);
+  }
+}

@@ -1,0 +1,101 @@
+// The host's end of the host↔guest channel: one ssh2 connection over the
+// VM's virtio-serial port (QEMU exposes it as a unix socket on the host).
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import ssh2 from 'ssh2';
+import { CONTROL_USER } from '../../common/control.js';
+import { log } from '../util/log.js';
+
+export class ControlClient {
+  private constructor(private readonly conn: ssh2.Client) {}
+
+  /** One attempt: connect and authenticate, or throw. */
+  static connectOnce(socketPath: string, privateKey: string, timeoutMs: number): Promise<ControlClient> {
+    return new Promise((resolve, reject) => {
+      const sock = net.connect(socketPath);
+      const conn = new ssh2.Client();
+      let settled = false;
+      const fail = (err: Error) => {
+        if (settled) return log.debug('control connection', { error: err.message });
+        settled = true;
+        conn.end();
+        sock.destroy();
+        reject(err);
+      };
+      sock.on('error', fail);
+      conn.on('error', fail);
+      sock.once('connect', () => {
+        conn.once('ready', () => {
+          settled = true;
+          resolve(new ControlClient(conn));
+        });
+        conn.connect({
+          sock,
+          username: CONTROL_USER,
+          privateKey,
+          readyTimeout: timeoutMs,
+          keepaliveInterval: 0,
+          // The other end is the guest on a point-to-point port QEMU gives only to us; its key is made per boot.
+          hostVerifier: () => true,
+        });
+      });
+    });
+  }
+
+  /** Connects, retrying until the guest's control server answers or the deadline passes. */
+  static async connect(
+    socketPath: string,
+    privateKey: string,
+    deadline: number,
+    alive: () => boolean,
+  ): Promise<ControlClient> {
+    let last: Error | undefined;
+    while (Date.now() < deadline && alive()) {
+      try {
+        return await ControlClient.connectOnce(
+          socketPath,
+          privateKey,
+          Math.max(1000, Math.min(10_000, deadline - Date.now())),
+        );
+      } catch (err) {
+        last = err as Error;
+        log.debug('control connect', { error: last.message });
+        await sleep(250);
+      }
+    }
+    throw new Error(`the guest's control server did not answer${last ? ` (${last.message})` : ''}`);
+  }
+
+  /** A stream to a unix socket inside the guest. */
+  openSocket(guestPath: string): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      this.conn.openssh_forwardOutStreamLocal(guestPath, (err, channel) =>
+        err ? reject(err) : resolve(channel),
+      );
+    });
+  }
+
+  /** Runs a control command; resolves with its output. */
+  run(command: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.conn.exec(command, (err, stream) => {
+        if (err) return reject(err);
+        let out = '';
+        stream.on('data', (d: Buffer) => (out += d.toString()));
+        stream.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        stream.on('close', (code: number | null) =>
+          code === 0 || code === null ? resolve(out) : reject(new Error(out.trim())),
+        );
+      });
+    });
+  }
+
+  onClose(cb: () => void): void {
+    this.conn.once('close', cb);
+  }
+
+  close(): void {
+    this.conn.end();
+  }
+}

@@ -1,0 +1,478 @@
+// `berth vm build-image`: the guest's kernel and initramfs, from Debian
+// packages (the machine's apt) plus the engine bundle. The result, with a
+// manifest of what went in, lands in the cache; when nothing that goes in has
+// changed, a rebuild is a no-op.
+import { createHash } from 'node:crypto';
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { berthCache, hostArch, imageDir, type GuestArch } from '../paths.js';
+import { writeFileAtomic, readJsonFile } from '../util/atomic-file.js';
+import { exec } from '../util/exec.js';
+import {
+  candidates,
+  debianArch,
+  download,
+  extract,
+  kernelPackageOf,
+  libraryClosure,
+  type DebPackage,
+} from './apt.js';
+import {
+  BOOT_MODULES,
+  EXTRA_MODULES,
+  IMAGE_LAYOUT_VERSION,
+  USERLAND_BINARIES,
+  USERLAND_LINKS,
+  USERLAND_PACKAGES,
+  kernelMetaPackage,
+  userlandDirs,
+} from './contents.js';
+import { writeCpioGz } from './cpio.js';
+import { elfDeps } from './elf.js';
+import { repoRoot } from './repo-root.js';
+
+export interface ImageManifest {
+  arch: GuestArch;
+  layoutVersion: number;
+  kernelVersion: string;
+  packages: Record<string, string>;
+  node: { version: string; source: string };
+  /** Hash of everything that goes in: equal keys mean a rebuild would give the same image. */
+  inputKey: string;
+  /** sha256 over the kernel and the initramfs as built. */
+  contentHash: string;
+  initramfsBytes: number;
+  builtAt: string;
+}
+
+export interface GuestImage {
+  dir: string;
+  kernel: string;
+  initramfs: string;
+  manifest: ImageManifest;
+}
+
+export interface BuildOptions {
+  arch?: GuestArch;
+  cache?: string;
+  /** One line per step; default: nothing. */
+  progress?: (msg: string) => void;
+  /** Rebuild even when the inputs have not changed. */
+  force?: boolean;
+}
+
+/** The agent's files in the image, relative to the repository: bundles and launcher. */
+const AGENT_FILES = ['dist/berth-engine.mjs', 'dist/berth-guest-control.mjs', 'bin/berth-engine'];
+/** npm packages the bundles load at run time (kept external by scripts/build.mjs). */
+const AGENT_MODULES = ['node-pty', 'ssh2'];
+const GUEST_INIT = ['guest-agent/init/stage1.sh', 'guest-agent/init/berth-init.sh'];
+
+function imagePaths(dir: string) {
+  return {
+    kernel: path.join(dir, 'vmlinuz'),
+    initramfs: path.join(dir, 'initramfs.img'),
+    manifest: path.join(dir, 'manifest.json'),
+  };
+}
+
+/** The image in the cache, if one was built (whatever its inputs). */
+export async function findImage(
+  arch: GuestArch = hostArch(),
+  cache = berthCache(),
+): Promise<GuestImage | undefined> {
+  const dir = imageDir(arch, cache);
+  const p = imagePaths(dir);
+  const manifest = await readJsonFile<ImageManifest>(p.manifest);
+  if (!manifest || !existsSync(p.kernel) || !existsSync(p.initramfs)) return undefined;
+  return { dir, kernel: p.kernel, initramfs: p.initramfs, manifest };
+}
+
+async function hashFiles(hash: ReturnType<typeof createHash>, files: string[]): Promise<void> {
+  for (const f of files) {
+    hash.update(`\0${path.relative(repoRoot(), f)}\0`);
+    hash.update(await fs.readFile(f));
+  }
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of (await fs.readdir(dir, { withFileTypes: true })).sort((a, b) =>
+    a.name.localeCompare(b.name),
+  )) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await listFiles(p)));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+/** The node_modules files the agent needs: each package and its dependencies, without sources or build leftovers. */
+async function agentModuleFiles(): Promise<string[]> {
+  const root = path.join(repoRoot(), 'node_modules');
+  const seen = new Set<string>();
+  const files: string[] = [];
+  const visit = async (name: string): Promise<void> => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    const dir = path.join(root, name);
+    const pkg = JSON.parse(await fs.readFile(path.join(dir, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+    };
+    if (name === 'node-pty') {
+      // Only what loads at run time: the JS and the addon built for this Node.
+      files.push(path.join(dir, 'package.json'));
+      files.push(...(await listFiles(path.join(dir, 'lib'))).filter((f) => !f.endsWith('.test.js')));
+      files.push(...(await listFiles(path.join(dir, 'build', 'Release'))).filter((f) => f.endsWith('.node')));
+      return;
+    }
+    files.push(...(await listFiles(dir)));
+    for (const dep of Object.keys(pkg.dependencies ?? {})) await visit(dep);
+  };
+  for (const m of AGENT_MODULES) await visit(m);
+  return files;
+}
+
+interface NodeRuntime {
+  version: string;
+  source: string;
+  /** The package to download, when apt has this exact version. */
+  deb?: DebPackage;
+  /** Otherwise the installed binary. */
+  installedBinary?: string;
+}
+
+/**
+ * The Node the agent runs on must be the one its native addon (node-pty) was
+ * built for: the machine's own `nodejs` package. apt gives its .deb when the
+ * repository it came from is configured; when not (it may be disabled here),
+ * the installed package's binary is used as is.
+ */
+async function nodeRuntime(arch: GuestArch): Promise<NodeRuntime> {
+  if (arch !== hostArch())
+    throw new Error(`a ${arch} image needs that architecture's nodejs package: not supported yet`);
+  const q = await exec('dpkg-query', ['-W', '-f=${Version}', 'nodejs'], { allowFailure: true });
+  const version = q.stdout.trim();
+  if (q.exitCode !== 0 || !version)
+    throw new Error('the nodejs Debian package is not installed on this machine');
+  const major = /^(\d+)\./.exec(version)?.[1];
+  if (major !== process.versions.node.split('.')[0])
+    throw new Error(`nodejs ${version} is not the Node this runs on (${process.version})`);
+  const show = await exec('apt-cache', ['show', `nodejs=${version}`], { allowFailure: true });
+  if (show.exitCode === 0 && /^Filename: /m.test(show.stdout)) {
+    const [deb] = await candidates(['nodejs'], arch).catch(() => [undefined]);
+    if (deb && deb.version === version) return { version, source: 'apt', deb };
+  }
+  const bin = (await exec('dpkg', ['-L', 'nodejs'])).stdout.split('\n').find((l) => l === '/usr/bin/node');
+  if (!bin) throw new Error('the installed nodejs package has no /usr/bin/node');
+  return {
+    version,
+    source: 'installed package (its apt repository is not configured)',
+    installedBinary: bin,
+  };
+}
+
+/** Builds the image unless the cached one has the same inputs. */
+export async function buildImage(opts: BuildOptions = {}): Promise<GuestImage & { rebuilt: boolean }> {
+  const arch = opts.arch ?? hostArch();
+  const cache = opts.cache ?? berthCache();
+  const progress = opts.progress ?? (() => {});
+  const outDir = imageDir(arch, cache);
+  const out = imagePaths(outDir);
+
+  progress(`resolving packages (${debianArch(arch)})`);
+  const kernelPkg = await kernelPackageOf(kernelMetaPackage(arch), arch);
+  const libs = await libraryClosure(USERLAND_PACKAGES, arch);
+  const names = [...new Set([kernelPkg, ...USERLAND_PACKAGES, ...libs])].sort();
+  const pkgs = await candidates(names, arch);
+  const node = await nodeRuntime(arch);
+  const agentFiles = [
+    ...AGENT_FILES.map((f) => path.join(repoRoot(), f)),
+    ...(await agentModuleFiles()),
+    ...GUEST_INIT.map((f) => path.join(repoRoot(), f)),
+  ];
+  for (const f of agentFiles) {
+    if (!existsSync(f))
+      throw new Error(`${path.relative(repoRoot(), f)} is missing: run \`npm run build\` first`);
+  }
+
+  const key = createHash('sha256');
+  key.update(
+    JSON.stringify({
+      arch,
+      IMAGE_LAYOUT_VERSION,
+      USERLAND_BINARIES,
+      USERLAND_LINKS,
+      BOOT_MODULES,
+      EXTRA_MODULES,
+    }),
+  );
+  key.update(JSON.stringify(pkgs.map((p) => `${p.name}=${p.version}`)));
+  key.update(`node ${node.version} ${node.source}`);
+  if (node.installedBinary) key.update(await fs.readFile(node.installedBinary));
+  await hashFiles(key, agentFiles);
+  const inputKey = key.digest('hex');
+
+  const existing = await findImage(arch, cache);
+  if (!opts.force && existing?.manifest.inputKey === inputKey) {
+    progress(`image up to date (${existing.manifest.contentHash.slice(0, 12)})`);
+    return { ...existing, rebuilt: false };
+  }
+
+  const debDir = path.join(cache, 'debs', debianArch(arch));
+  await download(node.deb ? [...pkgs, node.deb] : pkgs, arch, debDir, progress);
+
+  const work = await fs.mkdtemp(path.join(cache, `build-${arch}-`));
+  try {
+    const sysroot = path.join(work, 'sysroot');
+    const stage = path.join(work, 'stage');
+    await fs.mkdir(sysroot, { recursive: true });
+    await fs.mkdir(stage, { recursive: true });
+    let n = 0;
+    for (const p of node.deb ? [...pkgs, node.deb] : pkgs) {
+      n++;
+      if (n % 10 === 1) progress(`unpacking packages (${n}/${pkgs.length})`);
+      await extract(path.join(debDir, p.file), sysroot);
+    }
+
+    progress('kernel and modules');
+    const kernelVersion = kernelPkg.replace(/^linux-image-/, '');
+    await fs.copyFile(path.join(sysroot, 'boot', `vmlinuz-${kernelVersion}`), path.join(work, 'vmlinuz'));
+    const bootModules = await stageModules(sysroot, stage, kernelVersion);
+    await fs.mkdir(path.join(stage, 'etc', 'berth'), { recursive: true });
+    await fs.writeFile(path.join(stage, 'etc', 'berth', 'modules'), bootModules.join('\n') + '\n');
+
+    progress('userland');
+    const copier = new ElfCopier(sysroot, stage);
+    for (const bin of USERLAND_BINARIES) await copier.copy(bin);
+    for (const dir of userlandDirs(arch)) {
+      for (const e of await fs.readdir(path.join(sysroot, dir), { withFileTypes: true })) {
+        const guestPath = path.join(dir, e.name);
+        if (e.isSymbolicLink())
+          await symlinkIn(stage, guestPath, await fs.readlink(path.join(sysroot, guestPath)));
+        else if (e.isFile()) await copier.copy(guestPath);
+      }
+    }
+    for (const [link, target] of Object.entries(USERLAND_LINKS)) await symlinkIn(stage, link, target);
+    await busyboxApplets(stage, arch === hostArch() ? path.join(sysroot, 'bin', 'busybox') : '/bin/busybox');
+
+    progress(`node ${node.version}`);
+    if (node.installedBinary) await copier.copyFrom(node.installedBinary, '/usr/bin/node');
+    else await copier.copy('/usr/bin/node');
+
+    progress('agent');
+    const optDir = path.join(stage, 'opt', 'berth');
+    for (const f of agentFiles) {
+      const rel = path.relative(repoRoot(), f);
+      if (rel.startsWith('guest-agent/init/')) continue;
+      const dest = path.join(optDir, rel);
+      await fs.mkdir(path.dirname(dest), { recursive: true });
+      await fs.copyFile(f, dest);
+      if (f.endsWith('.node')) await copier.libsOf(dest);
+    }
+    await fs.chmod(path.join(optDir, 'bin', 'berth-engine'), 0o755);
+    // The launcher has no extension: this makes Node read it as ESM.
+    await fs.writeFile(path.join(optDir, 'package.json'), '{ "type": "module" }\n');
+
+    await stageInit(stage);
+
+    progress('initramfs (cpio, gzip)');
+    await writeCpioGz(stage, path.join(work, 'initramfs.img'));
+
+    const contentHash = createHash('sha256');
+    contentHash.update(await fs.readFile(path.join(work, 'vmlinuz')));
+    contentHash.update(await fs.readFile(path.join(work, 'initramfs.img')));
+    const manifest: ImageManifest = {
+      arch,
+      layoutVersion: IMAGE_LAYOUT_VERSION,
+      kernelVersion,
+      packages: Object.fromEntries(pkgs.map((p) => [p.name, p.version])),
+      node: { version: node.version, source: node.source },
+      inputKey,
+      contentHash: contentHash.digest('hex'),
+      initramfsBytes: (await fs.stat(path.join(work, 'initramfs.img'))).size,
+      builtAt: new Date().toISOString(),
+    };
+    // Kernel and initramfs first, the manifest last: a manifest names a complete image.
+    await fs.mkdir(outDir, { recursive: true });
+    await fs.rm(out.manifest, { force: true });
+    await fs.rename(path.join(work, 'vmlinuz'), out.kernel);
+    await fs.rename(path.join(work, 'initramfs.img'), out.initramfs);
+    await writeFileAtomic(out.manifest, JSON.stringify(manifest, null, 2) + '\n', 0o644);
+    progress(`image built: ${outDir} (${(manifest.initramfsBytes / 1e6).toFixed(1)} MB initramfs)`);
+    return { dir: outDir, kernel: out.kernel, initramfs: out.initramfs, manifest, rebuilt: true };
+  } finally {
+    await fs.rm(work, { recursive: true, force: true });
+  }
+}
+
+async function symlinkIn(root: string, link: string, target: string): Promise<void> {
+  const p = path.join(root, link);
+  await fs.mkdir(path.dirname(p), { recursive: true });
+  await fs.rm(p, { force: true });
+  await fs.symlink(target, p);
+}
+
+/** Busybox applets as symlinks where no real binary is installed. */
+async function busyboxApplets(stage: string, runnable: string): Promise<void> {
+  const { stdout } = await exec(runnable, ['--list-full']);
+  for (const rel of stdout.split('\n').map((s) => s.trim())) {
+    if (!rel || rel.endsWith('/busybox')) continue;
+    const name = path.basename(rel);
+    const taken = ['bin', 'sbin', 'usr/bin', 'usr/sbin'].some((d) => existsSync(path.join(stage, d, name)));
+    if (taken) continue;
+    await symlinkIn(stage, '/' + rel, '/bin/busybox');
+  }
+}
+
+async function stageInit(stage: string): Promise<void> {
+  const src = path.join(repoRoot(), 'guest-agent', 'init');
+  await fs.copyFile(path.join(src, 'stage1.sh'), path.join(stage, 'init'));
+  await fs.chmod(path.join(stage, 'init'), 0o755);
+  await fs.mkdir(path.join(stage, 'sbin'), { recursive: true });
+  await fs.copyFile(path.join(src, 'berth-init.sh'), path.join(stage, 'sbin', 'berth-init'));
+  await fs.chmod(path.join(stage, 'sbin', 'berth-init'), 0o755);
+  const etc = path.join(stage, 'etc');
+  await fs.writeFile(
+    path.join(etc, 'passwd'),
+    'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
+  );
+  await fs.writeFile(path.join(etc, 'group'), 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n');
+  await fs.writeFile(path.join(etc, 'hosts'), '127.0.0.1 localhost berth\n::1 localhost\n');
+  // QEMU user-mode networking's DNS forwarder.
+  await fs.writeFile(path.join(etc, 'resolv.conf'), 'nameserver 10.0.2.3\n');
+  await fs.writeFile(path.join(etc, 'hostname'), 'berth\n');
+  for (const d of ['root', 'tmp', 'run', 'proc', 'sys', 'dev', 'var/lib/berth', 'var/log', 'mnt']) {
+    await fs.mkdir(path.join(stage, d), { recursive: true });
+  }
+  await fs.chmod(path.join(stage, 'tmp'), 0o1777);
+  await fs.chmod(path.join(stage, 'root'), 0o700);
+}
+
+/**
+ * Copies the wanted modules and their dependencies into the stage, runs
+ * depmod there (so modprobe works in the guest) and returns the boot modules
+ * in load order. Modules the kernel has built in are skipped.
+ */
+async function stageModules(sysroot: string, stage: string, kver: string): Promise<string[]> {
+  const srcDir = path.join(sysroot, 'lib', 'modules', kver);
+  await exec('busybox', ['depmod', '-b', sysroot, kver]);
+  const deps = new Map<string, string[]>(); // module name -> [its path, dependency paths…]
+  for (const line of (await fs.readFile(path.join(srcDir, 'modules.dep'), 'utf8')).split('\n')) {
+    const [file, rest] = line.split(':');
+    if (!file || rest === undefined) continue;
+    const rel = (p: string) => p.replace(new RegExp(`^/?lib/modules/${kver}/`), '');
+    deps.set(moduleName(file), [rel(file), ...rest.trim().split(/\s+/).filter(Boolean).map(rel)]);
+  }
+  const builtin = new Set(
+    (await fs.readFile(path.join(srcDir, 'modules.builtin'), 'utf8').catch(() => ''))
+      .split('\n')
+      .filter(Boolean)
+      .map(moduleName),
+  );
+  const files = new Set<string>();
+  const boot: string[] = [];
+  for (const m of [...BOOT_MODULES, ...EXTRA_MODULES]) {
+    const entry = deps.get(m.replace(/-/g, '_'));
+    if (!entry) {
+      if (builtin.has(m.replace(/-/g, '_'))) continue;
+      throw new Error(`kernel ${kver} has no module ${m}`);
+    }
+    for (const f of entry) files.add(f);
+    if (BOOT_MODULES.includes(m)) boot.push(m);
+  }
+  const dstDir = path.join(stage, 'lib', 'modules', kver);
+  for (const f of files) {
+    await fs.mkdir(path.dirname(path.join(dstDir, f)), { recursive: true });
+    await fs.copyFile(path.join(srcDir, f), path.join(dstDir, f));
+  }
+  for (const f of ['modules.builtin', 'modules.order', 'modules.builtin.modinfo']) {
+    if (existsSync(path.join(srcDir, f))) await fs.copyFile(path.join(srcDir, f), path.join(dstDir, f));
+  }
+  await exec('busybox', ['depmod', '-b', stage, kver]);
+  return boot;
+}
+
+/** Follows symlinks as the guest would: absolute targets are inside root. */
+async function resolveIn(root: string, p: string): Promise<string> {
+  for (let hops = 0; hops < 40; hops++) {
+    const st = await fs.lstat(p);
+    if (!st.isSymbolicLink()) return p;
+    const target = await fs.readlink(p);
+    p = target.startsWith('/') ? path.join(root, target) : path.join(path.dirname(p), target);
+  }
+  throw new Error(`too many symlinks at ${p}`);
+}
+
+function moduleName(file: string): string {
+  return path
+    .basename(file)
+    .replace(/\.ko(\.[a-z]+)?$/, '')
+    .replace(/-/g, '_');
+}
+
+/** Copies ELF files into the stage together with the shared libraries they need, found in the sysroot. */
+class ElfCopier {
+  private readonly done = new Set<string>();
+  private readonly libDirs: string[];
+
+  constructor(
+    private readonly sysroot: string,
+    private readonly stage: string,
+  ) {
+    this.libDirs = [
+      'lib/x86_64-linux-gnu',
+      'usr/lib/x86_64-linux-gnu',
+      'lib/aarch64-linux-gnu',
+      'usr/lib/aarch64-linux-gnu',
+      'lib',
+      'usr/lib',
+      'lib64',
+    ];
+  }
+
+  /** A file of the sysroot, to the same path in the stage. */
+  async copy(guestPath: string): Promise<void> {
+    const src = path.join(this.sysroot, guestPath);
+    if (!existsSync(src)) throw new Error(`${guestPath} is not in the unpacked packages`);
+    await this.copyFrom(src, guestPath);
+  }
+
+  /** A file from anywhere, to guestPath in the stage. */
+  async copyFrom(src: string, guestPath: string): Promise<void> {
+    if (this.done.has(guestPath)) return;
+    this.done.add(guestPath);
+    const dest = path.join(this.stage, guestPath);
+    await fs.mkdir(path.dirname(dest), { recursive: true });
+    const real = src.startsWith(this.sysroot + '/')
+      ? await resolveIn(this.sysroot, src)
+      : await fs.realpath(src);
+    await fs.copyFile(real, dest);
+    await fs.chmod(dest, (await fs.stat(real)).mode & 0o7777);
+    await this.libsOf(dest);
+  }
+
+  /** The libraries (and interpreter) an ELF file in the stage needs. */
+  async libsOf(file: string): Promise<void> {
+    const deps = await elfDeps(file);
+    if (!deps) return;
+    if (deps.interpreter) await this.copyLib(deps.interpreter, deps.interpreter);
+    for (const soname of deps.needed) {
+      const dir = this.libDirs.find((d) => existsSync(path.join(this.sysroot, d, soname)));
+      if (!dir)
+        throw new Error(`${soname} (needed by ${path.relative(this.stage, file)}) is in no unpacked package`);
+      await this.copyLib(`/${dir}/${soname}`, `/${dir}/${soname}`);
+    }
+  }
+
+  private async copyLib(sysrootPath: string, guestPath: string): Promise<void> {
+    let src = path.join(this.sysroot, sysrootPath);
+    if (!existsSync(src)) {
+      // The interpreter path (/lib64/ld-linux-x86-64.so.2) is a link a package may not ship.
+      const base = path.basename(sysrootPath);
+      const dir = this.libDirs.find((d) => existsSync(path.join(this.sysroot, d, base)));
+      if (!dir) throw new Error(`${sysrootPath} is in no unpacked package`);
+      src = path.join(this.sysroot, dir, base);
+    }
+    await this.copyFrom(src, guestPath);
+  }
+}

@@ -1,0 +1,23 @@
+// The key pair the host authenticates to the guest with, made once per install
+// (per BERTH_HOME). The public half goes to the guest on its kernel command line.
+import { existsSync, promises as fs } from 'node:fs';
+import ssh2 from 'ssh2';
+import { writeFileAtomic } from './util/atomic-file.js';
+
+export interface HostKey {
+  privateKey: string;
+  /** The base64 blob of the ssh-ed25519 public key. */
+  publicBlob: string;
+}
+
+export async function ensureHostKey(file: string): Promise<HostKey> {
+  if (!existsSync(file)) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'berth' });
+    await writeFileAtomic(file + '.pub', pair.public + '\n', 0o644);
+    await writeFileAtomic(file, pair.private, 0o600);
+  }
+  const privateKey = await fs.readFile(file, 'utf8');
+  const parsed = ssh2.utils.parseKey(privateKey);
+  if (parsed instanceof Error) throw new Error(`${file}: ${parsed.message}`);
+  return { privateKey, publicBlob: parsed.getPublicSSH().toString('base64') };
+}

@@ -1,0 +1,257 @@
+// One Berth VM: QEMU, the channel to its guest, the engine socket on the host.
+// stopped → starting → running → stopping → stopped, or error with a reason;
+// every change is written to the state file.
+import { existsSync, promises as fs } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AUTHORIZED_KEY_PARAM, CONTROL_COMMANDS } from '../common/control.js';
+import { ControlClient } from './channel/control-client.js';
+import { EngineSocketForwarder } from './channel/engine-socket.js';
+import { ensureDisk } from './disk.js';
+import { findImage } from './image/build-image.js';
+import { ensureHostKey } from './keys.js';
+import { hostArch, vmPaths, type VmPaths } from './paths.js';
+import { accelCandidates, qemuArgv, qemuBinary, type Accel, type HostPlatform } from './qemu/argv.js';
+import { QmpClient } from './qemu/qmp.js';
+import { acquireLock, releaseLock, writeState, type VmState, type VmStatus } from './state.js';
+import { spawnLongRunning } from './util/exec.js';
+import { log } from './util/log.js';
+
+export interface MachineSettings {
+  cpus: number;
+  memoryMiB: number;
+  diskGiB: number;
+  accel: Accel | 'auto';
+  /** How long a boot may take to the engine answering, per accelerator tried. */
+  bootTimeoutMs: { accelerated: number; tcg: number };
+  /** How long a graceful shutdown may take before QEMU is killed. */
+  stopTimeoutMs: number;
+}
+
+export function defaultSettings(env: NodeJS.ProcessEnv = process.env): MachineSettings {
+  const accel = env.BERTH_ACCEL as MachineSettings['accel'] | undefined;
+  if (accel && !['auto', 'hvf', 'whpx', 'kvm', 'tcg'].includes(accel))
+    throw new Error(`BERTH_ACCEL=${accel}: use auto, hvf, whpx, kvm or tcg`);
+  return {
+    cpus: Math.max(1, Math.min(4, os.cpus().length)),
+    memoryMiB: 2048,
+    diskGiB: 64,
+    accel: accel ?? 'auto',
+    bootTimeoutMs: { accelerated: 20_000, tcg: 120_000 },
+    stopTimeoutMs: 30_000,
+  };
+}
+
+type QemuProcess = ReturnType<typeof spawnLongRunning>;
+
+export class Machine {
+  readonly paths: VmPaths;
+  private status: VmStatus = 'stopped';
+  private qemu: QemuProcess | undefined;
+  private qemuExited: Promise<void> = Promise.resolve();
+  private control: ControlClient | undefined;
+  private forwarder: EngineSocketForwarder | undefined;
+  private privateKey = '';
+  private accel: Accel | undefined;
+  private bootMs: number | undefined;
+
+  constructor(
+    private readonly settings: MachineSettings = defaultSettings(),
+    home?: string,
+  ) {
+    this.paths = vmPaths(home);
+  }
+
+  get state(): VmStatus {
+    return this.status;
+  }
+
+  private async setState(status: VmStatus, reason?: string): Promise<void> {
+    this.status = status;
+    log.debug('vm state', { status, reason });
+    const s: Omit<VmState, 'since'> = {
+      status,
+      reason,
+      pid: process.pid,
+      qemuPid: this.qemu?.pid,
+      accel: this.accel,
+      engineSocket: this.paths.engineSocket,
+      bootMs: this.bootMs,
+    };
+    await writeState(this.paths, s);
+  }
+
+  /** Boots the VM and returns once the engine answers through the host socket. */
+  async start(): Promise<void> {
+    if (this.status !== 'stopped' && this.status !== 'error') throw new Error(`the VM is ${this.status}`);
+    await acquireLock(this.paths);
+    try {
+      await this.setState('starting');
+      const image = await findImage(hostArch());
+      if (!image) throw new Error('no guest image: run `berth vm build-image`');
+      await ensureDisk(this.paths.disk, this.settings.diskGiB);
+      this.privateKey = (await ensureHostKey(this.paths.hostKey)).privateKey;
+      const platform = process.platform as HostPlatform;
+      let lastError: Error | undefined;
+      for (const accel of accelCandidates(this.settings.accel, platform)) {
+        try {
+          await this.boot(accel, image.kernel, image.initramfs);
+          lastError = undefined;
+          break;
+        } catch (err) {
+          lastError = err as Error;
+          log.debug('boot failed', { accel, error: lastError.message });
+          await this.teardown();
+        }
+      }
+      if (lastError) throw lastError;
+      await this.setState('running');
+    } catch (err) {
+      await this.teardown();
+      await this.setState('error', (err as Error).message);
+      await releaseLock(this.paths);
+      throw err;
+    }
+  }
+
+  private async boot(accel: Accel, kernel: string, initramfs: string): Promise<void> {
+    this.accel = accel;
+    const started = Date.now();
+    const publicBlob = (await ensureHostKey(this.paths.hostKey)).publicBlob;
+    for (const f of [this.paths.qmp, this.paths.control]) await fs.rm(f, { force: true });
+    await fs.writeFile(this.paths.serialLog, '');
+    const argv = qemuArgv({
+      arch: hostArch(),
+      platform: process.platform as HostPlatform,
+      accel,
+      cpus: this.settings.cpus,
+      memoryMiB: this.settings.memoryMiB,
+      kernel,
+      initramfs,
+      kernelParams: [`${AUTHORIZED_KEY_PARAM}=${publicBlob}`],
+      disk: this.paths.disk,
+      qmpSocket: this.paths.qmp,
+      controlSocket: this.paths.control,
+      serialLog: this.paths.serialLog,
+    });
+    const qemuLog = { file: this.paths.supervisorLog, append: true } as const;
+    const qemu = spawnLongRunning(qemuBinary(hostArch(), process.platform as HostPlatform), argv, {
+      stdin: 'ignore',
+      stdout: qemuLog,
+      stderr: qemuLog,
+    });
+    this.qemu = qemu;
+    let exitReason: string | undefined;
+    this.qemuExited = qemu.then((r) => {
+      exitReason = `QEMU exited (${r.exitCode ?? r.signal})${r.originalMessage ? `: ${r.originalMessage}` : ''}`;
+      this.onQemuExit(exitReason);
+    });
+    await this.setState('starting');
+    const timeout =
+      accel === 'tcg' ? this.settings.bootTimeoutMs.tcg : this.settings.bootTimeoutMs.accelerated;
+    const deadline = started + timeout;
+    const alive = () => exitReason === undefined;
+    await waitFor(() => existsSync(this.paths.control), deadline, alive);
+    this.control = await ControlClient.connect(this.paths.control, this.privateKey, deadline, alive);
+    this.control.onClose(() => void this.onControlClosed());
+    this.forwarder = new EngineSocketForwarder(this.paths.engineSocket, () => this.control);
+    await this.forwarder.listen();
+    while (!(await pingEngine(this.paths.engineSocket))) {
+      if (!alive()) throw new Error(exitReason);
+      if (Date.now() > deadline)
+        throw new Error(`the engine did not answer within ${timeout / 1000} s under ${accel}`);
+      await sleep(100);
+    }
+    this.bootMs = Date.now() - started;
+  }
+
+  private onQemuExit(reason: string): void {
+    this.qemu = undefined;
+    if (this.status === 'running') void this.failed(reason);
+  }
+
+  /** The guest's control server restarts when it dies: reconnect while the VM runs. */
+  private async onControlClosed(): Promise<void> {
+    if (this.status !== 'running') return;
+    this.control = undefined;
+    try {
+      this.control = await ControlClient.connect(
+        this.paths.control,
+        this.privateKey,
+        Date.now() + 60_000,
+        () => this.status === 'running',
+      );
+      this.control.onClose(() => void this.onControlClosed());
+    } catch (err) {
+      if (this.status === 'running')
+        await this.failed(`lost the channel to the guest: ${(err as Error).message}`);
+    }
+  }
+
+  private async failed(reason: string): Promise<void> {
+    await this.teardown();
+    await this.setState('error', reason);
+    await releaseLock(this.paths);
+  }
+
+  /** Graceful shutdown (the guest stops the engine, unmounts the disk, powers off), then QMP quit, then kill. */
+  async stop(): Promise<void> {
+    if (this.status === 'stopped') return;
+    await this.setState('stopping');
+    if (this.qemu && this.control) {
+      await this.control
+        .run(CONTROL_COMMANDS.shutdown)
+        .catch((err: Error) => log.debug('shutdown', { error: err.message }));
+      await Promise.race([this.qemuExited, sleep(this.settings.stopTimeoutMs)]);
+    }
+    await this.teardown();
+    await this.setState('stopped');
+    await releaseLock(this.paths);
+  }
+
+  /** Ends QEMU (QMP quit, then SIGKILL by pid) and removes the sockets. */
+  private async teardown(): Promise<void> {
+    this.control?.close();
+    this.control = undefined;
+    await this.forwarder?.close();
+    this.forwarder = undefined;
+    const qemu = this.qemu;
+    if (qemu?.pid) {
+      try {
+        const qmp = await QmpClient.connect(this.paths.qmp);
+        await qmp.execute('quit').catch(() => {});
+        qmp.close();
+      } catch {
+        // no QMP: kill below
+      }
+      await Promise.race([this.qemuExited, sleep(3000)]);
+      if (this.qemu?.pid === qemu.pid) {
+        process.kill(qemu.pid, 'SIGKILL');
+        await this.qemuExited;
+      }
+    }
+    this.qemu = undefined;
+    for (const f of [this.paths.qmp, this.paths.control]) await fs.rm(f, { force: true });
+  }
+}
+
+async function waitFor(cond: () => boolean, deadline: number, alive: () => boolean): Promise<void> {
+  while (!cond()) {
+    if (!alive() || Date.now() > deadline) return;
+    await sleep(50);
+  }
+}
+
+/** True when the engine answers GET /_ping through the socket. */
+export function pingEngine(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.request({ socketPath, path: '/_ping', timeout: 5000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}

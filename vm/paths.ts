@@ -1,0 +1,56 @@
+// Where Berth keeps its host-side files. BERTH_HOME (default ~/.berth) holds
+// the VM's disk, keys, state, logs and the forwarded docker.sock; BERTH_CACHE
+// (default $BERTH_HOME/cache) holds downloaded packages and built guest images.
+import os from 'node:os';
+import path from 'node:path';
+
+export type GuestArch = 'x86_64' | 'aarch64';
+
+export function berthHome(env: NodeJS.ProcessEnv = process.env): string {
+  return env.BERTH_HOME || path.join(os.homedir(), '.berth');
+}
+
+export function berthCache(env: NodeJS.ProcessEnv = process.env): string {
+  return env.BERTH_CACHE || path.join(berthHome(env), 'cache');
+}
+
+export function hostArch(): GuestArch {
+  return process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+}
+
+/** The files of one VM, all under its data dir (one VM per data dir). */
+export interface VmPaths {
+  home: string;
+  dir: string;
+  disk: string;
+  state: string;
+  lock: string;
+  qmp: string;
+  control: string;
+  serialLog: string;
+  supervisorLog: string;
+  hostKey: string;
+  engineSocket: string;
+}
+
+export function vmPaths(home: string = berthHome()): VmPaths {
+  const dir = path.join(home, 'vm');
+  return {
+    home,
+    dir,
+    disk: path.join(dir, 'data.qcow2'),
+    state: path.join(dir, 'state.json'),
+    lock: path.join(dir, 'lock'),
+    qmp: path.join(dir, 'qmp.sock'),
+    control: path.join(dir, 'control.sock'),
+    serialLog: path.join(dir, 'console.log'),
+    supervisorLog: path.join(dir, 'vm.log'),
+    hostKey: path.join(home, 'keys', 'id_ed25519'),
+    engineSocket: path.join(home, 'docker.sock'),
+  };
+}
+
+/** Where a built guest image for one architecture lives. */
+export function imageDir(arch: GuestArch, cache: string = berthCache()): string {
+  return path.join(cache, 'images', arch);
+}

@@ -1,0 +1,124 @@
+// The QEMU command line for the Berth VM, per host platform, guest
+// architecture and accelerator. Pure: the tests check each variant's argv.
+import type { GuestArch } from '../paths.js';
+import { CONTROL_PORT_NAME } from '../../common/control.js';
+
+export type Accel = 'hvf' | 'whpx' | 'kvm' | 'tcg';
+export type HostPlatform = 'darwin' | 'win32' | 'linux';
+
+export interface VmConfig {
+  arch: GuestArch;
+  platform: HostPlatform;
+  accel: Accel;
+  cpus: number;
+  memoryMiB: number;
+  kernel: string;
+  initramfs: string;
+  /** Extra kernel parameters (the host's key). */
+  kernelParams: string[];
+  disk: string;
+  qmpSocket: string;
+  controlSocket: string;
+  serialLog: string;
+}
+
+/** The accelerator this platform offers, tried first by `accel: auto`. */
+export function platformAccel(platform: HostPlatform): Accel {
+  switch (platform) {
+    case 'darwin':
+      return 'hvf';
+    case 'win32':
+      return 'whpx';
+    case 'linux':
+      return 'kvm';
+  }
+}
+
+/** Accelerators to try, in order, for a setting: auto falls back to TCG. */
+export function accelCandidates(setting: Accel | 'auto', platform: HostPlatform): Accel[] {
+  if (setting !== 'auto') return [setting];
+  return [platformAccel(platform), 'tcg'];
+}
+
+export function qemuBinary(arch: GuestArch, platform: HostPlatform): string {
+  const name = arch === 'aarch64' ? 'qemu-system-aarch64' : 'qemu-system-x86_64';
+  return platform === 'win32' ? `${name}.exe` : name;
+}
+
+function machine(arch: GuestArch, accel: Accel): string[] {
+  if (arch === 'aarch64') {
+    // virt has no legacy devices; gic-version=max picks what the host or TCG offers.
+    return ['-machine', `virt,gic-version=${accel === 'hvf' ? '2' : 'max'}`];
+  }
+  return ['-machine', 'q35'];
+}
+
+function cpu(_arch: GuestArch, accel: Accel): string[] {
+  // With an accelerator the guest sees the host's CPU; under TCG, "max" is every feature QEMU can emulate.
+  if (accel === 'tcg') return ['-cpu', 'max'];
+  // WHPX does not pass the host's CPU model through: QEMU's default model.
+  if (accel === 'whpx') return [];
+  return ['-cpu', 'host'];
+}
+
+function consoleDevice(arch: GuestArch): string {
+  return arch === 'aarch64' ? 'ttyAMA0' : 'ttyS0';
+}
+
+function accelArgs(accel: Accel): string[] {
+  // Multi-threaded TCG: one host thread per vCPU.
+  if (accel === 'tcg') return ['-accel', 'tcg,thread=multi'];
+  return ['-accel', accel];
+}
+
+export function qemuArgv(c: VmConfig): string[] {
+  const params = [
+    `console=${consoleDevice(c.arch)}`,
+    'loglevel=4',
+    'panic=-1', // a guest panic ends QEMU (with -no-reboot) instead of hanging
+    ...c.kernelParams,
+  ];
+  return [
+    ...machine(c.arch, c.accel),
+    ...accelArgs(c.accel),
+    ...cpu(c.arch, c.accel),
+    '-smp',
+    String(c.cpus),
+    '-m',
+    `${c.memoryMiB}M`,
+    '-nodefaults',
+    '-nographic',
+    '-no-reboot',
+    '-kernel',
+    c.kernel,
+    '-initrd',
+    c.initramfs,
+    '-append',
+    params.join(' '),
+    // The data disk: discard=unmap lets the guest's fstrim shrink the qcow2 on the host.
+    '-drive',
+    `file=${c.disk},if=none,id=data,format=qcow2,discard=unmap,cache=writeback`,
+    '-device',
+    'virtio-blk-pci,drive=data',
+    // User-mode networking only: the guest reaches out through QEMU; nothing is forwarded in.
+    '-netdev',
+    'user,id=net0',
+    '-device',
+    'virtio-net-pci,netdev=net0,romfile=', // no iPXE option ROM: the kernel is loaded directly
+    // The host↔guest channel: a virtio-serial port backed by a unix socket QEMU listens on.
+    '-device',
+    'virtio-serial-pci',
+    '-chardev',
+    `socket,id=control,path=${c.controlSocket},server=on,wait=off`,
+    '-device',
+    `virtserialport,chardev=control,name=${CONTROL_PORT_NAME}`,
+    '-qmp',
+    `unix:${c.qmpSocket},server=on,wait=off`,
+    '-chardev',
+    `file,id=serial,path=${c.serialLog}`,
+    '-serial',
+    'chardev:serial',
+    '-device',
+    'virtio-rng-pci',
+  ];
+}
