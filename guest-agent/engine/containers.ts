@@ -396,6 +396,7 @@ export class ContainerService {
       const network = networkResult.value;
       const mountSetup = await setupMounts(record.MountPoints ?? [], this.deps.volumes, merged, {
         copyUp: !record.HasBeenStarted,
+        containerId: id,
       });
       live.releaseMounts = mountSetup.release;
       record.ResolvedMounts = mountSetup.mounts;
@@ -495,7 +496,12 @@ export class ContainerService {
       await live.releaseMounts?.();
       live.releaseMounts = undefined;
       if (mounted) await rootfs.unmount(id).catch(() => {});
-      const message = err instanceof Error ? err.message : String(err);
+      let message = err instanceof Error ? err.message : String(err);
+      if (/error mounting .* not a directory/i.test(message)) {
+        // dockerd's hint for a file mounted over a directory, or the reverse.
+        message += `: Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type`;
+        err = new EngineError(err instanceof EngineError ? err.kind : 'invalid', message);
+      }
       record.State.Error = message;
       record.State.ExitCode = /executable file not found|no such file or directory/i.test(message)
         ? 127
@@ -926,11 +932,6 @@ export class ContainerService {
     }
     record.EndpointsConfig = { ...(record.EndpointsConfig ?? {}), [name]: cfg };
     await this.deps.store.save(record);
-    this.deps.events.publish('network', 'connect', this.deps.network.get(name).Id, {
-      container: record.Id,
-      name,
-      type: 'bridge',
-    });
   }
 
   async disconnectNetwork(ref: string, network: string): Promise<void> {
@@ -946,11 +947,6 @@ export class ContainerService {
       record.EndpointsConfig = rest;
       await this.deps.store.save(record);
     }
-    this.deps.events.publish('network', 'disconnect', this.deps.network.get(name).Id, {
-      container: record.Id,
-      name,
-      type: 'bridge',
-    });
   }
 
   // ---- rename / remove ---------------------------------------------------

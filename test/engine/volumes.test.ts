@@ -171,4 +171,37 @@ describe('volumes and docker cp', () => {
     assert.match(missing.stderr, /Could not find the file \/nonexistent in container/);
     await d('rm', c);
   });
+
+  it('copies a symlink as a link, and with -L as what it points to inside the container', async () => {
+    const c = (
+      await d(
+        'run',
+        '-d',
+        'busybox',
+        'sh',
+        '-c',
+        'echo target > /target.txt; ln -s /target.txt /link; sleep 300',
+      )
+    ).stdout.trim();
+    await new Promise((r) => setTimeout(r, 500));
+    const asLink = path.join(host, 'as-link');
+    assert.equal((await d('cp', `${c}:/link`, asLink)).code, 0);
+    assert.equal(await fs.readlink(asLink), '/target.txt');
+    const followed = path.join(host, 'followed');
+    const cpL = await d('cp', '-L', `${c}:/link`, followed);
+    assert.equal(cpL.code, 0, cpL.stderr);
+    assert.equal((await fs.lstat(followed)).isFile(), true);
+    assert.equal(await fs.readFile(followed, 'utf8'), 'target\n');
+    await d('rm', '-f', c);
+  });
+
+  it("refuses a file mounted over a directory with dockerd's hint, and leaves no --rm container", async () => {
+    const file = path.join(host, 'a-file');
+    await fs.writeFile(file, 'x\n');
+    const r = await d('run', '--rm', '-v', `${file}:/etc`, 'busybox', 'true');
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /not a directory/);
+    assert.match(r.stderr, /Are you trying to mount a directory onto a file \(or vice-versa\)\?/);
+    assert.equal((await d('ps', '-aq')).stdout.trim(), '');
+  });
 });
