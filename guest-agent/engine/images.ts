@@ -75,6 +75,9 @@ export class ImageService {
     return this.deps.store
       .list()
       .filter((img) => {
+        // Build steps' images stay out of sight while an image built on them exists (dockerd's -a).
+        if (!opts.all && img.repoTags.length === 0 && this.deps.store.children(img.id).length > 0)
+          return false;
         if (dangling?.length) {
           const want = dangling[0] === 'true' || dangling[0] === '1';
           if (want !== (img.repoTags.length === 0)) return false;
@@ -109,7 +112,7 @@ export class ImageService {
       Id: img.id,
       RepoTags: img.repoTags,
       RepoDigests: img.repoDigests,
-      Parent: '',
+      Parent: img.parent ?? '',
       Comment: history.length ? (history[history.length - 1].comment ?? '') : '',
       Created: img.created,
       DockerVersion: '',
@@ -265,11 +268,33 @@ export class ImageService {
       // image (untagged) so that those containers still have their layers.
       return result;
     }
-    const deleted = await this.deps.store.deleteImage(img.id);
-    this.event('delete', img.id);
-    result.push({ Deleted: img.id });
-    for (const d of deleted) if (d !== img.id) result.push({ Deleted: d });
+    if (this.deps.store.children(img.id).length > 0) {
+      if (result.length) return result;
+      throw conflict(
+        `conflict: unable to delete ${shortId(img.id)} (cannot be forced) - image has dependent child images`,
+      );
+    }
+    await this.deleteWithParents(img, result);
     return result;
+  }
+
+  /** Delete an image, then its build-step parents that nothing else names or uses. */
+  private async deleteWithParents(img: ImageRecord, result: DeleteResult): Promise<void> {
+    const used = this.usage();
+    for (let next: ImageRecord | undefined = img; next;) {
+      const deleted = await this.deps.store.deleteImage(next.id);
+      this.event('delete', next.id);
+      result.push({ Deleted: next.id });
+      for (const d of deleted) if (d !== next.id) result.push({ Deleted: d });
+      const parent: ImageRecord | undefined = next.parent ? this.deps.store.resolve(next.parent) : undefined;
+      next =
+        parent &&
+        parent.repoTags.length === 0 &&
+        !used.has(parent.id) &&
+        this.deps.store.children(parent.id).length === 0
+          ? parent
+          : undefined;
+    }
   }
 
   async prune(filters: Filters): Promise<{ ImagesDeleted: DeleteResult; SpaceReclaimed: number }> {
@@ -283,15 +308,16 @@ export class ImageService {
     for (const img of this.deps.store.list()) {
       if (used.has(img.id)) continue;
       if (danglingOnly && img.repoTags.length > 0) continue;
+      // Only heads go; their build-step parents follow below.
+      if (this.deps.store.children(img.id).length > 0) continue;
       if (!matchLabels(img.config.config?.Labels, filters.get('label'))) continue;
       if (untilMs !== undefined && new Date(img.created).getTime() >= untilMs) continue;
       for (const tag of img.repoTags) {
         await this.deps.store.untag(tag);
         deleted.push({ Untagged: tag });
       }
-      await this.deps.store.deleteImage(img.id);
-      this.event('delete', img.id);
-      deleted.push({ Deleted: img.id });
+      if (!this.deps.store.resolve(img.id)) continue; // already gone as another image's parent
+      await this.deleteWithParents(img, deleted);
       reclaimed += img.size;
     }
     this.deps.events.publish('image', 'prune', '', { reclaimed: String(reclaimed) });

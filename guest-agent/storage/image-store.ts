@@ -38,6 +38,8 @@ interface ImageMeta {
   loadedAt: string;
   /** Fully qualified name@digest references. */
   repoDigests: string[];
+  /** The image a build step made this one from (dockerd's parent chain, local only). */
+  parent?: string;
 }
 
 interface StoredImage {
@@ -251,6 +253,7 @@ export class ImageStore {
       repoTags,
       repoDigests: img.meta.repoDigests.map((r) => familiarReference(r)),
       config: img.config,
+      parent: img.meta.parent,
       size,
       created:
         typeof img.config.created === 'string' && img.config.created ? img.config.created : img.meta.loadedAt,
@@ -300,6 +303,13 @@ export class ImageStore {
       if (matches.length === 1) return this.byHex(matches[0]!);
     }
     return undefined;
+  }
+
+  /** Images whose parent is this one (build steps made from it). */
+  children(id: string): string[] {
+    const out: string[] = [];
+    for (const [hex, img] of this.images) if (img.meta.parent === id) out.push(`sha256:${hex}`);
+    return out;
   }
 
   layerDirs(image: ImageRecord): string[] {
@@ -367,6 +377,7 @@ export class ImageStore {
     config: ImageConfig,
     tags: string[],
     onProgress?: (line: string) => void,
+    parent?: string,
   ): Promise<string> {
     const hex = sha256Hex(configBytes);
     const id = `sha256:${hex}`;
@@ -376,7 +387,12 @@ export class ImageStore {
     if (!this.images.has(hex)) {
       if (!existsSync(this.blobPath(hex))) await writeFileAtomic(this.blobPath(hex), configBytes, 0o600);
       await this.flush();
-      const meta: ImageMeta = { id, loadedAt: new Date().toISOString(), repoDigests: [] };
+      const meta: ImageMeta = {
+        id,
+        loadedAt: new Date().toISOString(),
+        repoDigests: [],
+        ...(parent && this.images.has(digestHex(parent)) ? { parent } : {}),
+      };
       await writeJsonAtomic(path.join(this.metaDir, `${hex}.json`), meta);
       this.images.set(hex, { meta, config });
     }
@@ -766,10 +782,12 @@ export class ImageStore {
 
   // ---- commit / import ------------------------------------------------------------
 
+  /** An image from an optional layer tar on top of config's layers; `parent` links build steps. */
   async createFromLayerTar(
     layerTar: NodeJS.ReadableStream | null,
     config: ImageConfig,
     tags: string[],
+    opts: { parent?: string } = {},
   ): Promise<ImageRecord> {
     const refs = tags.map((t) => {
       if (parseReference(t).digest) throw invalid(`refusing to create a tag with a digest reference: "${t}"`);
@@ -805,7 +823,7 @@ export class ImageStore {
           cfg.rootfs.diff_ids.push(`sha256:${layer.hex}`);
         }
         const bytes = Buffer.from(JSON.stringify(cfg));
-        return digestHex(await this.commitImage(bytes, cfg, refs));
+        return digestHex(await this.commitImage(bytes, cfg, refs, undefined, opts.parent));
       });
       return this.byHex(hex)!;
     } finally {

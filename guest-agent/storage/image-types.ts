@@ -38,6 +38,8 @@ export interface ImageRecord {
   repoTags: string[];
   repoDigests: string[];
   config: ImageConfig;
+  /** The image a build step made this one from, when built here. */
+  parent?: string;
   /** Bytes of all its layers' files (uncompressed). */
   size: number;
   /** config.created or load time, RFC3339. */
