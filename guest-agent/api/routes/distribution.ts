@@ -18,7 +18,7 @@ interface AuthConfig {
   registrytoken?: string;
 }
 
-function credentialsOf(config: AuthConfig | undefined): Credentials & { serverAddress?: string } {
+export function credentialsOf(config: AuthConfig | undefined): Credentials & { serverAddress?: string } {
   if (!config || typeof config !== 'object') return {};
   let { username, password } = config;
   // The legacy "auth" field is base64("user:password").
@@ -74,7 +74,7 @@ function progressBar(current: number, total: number | undefined): string {
 }
 
 /** A transfer event as a JSON message (pkg/jsonmessage). */
-function jsonMessage(e: TransferEvent): Record<string, unknown> {
+export function jsonMessage(e: TransferEvent): Record<string, unknown> {
   if (e.aux) return { progressDetail: {}, aux: e.aux };
   const m: Record<string, unknown> = { status: e.status ?? '' };
   if (e.current !== undefined) {

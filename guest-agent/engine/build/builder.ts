@@ -1,0 +1,880 @@
+// The classic builder (POST /build): a Dockerfile's stages run step by step,
+// every step an image whose parent is the previous one, as dockerd's
+// builder/dockerfile does it. RUN runs in a real container (create, attach,
+// start, wait, then its changes become the layer); COPY, ADD and WORKDIR
+// write into an overlay of the parent's layers; the other instructions only
+// change the config. A step whose inputs are unchanged reuses its image.
+//
+// Messages are dockerd's, written to a BuildOutput; the HTTP side turns them
+// into the JSON stream the CLI renders.
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { EngineError, invalid, notFound } from '../../errors.js';
+import { shortId } from '../../util/ids.js';
+import { log } from '../../util/logger.js';
+import type { ImageStore } from '../../storage/image-store.js';
+import type { ImageConfig, ImageRecord } from '../../storage/image-types.js';
+import type { RootfsManager } from '../../storage/rootfs.js';
+import { diffTar } from '../../storage/layer-diff.js';
+import { familiarReference, parseReference } from '../../storage/reference.js';
+import { resolveUser } from '../../runtime/user.js';
+import type { Credentials } from '../../storage/registry/auth.js';
+import type { ContainerService } from '../containers.js';
+import type { ImageService } from '../images.js';
+import type { ImageDistribution, TransferEvent } from '../image-distribution.js';
+import { parseSignal } from '../signals.js';
+import { ContainerFs } from '../../volumes/safe-path.js';
+import { BuildArgs } from './build-args.js';
+import { BuildCache, matchCacheFrom } from './build-cache.js';
+import { BuildContext } from './build-context.js';
+import { copyInto, resolveSources, sourcesHash, type CopySource } from './copy-step.js';
+import { parseBuild, parseTrigger, type Instruction, type Stage } from './instructions.js';
+import { envMap, expandWord, expandWords } from './shell-lex.js';
+
+type RunConfig = NonNullable<ImageConfig['config']> & { ArgsEscaped?: boolean };
+
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const DEFAULT_SHELL = ['/bin/sh', '-c'];
+
+export interface BuildOptions {
+  dockerfile: string;
+  tags: string[];
+  buildArgs: Map<string, string | null>;
+  labels: Record<string, string>;
+  noCache: boolean;
+  cacheFrom: string[];
+  target: string;
+  pull: boolean;
+  platform: string;
+  /** RUN's network: "default"/"bridge", "none", "host", or a network name. */
+  networkMode: string;
+  remove: boolean;
+  forceRemove: boolean;
+  /** Registry credentials by server (X-Registry-Config), for FROM images pulled. */
+  credentials: (domain: string) => Credentials;
+  signal: AbortSignal;
+}
+
+/** Where a build's messages go: text lines, pull progress, and the aux image ID. */
+export interface BuildOutput {
+  stream(text: string): void;
+  progress(event: TransferEvent): void;
+  aux(value: Record<string, unknown>): void;
+}
+
+/** A RUN that exited non-zero: the message and code dockerd reports. */
+export class BuildStepError extends EngineError {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super('internal', message);
+  }
+}
+
+export interface BuilderDeps {
+  store: ImageStore;
+  rootfs: RootfsManager;
+  containers: ContainerService;
+  images: ImageService;
+  distribution?: ImageDistribution;
+  dataRoot: string;
+}
+
+interface Platform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
+
+interface StageState {
+  imageId: string;
+  image?: ImageRecord;
+  config: RunConfig;
+  platform: Platform;
+  name: string;
+  args: BuildArgs;
+  cmdSet: boolean;
+  maintainer?: string;
+}
+
+function hostPlatform(): Platform {
+  const arch = process.arch === 'x64' ? 'amd64' : process.arch === 'arm64' ? 'arm64' : process.arch;
+  return { os: 'linux', architecture: arch };
+}
+
+function parsePlatformSpec(spec: string): Platform {
+  const parts = spec.toLowerCase().split('/');
+  if (parts.length < 2 || parts.some((p) => p === '')) throw invalid(`failed to parse platform ${spec}`);
+  const arch = parts[1] === 'x86_64' ? 'amd64' : parts[1] === 'aarch64' ? 'arm64' : parts[1]!;
+  return { os: parts[0]!, architecture: arch, variant: parts[2] };
+}
+
+/** Go's %q of a []string. */
+function goQuoteList(list: string[] | null | undefined): string {
+  return `[${(list ?? []).map((s) => JSON.stringify(s)).join(' ')}]`;
+}
+
+function clone<T>(v: T): T {
+  return v === undefined ? v : (structuredClone(v) as T);
+}
+
+const short = (id: string) => (id ? shortId(id) : '');
+
+export class Builder {
+  private readonly cache: BuildCache;
+
+  constructor(private readonly deps: BuilderDeps) {
+    this.cache = new BuildCache(path.join(deps.dataRoot, 'builder', 'cache'), (id) => deps.store.resolve(id));
+  }
+
+  /** Validate the tags first: a bad one is refused before any work, as dockerd does. */
+  static checkTags(tags: string[]): string[] {
+    return tags.map((t) => {
+      let parsed;
+      try {
+        parsed = parseReference(t);
+      } catch {
+        throw invalid(`invalid reference format: ${t}`);
+      }
+      if (parsed.digest) throw invalid(`invalid reference format: ${t} (a tag cannot name a digest)`);
+      return familiarReference(t);
+    });
+  }
+
+  async build(body: NodeJS.ReadableStream, opts: BuildOptions, out: BuildOutput): Promise<string> {
+    const tags = Builder.checkTags(opts.tags);
+    const work = await this.deps.store.workDir('build');
+    try {
+      const context = await BuildContext.receive(body, path.join(work, 'context'));
+      const text = await context.readDockerfile(opts.dockerfile || 'Dockerfile');
+      await context.applyIgnoreFile(opts.dockerfile || 'Dockerfile');
+      const parsed = parseBuild(text);
+      let stages = parsed.stages;
+      if (opts.target) {
+        const i = stages.findIndex((s) => s.name === opts.target.toLowerCase());
+        if (i < 0) throw invalid(`target stage "${opts.target}" could not be found`);
+        stages = stages.slice(0, i + 1);
+      }
+      for (const w of parsed.warnings) out.stream(`[WARNING]: ${w}\n`);
+      if (parsed.warnings.length)
+        out.stream('[WARNING]: Empty continuation lines will become errors in a future release.\n');
+      const run = new BuildRun(this.deps, this.cache, opts, out, context, work, parsed.escape);
+      const id = await run.dispatchAll(parsed.metaArgs, stages);
+      out.stream(`Successfully built ${short(id)}\n`);
+      for (const tag of tags) {
+        await this.deps.images.tag(id, tag, undefined);
+        out.stream(`Successfully tagged ${tag}\n`);
+      }
+      return id;
+    } finally {
+      await fs.rm(work, { recursive: true, force: true }).catch(() => {});
+    }
+  }
+}
+
+/** One build in progress. */
+class BuildRun {
+  private readonly stageResults: Array<{ name: string; imageId: string }> = [];
+  private cacheFrom?: ImageRecord[];
+  private readonly platform?: Platform;
+  private downloads = 0;
+
+  constructor(
+    private readonly deps: BuilderDeps,
+    private readonly cache: BuildCache,
+    private readonly opts: BuildOptions,
+    private readonly out: BuildOutput,
+    private readonly context: BuildContext,
+    private readonly work: string,
+    private readonly escape: string,
+  ) {
+    if (opts.platform) this.platform = parsePlatformSpec(opts.platform);
+  }
+
+  private checkCancelled(): void {
+    if (this.opts.signal.aborted) {
+      this.out.stream('Build cancelled\n');
+      throw new EngineError('internal', 'Build cancelled');
+    }
+  }
+
+  async dispatchAll(
+    metaArgs: Array<Extract<Instruction, { kind: 'arg' }>>,
+    stages: Stage[],
+  ): Promise<string> {
+    const args = new BuildArgs(this.opts.buildArgs);
+    const labelKeys = Object.keys(this.opts.labels).sort();
+    const total = metaArgs.length + stages.reduce((n, s) => n + 1 + s.commands.length, 0) + labelKeys.length;
+    let step = 1;
+    const print = (text: string) => {
+      this.out.stream(`Step ${step++}/${total} : ${text}`);
+      this.out.stream('\n');
+    };
+    for (const meta of metaArgs) {
+      print(meta.node.original);
+      const env = envMap([...args.allMeta()].map(([k, v]) => `${k}=${v}`));
+      for (const a of meta.args) {
+        const key = expandWord(a.key, env, this.escape);
+        args.addMeta(key, a.value === undefined ? undefined : expandWord(a.value, env, this.escape));
+      }
+    }
+    let state: StageState | undefined;
+    for (let si = 0; si < stages.length; si++) {
+      const stage = stages[si]!;
+      if (stage.name && this.stageResults.some((r) => r.name === stage.name))
+        throw invalid(`${stage.name} stage name already used`);
+      print(stage.node.original);
+      this.checkCancelled();
+      state = await this.initStage(stage, args.forStage());
+      this.out.stream(` ---> ${short(state.imageId)}\n`);
+      const commands: Instruction[] = [...stage.commands];
+      if (si === stages.length - 1) {
+        for (const key of labelKeys) {
+          const original = `LABEL ${key}=${this.opts.labels[key]}`;
+          commands.push({
+            kind: 'label',
+            pairs: [{ key, value: this.opts.labels[key]!, noDelim: false }],
+            node: { ...stage.node, keyword: 'label', name: 'LABEL', original, flags: [], args: [] },
+            noExpand: true,
+          } as Instruction);
+        }
+      }
+      for (const cmd of commands) {
+        this.checkCancelled();
+        print(cmd.node.original);
+        await this.dispatch(state, cmd);
+        this.out.stream(` ---> ${short(state.imageId)}\n`);
+      }
+      if (state.imageId) this.out.aux({ ID: state.imageId });
+      this.stageResults.push({ name: stage.name, imageId: state.imageId });
+    }
+    const unused = args.unused();
+    if (unused.length)
+      this.out.stream(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);
+    if (!state?.imageId) throw invalid('No image was generated. Is your Dockerfile empty?');
+    return state.imageId;
+  }
+
+  // ---- FROM ----------------------------------------------------------------
+
+  private async initStage(stage: Stage, args: BuildArgs): Promise<StageState> {
+    const metaEnv = envMap([...args.allMeta()].map(([k, v]) => `${k}=${v}`));
+    let platform = this.platform;
+    if (stage.platform) {
+      const spec = expandWord(stage.platform, metaEnv, this.escape);
+      platform = parsePlatformSpec(spec);
+    }
+    const name = expandWord(stage.baseName, metaEnv, this.escape);
+    if (name === '') throw invalid(`base name (${stage.baseName}) should not be blank`);
+    let image: ImageRecord | undefined;
+    const previous = [...this.stageResults].reverse().find((r) => r.name && r.name === name.toLowerCase());
+    if (previous) {
+      image = previous.imageId ? this.deps.store.resolve(previous.imageId) : undefined;
+    } else if (name.toLowerCase() !== 'scratch') {
+      image = await this.imageFor(name, platform);
+    }
+    const state: StageState = {
+      imageId: image?.id ?? '',
+      image,
+      config: clone(image?.config.config ?? {}) as RunConfig,
+      platform: image
+        ? {
+            os: image.config.os,
+            architecture: image.config.architecture,
+            ...(typeof image.config.variant === 'string' ? { variant: image.config.variant } : {}),
+          }
+        : (platform ?? hostPlatform()),
+      name: stage.name,
+      args,
+      cmdSet: false,
+    };
+    if (!(state.config.Env ?? []).some((e) => e.startsWith('PATH=')))
+      state.config.Env = [...(state.config.Env ?? []), DEFAULT_PATH];
+    const triggers = state.config.OnBuild ?? [];
+    if (triggers.length) {
+      state.config.OnBuild = null;
+      this.out.stream(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}\n`);
+      for (const t of triggers) await this.dispatch(state, parseTrigger(t));
+    }
+    return state;
+  }
+
+  /** A FROM or COPY --from image: local, or pulled when absent (or when the build asks to pull). */
+  private async imageFor(name: string, platform?: Platform): Promise<ImageRecord> {
+    let ref: ReturnType<typeof parseReference>;
+    try {
+      ref = parseReference(name);
+    } catch {
+      throw invalid(`invalid reference format: repository name (${name}) must be lowercase`);
+    }
+    let image = this.deps.store.resolve(name);
+    const wrongPlatform =
+      image &&
+      platform &&
+      (image.config.architecture !== platform.architecture || image.config.os !== platform.os);
+    if (image && !this.opts.pull && !wrongPlatform) return image;
+    const dist = this.deps.distribution;
+    if (!dist) {
+      if (image && !wrongPlatform) return image;
+      throw notFound(`No such image: ${familiarReference(name)} (pulling images is not available)`);
+    }
+    try {
+      await dist.pull({
+        image: name,
+        tag: ref.tag === undefined && ref.digest === undefined ? 'latest' : undefined,
+        platform: platform
+          ? `${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''}`
+          : undefined,
+        credentials: this.opts.credentials(ref.domain),
+        signal: this.opts.signal,
+        progress: (e) => this.out.progress(e),
+      });
+    } catch (err) {
+      if (image && !wrongPlatform && this.opts.pull) {
+        log.warn('build: pull failed, using the local image', { image: name, error: (err as Error).message });
+        return image;
+      }
+      throw err;
+    }
+    image = this.deps.store.resolve(name);
+    if (!image) throw notFound(`No such image: ${familiarReference(name)}`);
+    return image;
+  }
+
+  // ---- dispatch --------------------------------------------------------------
+
+  private env(state: StageState): Map<string, string> {
+    const env = state.config.Env ?? [];
+    return envMap([...env, ...state.args.filterAllowed(env)]);
+  }
+
+  private async dispatch(state: StageState, cmd: Instruction): Promise<void> {
+    const env = this.env(state);
+    const x = (w: string) => expandWord(w, env, this.escape);
+    const c = state.config;
+    switch (cmd.kind) {
+      case 'env': {
+        const parts: string[] = [];
+        for (const p of cmd.pairs) {
+          const key = x(p.key);
+          const value = x(p.value);
+          const entry = `${key}=${value}`;
+          parts.push(entry);
+          const list = c.Env ?? [];
+          const i = list.findIndex((e) => e.split('=')[0] === key);
+          if (i >= 0) list[i] = entry;
+          else list.push(entry);
+          c.Env = list;
+        }
+        return this.commitConfig(state, `ENV ${parts.join(' ')}`);
+      }
+      case 'label': {
+        const noExpand = (cmd as { noExpand?: boolean }).noExpand;
+        const parts: string[] = [];
+        c.Labels = c.Labels ?? {};
+        for (const p of cmd.pairs) {
+          const key = noExpand ? p.key : x(p.key);
+          const value = noExpand ? p.value : x(p.value);
+          c.Labels[key] = value;
+          parts.push(`${key}=${value}`);
+        }
+        return this.commitConfig(state, `LABEL ${parts.join(' ')}`);
+      }
+      case 'maintainer':
+        state.maintainer = cmd.value;
+        return this.commitConfig(state, `MAINTAINER ${cmd.value}`);
+      case 'onbuild':
+        c.OnBuild = [...(c.OnBuild ?? []), cmd.expression];
+        return this.commitConfig(state, `ONBUILD ${cmd.expression}`);
+      case 'workdir': {
+        const p = x(cmd.path);
+        c.WorkingDir = path.posix.normalize(
+          path.posix.isAbsolute(p) ? p : path.posix.join('/', c.WorkingDir || '/', p),
+        );
+        const dir = c.WorkingDir;
+        return this.commitRootfs(state, `WORKDIR ${dir}`, async (root) => {
+          await mkdirIn(root, dir);
+        });
+      }
+      case 'run':
+        return this.run(state, cmd.cmdLine ?? [], cmd.prependShell);
+      case 'cmd': {
+        c.Cmd = this.commandLine(state, cmd.cmdLine ?? [], cmd.prependShell);
+        await this.commitConfig(state, `CMD ${goQuoteList(c.Cmd)}`);
+        if ((cmd.cmdLine ?? []).length) state.cmdSet = true;
+        return;
+      }
+      case 'entrypoint': {
+        c.Entrypoint = cmd.cmdLine === null ? null : this.commandLine(state, cmd.cmdLine, cmd.prependShell);
+        if (!state.cmdSet) c.Cmd = null;
+        return this.commitConfig(state, `ENTRYPOINT ${goQuoteList(c.Entrypoint)}`);
+      }
+      case 'healthcheck': {
+        const old = c.Healthcheck as { Test?: string[] } | undefined;
+        if (old?.Test?.length && old.Test[0] !== 'NONE')
+          this.out.stream(`Note: overriding previous HEALTHCHECK: [${old.Test.join(' ')}]\n`);
+        c.Healthcheck = cmd.health;
+        return this.commitConfig(state, `HEALTHCHECK ${JSON.stringify(cmd.health)}`);
+      }
+      case 'expose': {
+        const ports = cmd.ports.flatMap((p) => expandWords(p, env, this.escape));
+        c.ExposedPorts = c.ExposedPorts ?? {};
+        for (const p of ports) for (const spec of exposedPorts(p)) c.ExposedPorts[spec] = {};
+        return this.commitConfig(state, `EXPOSE ${ports.join(' ')}`);
+      }
+      case 'user':
+        c.User = x(cmd.user);
+        return this.commitConfig(state, `USER ${c.User}`);
+      case 'volume': {
+        const volumes = cmd.volumes.map(x);
+        c.Volumes = c.Volumes ?? {};
+        for (const v of volumes) {
+          if (v === '') throw invalid('VOLUME specified can not be an empty string');
+          c.Volumes[v] = {};
+        }
+        return this.commitConfig(state, `VOLUME [${volumes.join(' ')}]`);
+      }
+      case 'stopsignal': {
+        const sig = x(cmd.signal);
+        parseSignal(sig);
+        c.StopSignal = sig;
+        return this.commitConfig(state, `STOPSIGNAL ${sig}`);
+      }
+      case 'arg': {
+        const parts: string[] = [];
+        for (const a of cmd.args) {
+          const key = x(a.key);
+          const value = a.value === undefined ? undefined : x(a.value);
+          parts.push(value === undefined ? key : `${key}=${value}`);
+          state.args.addArg(key, value);
+        }
+        return this.commitConfig(state, `ARG ${parts.join(' ')}`);
+      }
+      case 'shell':
+        c.Shell = cmd.shell;
+        return this.commitConfig(state, `SHELL [${cmd.shell.join(' ')}]`);
+      case 'copy':
+      case 'add':
+        return this.copy(state, cmd, x);
+    }
+  }
+
+  private shell(state: StageState): string[] {
+    return state.config.Shell?.length ? [...state.config.Shell] : [...DEFAULT_SHELL];
+  }
+
+  private commandLine(state: StageState, cmdLine: string[], prependShell: boolean): string[] {
+    return prependShell ? [...this.shell(state), ...cmdLine] : [...cmdLine];
+  }
+
+  // ---- steps and their images -----------------------------------------------
+
+  private platformKey(state: StageState): string {
+    const p = state.platform;
+    return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
+  }
+
+  /** A cached image for this step, if there is one; the state moves to it. */
+  private async probeCache(state: StageState, cacheConfig: RunConfig): Promise<string | undefined> {
+    if (this.opts.noCache) return undefined;
+    const key = this.cache.key(state.imageId, cacheConfig, this.platformKey(state));
+    const hit = await this.cache.get(key);
+    if (hit) {
+      this.out.stream(' ---> Using cache\n');
+      this.moveTo(state, hit);
+      return key;
+    }
+    if (this.opts.cacheFrom.length) {
+      this.cacheFrom ??= this.opts.cacheFrom
+        .map((r) => this.deps.store.resolve(r))
+        .filter((i): i is ImageRecord => Boolean(i));
+      const createdBy = (cacheConfig.Cmd ?? []).join(' ');
+      const match = matchCacheFrom(state.image, createdBy, this.cacheFrom);
+      if (match) {
+        const cfg = this.childConfig(state, cacheConfig, match.entry.created_by ?? createdBy, !match.layer);
+        if (match.layer) cfg.rootfs.diff_ids.push(match.layer);
+        const img = await this.deps.store.createFromLayerTar(null, cfg, [], {
+          parent: state.imageId || undefined,
+        });
+        await this.cache.put(key, img.id);
+        this.out.stream(' ---> Using cache\n');
+        this.moveTo(state, img);
+        return key;
+      }
+    }
+    return undefined;
+  }
+
+  private moveTo(state: StageState, image: ImageRecord): void {
+    state.imageId = image.id;
+    state.image = image;
+  }
+
+  private childConfig(
+    state: StageState,
+    cacheConfig: RunConfig,
+    createdBy: string,
+    emptyLayer: boolean,
+  ): ImageConfig {
+    const parent = state.image?.config;
+    const now = new Date().toISOString();
+    return {
+      architecture: state.platform.architecture,
+      os: state.platform.os,
+      ...(state.platform.variant ? { variant: state.platform.variant } : {}),
+      created: now,
+      ...(state.maintainer ? { author: state.maintainer } : {}),
+      config: clone(state.config),
+      container_config: cacheConfig,
+      rootfs: { type: 'layers', diff_ids: [...(parent?.rootfs.diff_ids ?? [])] },
+      history: [
+        ...(parent?.history ?? []),
+        { created: now, created_by: createdBy, ...(emptyLayer ? { empty_layer: true } : {}) },
+      ],
+    };
+  }
+
+  private async createImage(
+    state: StageState,
+    key: string | undefined,
+    cacheConfig: RunConfig,
+    layer: NodeJS.ReadableStream | null,
+  ): Promise<void> {
+    const cfg = this.childConfig(state, cacheConfig, (cacheConfig.Cmd ?? []).join(' '), layer === null);
+    const img = await this.deps.store.createFromLayerTar(layer, cfg, [], {
+      parent: state.imageId || undefined,
+    });
+    if (key) await this.cache.put(key, img.id);
+    this.moveTo(state, img);
+  }
+
+  private cacheKeyOf(state: StageState, cacheConfig: RunConfig): string {
+    return this.cache.key(state.imageId, cacheConfig, this.platformKey(state));
+  }
+
+  /** A step that changes only the config (ENV, LABEL, CMD, …). */
+  private async commitConfig(state: StageState, comment: string): Promise<void> {
+    const cacheConfig: RunConfig = {
+      ...clone(state.config),
+      Cmd: [...this.shell(state), '#(nop) ', comment],
+    };
+    if (await this.probeCache(state, cacheConfig)) return;
+    await this.createImage(
+      state,
+      this.opts.noCache ? undefined : this.cacheKeyOf(state, cacheConfig),
+      cacheConfig,
+      null,
+    );
+  }
+
+  /** A step that writes files (COPY, ADD, WORKDIR): an overlay of the parent, its changes the layer. */
+  private async commitRootfs(
+    state: StageState,
+    comment: string,
+    write: (root: string) => Promise<void>,
+  ): Promise<void> {
+    const cacheConfig: RunConfig = {
+      ...clone(state.config),
+      Cmd: [...this.shell(state), `#(nop) ${comment}`],
+    };
+    if (await this.probeCache(state, cacheConfig)) return;
+    const key = this.opts.noCache ? undefined : this.cacheKeyOf(state, cacheConfig);
+    await this.withRootfs(state.image, async (root, upper) => {
+      await write(root);
+      await this.createImage(state, key, cacheConfig, (await isEmptyDir(upper)) ? null : diffTar(upper));
+    });
+  }
+
+  /** An overlay of an image's layers under a fresh upper dir, for the time of fn. */
+  private async withRootfs<T>(
+    image: ImageRecord | undefined,
+    fn: (root: string, upper: string) => Promise<T>,
+  ): Promise<T> {
+    const id = `build-${randomBytes(16).toString('hex')}`;
+    const { rootfs, store } = this.deps;
+    try {
+      const root = await rootfs.mount(id, image ? store.layerDirs(image) : []);
+      try {
+        return await fn(root, rootfs.upperDir(id));
+      } finally {
+        await rootfs.unmount(id);
+      }
+    } finally {
+      await rootfs
+        .remove(id)
+        .catch((err: unknown) =>
+          log.warn('build: could not remove a step root filesystem', { id, error: (err as Error).message }),
+        );
+    }
+  }
+
+  // ---- COPY / ADD ---------------------------------------------------------------
+
+  private async copy(
+    state: StageState,
+    cmd: Extract<Instruction, { kind: 'copy' | 'add' }>,
+    x: (w: string) => string,
+  ): Promise<void> {
+    const instruction = cmd.kind === 'copy' ? 'COPY' : 'ADD';
+    const chown = x(cmd.chown);
+    const chmodText = x(cmd.chmod);
+    let chmod: number | undefined;
+    if (chmodText) {
+      if (!/^[0-7]{1,4}$/.test(chmodText)) throw invalid(`invalid chmod parameter: ${chmodText}`);
+      chmod = parseInt(chmodText, 8);
+    }
+    const requested = x(cmd.dest);
+    const endsInSlash = requested.endsWith('/');
+    let dest = path.posix.isAbsolute(requested)
+      ? requested
+      : path.posix.join('/', state.config.WorkingDir || '/', requested);
+    if (endsInSlash && !dest.endsWith('/')) dest += '/';
+    const sourcesText = cmd.sources.map(x);
+
+    const run = async (srcRoot: string) => {
+      const sources = await resolveSources(srcRoot, sourcesText, instruction, (url) =>
+        this.download(url, requested),
+      );
+      const hash = await sourcesHash(sources);
+      const comment = `${instruction} ${chown ? `--chown=${chown} ` : ''}${chmod !== undefined ? `--chmod=${chmodText} ` : ''}${hash} in ${dest} `;
+      await this.commitRootfs(state, comment, async (root) => {
+        let owner = { uid: 0, gid: 0 };
+        if (chown) {
+          const spec = chown.includes(':') ? chown : `${chown}:${chown}`;
+          try {
+            const u = await resolveUser(root, spec);
+            owner = { uid: u.uid, gid: u.gid };
+          } catch (err) {
+            throw invalid(
+              `unable to convert uid/gid chown string to host mapping: ${(err as Error).message}`,
+            );
+          }
+        }
+        await copyInto(root, sources, {
+          instruction,
+          dest,
+          owner,
+          keepOwners: Boolean(cmd.from) && !chown,
+          chmod,
+          unpack: cmd.kind === 'add',
+        });
+      });
+    };
+
+    if (!cmd.from) return run(this.context.root);
+    const from = await this.copyFromImage(cmd.from);
+    return this.withRootfs(from, (root) => run(root));
+  }
+
+  private async copyFromImage(from: string): Promise<ImageRecord | undefined> {
+    const wrap = (msg: string) => invalid(`invalid from flag value ${from}: ${msg}`);
+    const byName = this.stageResults.find((r) => r.name && r.name === from.toLowerCase());
+    let id: string | undefined = byName?.imageId;
+    if (!byName && /^\d+$/.test(from)) {
+      const i = Number(from);
+      if (i === this.stageResults.length) throw wrap('refers to current build stage');
+      if (i > this.stageResults.length) throw wrap('index out of bounds');
+      id = this.stageResults[i]!.imageId;
+    }
+    if (id !== undefined) return id ? this.deps.store.resolve(id) : undefined;
+    try {
+      return await this.imageFor(from, this.platform);
+    } catch (err) {
+      throw wrap((err as Error).message);
+    }
+  }
+
+  /** ADD of a URL: fetched into the work dir (a clear error when the network cannot reach it). */
+  private async download(url: string, requestedDest: string): Promise<CopySource> {
+    const dir = path.join(this.work, 'downloads', String(this.downloads++));
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    let name = path.posix.basename(new URL(url).pathname) || '';
+    if (!name || requestedDest.endsWith('/') === false) name = name || 'download';
+    const file = path.join(dir, name);
+    let modified: string | undefined;
+    try {
+      modified = await downloadTo(url, file, this.opts.signal);
+    } catch (err) {
+      if (err instanceof EngineError) throw err;
+      throw invalid(
+        `ADD failed: cannot download ${url}: ${(err as Error).message} (is there a network route to it?)`,
+      );
+    }
+    if (modified && !Number.isNaN(Date.parse(modified))) {
+      const t = new Date(modified);
+      await fs.utimes(file, t, t);
+    }
+    return { root: dir, rel: name, isDir: false, fromUrl: true };
+  }
+
+  // ---- RUN ---------------------------------------------------------------------
+
+  private async run(state: StageState, cmdLine: string[], prependShell: boolean): Promise<void> {
+    const cmd = this.commandLine(state, cmdLine, prependShell);
+    const env = state.config.Env ?? [];
+    const buildArgs = state.args.filterAllowed(env);
+    let saveCmd = cmd;
+    const keyed = buildArgs.filter((e) => state.args.inCacheKey(e.split('=')[0]!)).sort();
+    if (buildArgs.length > 0) saveCmd = [`|${keyed.length}`, ...keyed, ...cmd];
+    const cacheConfig: RunConfig = { ...clone(state.config), Cmd: saveCmd };
+    if (saveCmd.length > 0) cacheConfig.Entrypoint = null;
+    if (await this.probeCache(state, cacheConfig)) return;
+    if (!state.imageId) throw invalid('RUN needs a base image with a shell: FROM scratch has nothing to run');
+
+    const { containers } = this.deps;
+    const body = {
+      ...clone(state.config),
+      Image: state.imageId,
+      Cmd: cmd,
+      Env: [...env, ...buildArgs],
+      Entrypoint: cmd.length ? [''] : state.config.Entrypoint,
+      Healthcheck: { Test: ['NONE'] },
+      OnBuild: null,
+      AttachStdout: true,
+      AttachStderr: true,
+      HostConfig: {
+        NetworkMode:
+          !this.opts.networkMode || this.opts.networkMode === 'default' ? 'bridge' : this.opts.networkMode,
+        LogConfig: { Type: 'none', Config: {} },
+      },
+    };
+    const { Id: id } = await containers.create(undefined, body);
+    this.out.stream(` ---> Running in ${short(id)}\n`);
+    let committed = false;
+    try {
+      const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+      let closeOutput = () => {};
+      const drained = new Promise<void>((resolve) => (closeOutput = resolve));
+      const handle = containers.attach(
+        id,
+        { stdin: false, stdout: true, stderr: true },
+        {
+          stdout: true,
+          stderr: true,
+          write: (stream, data) => {
+            const text = decoders[stream === 'stderr' ? 'stderr' : 'stdout'].write(data);
+            if (text) this.out.stream(text);
+          },
+          end: () => closeOutput(),
+        },
+      );
+      const waiter = containers.wait(id, 'next-exit');
+      const onAbort = () => void containers.kill(id, 'SIGKILL').catch(() => {});
+      this.opts.signal.addEventListener('abort', onAbort, { once: true });
+      let result: { StatusCode: number; Error?: { Message: string } };
+      try {
+        this.checkCancelled();
+        await containers.start(id);
+        if (this.opts.signal.aborted) onAbort();
+        result = await waiter.ready;
+        await Promise.race([drained, new Promise((r) => setTimeout(r, 1000))]);
+      } finally {
+        this.opts.signal.removeEventListener('abort', onAbort);
+        handle.detach();
+      }
+      this.checkCancelled();
+      if (result.StatusCode !== 0) {
+        let msg = `The command '${cmd.join(' ')}' returned a non-zero code: ${result.StatusCode}`;
+        if (result.Error?.Message) msg += `: ${result.Error.Message}`;
+        throw new BuildStepError(msg, result.StatusCode);
+      }
+      const upper = this.deps.rootfs.upperDir(id);
+      const key = this.opts.noCache ? undefined : this.cacheKeyOf(state, cacheConfig);
+      await this.createImage(state, key, cacheConfig, (await isEmptyDir(upper)) ? null : diffTar(upper));
+      committed = true;
+    } finally {
+      // A failed RUN leaves no container behind either, unless the client asked to keep them (--rm=false).
+      if (this.opts.forceRemove || this.opts.remove || this.opts.signal.aborted) {
+        await containers.remove(id, { force: true, volumes: true }).then(
+          () => {
+            if (!this.opts.signal.aborted)
+              this.out.stream(` ---> Removed intermediate container ${short(id)}\n`);
+          },
+          (err: unknown) =>
+            this.out.stream(`Removing intermediate container ${short(id)}: ${(err as Error).message}\n`),
+        );
+      } else if (!committed) {
+        log.debug('build: keeping the failed step container', { id });
+      }
+    }
+  }
+}
+
+/** dockerd's nat.ParsePortSpecs for EXPOSE: "80", "80/udp", "8000-8002/tcp". */
+function exposedPorts(spec: string): string[] {
+  const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(spec);
+  if (!m) throw invalid(`Invalid containerPort: ${spec}`);
+  const proto = (m[3] ?? 'tcp').toLowerCase();
+  const start = Number(m[1]);
+  const end = m[2] ? Number(m[2]) : start;
+  if (end < start || end > 65535) throw invalid(`Invalid range specified for the Port: ${spec}`);
+  const out: string[] = [];
+  for (let p = start; p <= end; p++) out.push(`${p}/${proto}`);
+  return out;
+}
+
+async function isEmptyDir(dir: string): Promise<boolean> {
+  return (await fs.readdir(dir).catch(() => [])).length === 0;
+}
+
+/** WORKDIR's directory, made inside the rootfs when missing (root-owned, 0755). */
+async function mkdirIn(root: string, dir: string): Promise<void> {
+  const cfs = await ContainerFs.open(root);
+  try {
+    const lk = await cfs.resolve(path.posix.join(dir, '.berth-probe'), {
+      followFinal: false,
+      mkdirParents: { mode: 0o755, owner: { uid: 0, gid: 0 } },
+    });
+    await lk.release();
+  } finally {
+    await cfs.close();
+  }
+}
+
+/**
+ * GET a URL into a new file, following redirects; resolves with Last-Modified.
+ * node:http rather than fetch: the engine runs jitless, and undici needs wasm.
+ */
+function downloadTo(
+  url: string,
+  file: string,
+  signal: AbortSignal,
+  redirects = 0,
+): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const get = u.protocol === 'https:' ? https.get : http.get;
+    const req = get(u, { signal, timeout: 60_000 }, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status >= 300 && status < 400 && res.headers.location && redirects < 10) {
+        res.resume();
+        resolve(downloadTo(new URL(res.headers.location, u).toString(), file, signal, redirects + 1));
+        return;
+      }
+      if (status !== 200) {
+        res.resume();
+        reject(
+          invalid(
+            `ADD failed: cannot download ${url}: the server answered ${status} ${res.statusMessage ?? ''}`.trim(),
+          ),
+        );
+        return;
+      }
+      void (async () => {
+        const fh = await fs.open(file, 'wx', 0o600);
+        try {
+          for await (const chunk of res) await fh.write(chunk as Buffer);
+        } finally {
+          await fh.close();
+        }
+      })().then(() => resolve(res.headers['last-modified']), reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+  });
+}
