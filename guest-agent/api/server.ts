@@ -16,6 +16,7 @@ import { registerVolumeRoutes } from './routes/volumes.js';
 import { registerArchiveRoutes } from './routes/archive.js';
 import { registerNetworkRoutes } from './routes/networks.js';
 import { registerDistributionRoutes } from './routes/distribution.js';
+import { registerBuildRoutes } from './routes/build.js';
 
 const VERSIONED = /^\/v(\d+)\.(\d+)(\/.*)$/;
 
@@ -35,6 +36,7 @@ export function buildRouter(engine: Engine): Router {
   registerArchiveRoutes(router, engine);
   registerNetworkRoutes(router, engine);
   registerDistributionRoutes(router, engine);
+  registerBuildRoutes(router, engine);
   return router;
 }
 

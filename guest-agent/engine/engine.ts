@@ -26,6 +26,7 @@ import { ExecService } from './exec.js';
 import { EventBus } from './events.js';
 import { ImageService, type CommitOptions } from './images.js';
 import { ImageDistribution } from './image-distribution.js';
+import { Builder } from './build/builder.js';
 import { RegistryConfig } from '../storage/registry/endpoints.js';
 import { LayerSources } from '../storage/registry/layer-sources.js';
 import { checkFilterKeys, matchLabels, type Filters } from './filters.js';
@@ -67,6 +68,7 @@ export class Engine {
   readonly images: ImageService;
   readonly distribution: ImageDistribution;
   readonly execs: ExecService;
+  readonly builder: Builder;
   eventListeners = 0;
 
   private constructor(
@@ -109,6 +111,14 @@ export class Engine {
     });
     this.execs = new ExecService(this.containers, { rootfs, images: imageStore, runtime });
     this.containers.onRemoved = (id) => this.execs.forget(id);
+    this.builder = new Builder({
+      store: imageStore,
+      rootfs,
+      containers: this.containers,
+      images: this.images,
+      distribution: this.distribution,
+      dataRoot: paths.dataRoot,
+    });
   }
 
   static async open(opts: EngineOptions): Promise<Engine> {
