@@ -1,0 +1,325 @@
+// docker build with the classic builder (DOCKER_BUILDKIT=0): multi-stage
+// builds, the cache, .dockerignore, --target, -q/--iidfile, COPY/ADD
+// details, a failing RUN, a client that goes away, and bad input.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import tar from 'tar-stream';
+import { docker, dockerEnv, type DockerResult } from '../helpers/docker.js';
+import { eventually, useEngineWithBusybox } from '../helpers/engine-with-images.js';
+
+const CLASSIC = { DOCKER_BUILDKIT: '0' };
+
+async function writeTree(dir: string, files: Record<string, string>): Promise<void> {
+  for (const [name, content] of Object.entries(files)) {
+    const file = path.join(dir, name);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.writeFile(file, content);
+  }
+}
+
+describe('docker build (classic builder)', () => {
+  const engine = useEngineWithBusybox();
+  let tmp = '';
+  let n = 0;
+  const d = (...args: string[]) => docker(engine(), args, { env: CLASSIC });
+  const build = (dir: string, ...args: string[]): Promise<DockerResult> =>
+    docker(engine(), ['build', ...args, dir], { env: CLASSIC });
+  const context = async (files: Record<string, string>): Promise<string> => {
+    const dir = path.join(tmp, `ctx${n++}`);
+    await writeTree(dir, files);
+    return dir;
+  };
+  const containerCount = async () => (await d('ps', '-aq')).stdout.split('\n').filter(Boolean).length;
+
+  before(async () => {
+    tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-build-'));
+  });
+  after(async () => {
+    await fs.rm(tmp, { recursive: true, force: true });
+  });
+
+  const multiStage = {
+    Dockerfile: [
+      '# syntax=docker/dockerfile:1',
+      'ARG BASE=busybox',
+      'FROM ${BASE} AS builder',
+      'ARG GREETING=hello',
+      'ENV APP_DIR=/app',
+      'WORKDIR $APP_DIR',
+      'COPY src/ ./src/',
+      'RUN cat src/a.txt > built.txt && \\',
+      '    # a comment inside a continuation',
+      '    echo "$GREETING" >> built.txt',
+      '',
+      'FROM busybox',
+      'ARG VERSION',
+      'ENV VERSION=${VERSION:-0.0} NAME="berth app"',
+      'ENV PLAIN legacy form',
+      'COPY --from=builder /app/built.txt /out/',
+      'LABEL org.example.k="v w"',
+      'CMD ["sh", "-c", "echo $NAME $VERSION $PLAIN; cat /out/built.txt"]',
+      '',
+    ].join('\n'),
+    'src/a.txt': 'A\n',
+  };
+
+  it('builds a multi-stage Dockerfile whose image runs and prints the expected env', async () => {
+    const dir = await context(multiStage);
+    const r = await build(dir, '--build-arg', 'VERSION=1.2', '-t', 'app:1', '-t', 'app:latest');
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /^Step 1\/14 : ARG BASE=busybox$/m);
+    assert.match(r.stdout, /^Step 2\/14 : FROM \$\{BASE\} AS builder$/m);
+    assert.match(r.stdout, /^ ---> Running in [0-9a-f]{12}$/m);
+    assert.match(r.stdout, /^ ---> Removed intermediate container [0-9a-f]{12}$/m);
+    assert.match(r.stdout, /^Successfully built [0-9a-f]{12}$/m);
+    assert.match(r.stdout, /^Successfully tagged app:1$/m);
+    assert.match(r.stdout, /^Successfully tagged app:latest$/m);
+    const run = await d('run', '--rm', 'app:1');
+    assert.equal(run.stdout, 'berth app 1.2 legacy form\nA\nhello\n', run.stderr);
+    const labels = await d('inspect', '--format', '{{index .Config.Labels "org.example.k"}}', 'app:1');
+    assert.equal(labels.stdout.trim(), 'v w');
+    assert.equal(await containerCount(), 0, 'no build container is left');
+  });
+
+  it('builds again entirely from the cache, with the same image', async () => {
+    const dir = await context(multiStage);
+    const first = await build(dir, '--build-arg', 'VERSION=1.2', '-t', 'cached:1');
+    assert.equal(first.code, 0, first.stderr);
+    const again = await build(dir, '--build-arg', 'VERSION=1.2', '-t', 'cached:2');
+    assert.equal(again.code, 0, again.stderr);
+    const steps = again.stdout.split('\n').filter((l) => /^Step \d+\/\d+ : (?!FROM|ARG BASE)/.test(l));
+    const hits = again.stdout.split('\n').filter((l) => l === ' ---> Using cache');
+    assert.equal(hits.length, steps.length, again.stdout);
+    assert.doesNotMatch(again.stdout, /Running in/);
+    const id1 = (await d('inspect', '--format', '{{.Id}}', 'cached:1')).stdout.trim();
+    const id2 = (await d('inspect', '--format', '{{.Id}}', 'cached:2')).stdout.trim();
+    assert.equal(id1, id2);
+    // A changed source file misses from its COPY on.
+    await fs.writeFile(path.join(dir, 'src', 'a.txt'), 'B\n');
+    const changed = await build(dir, '--build-arg', 'VERSION=1.2', '-t', 'cached:3');
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.match(changed.stdout, /Step 6\/14 : COPY src\/ \.\/src\/\n ---> [0-9a-f]{12}/);
+    assert.equal((await d('run', '--rm', 'cached:3')).stdout, 'berth app 1.2 legacy form\nB\nhello\n');
+    // --no-cache runs everything.
+    const nocache = await build(dir, '--no-cache', '--build-arg', 'VERSION=1.2');
+    assert.equal(nocache.code, 0, nocache.stderr);
+    assert.doesNotMatch(nocache.stdout, /Using cache/);
+    // Intermediate images stay out of `docker images`, but show with -a.
+    const images = (await d('images', '-q')).stdout.split('\n').filter(Boolean);
+    const all = (await d('images', '-aq')).stdout.split('\n').filter(Boolean);
+    assert.ok(all.length > images.length + 5, `${all.length} vs ${images.length}`);
+  });
+
+  it('honours .dockerignore and ignores the files it excludes', async () => {
+    const dir = await context({
+      Dockerfile: 'FROM busybox\nCOPY . /ctx/\nRUN ls -a /ctx | sort | tr "\\n" " "\n',
+      '.dockerignore': 'secret.txt\n*.log\n!keep.log\nDockerfile\n.dockerignore\n',
+      'secret.txt': 'no',
+      'a.log': 'no',
+      'keep.log': 'yes',
+      'app.txt': 'yes',
+    });
+    const r = await build(dir, '-t', 'ignored');
+    assert.equal(r.code, 0, r.stderr);
+    const ls = await d('run', '--rm', 'ignored', 'ls', '-a', '/ctx');
+    assert.deepEqual(ls.stdout.split('\n').filter(Boolean).sort(), ['.', '..', 'app.txt', 'keep.log']);
+  });
+
+  it('stops at --target', async () => {
+    const dir = await context(multiStage);
+    const r = await build(dir, '--target', 'builder', '-t', 'target-only');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Step 7\/7 : RUN /m);
+    const ls = await d('run', '--rm', 'target-only', 'cat', '/app/built.txt');
+    assert.equal(ls.stdout, 'A\nhello\n');
+    const missing = await build(dir, '--target', 'nope');
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /target stage "nope" could not be found/);
+  });
+
+  it('prints only the image ID with -q, and writes --iidfile', async () => {
+    const dir = await context({ Dockerfile: 'FROM busybox\nRUN echo quiet > /q\nENV Q=1\n' });
+    const iid = path.join(tmp, 'iid');
+    const r = await build(dir, '-q', '--iidfile', iid, '-t', 'quiet');
+    assert.equal(r.code, 0, r.stderr);
+    const id = (await d('inspect', '--format', '{{.Id}}', 'quiet')).stdout.trim();
+    assert.equal(r.stdout.trim(), id);
+    // The CLI writes what the quiet stream said, newline included, as with dockerd.
+    assert.equal((await fs.readFile(iid, 'utf8')).trim(), id);
+  });
+
+  it('copies with --chown, --chmod and wildcards; ADD unpacks a local tar', async () => {
+    const dir = await context({
+      Dockerfile: [
+        'FROM busybox',
+        'COPY --chown=1000:1000 --chmod=640 *.txt /data/',
+        'ADD bundle.tar.gz /opt/',
+        'ADD plain.bin /opt/plain.bin',
+        'WORKDIR /work/sub',
+        'USER 1000',
+        'EXPOSE 80 53/udp',
+        'VOLUME /vol',
+        'STOPSIGNAL SIGINT',
+        'SHELL ["/bin/sh", "-ec"]',
+        'HEALTHCHECK --interval=5s CMD true',
+        'ENTRYPOINT ["/bin/sh", "-c"]',
+        'ONBUILD RUN echo triggered',
+      ].join('\n'),
+      'a.txt': 'a',
+      'b.txt': 'b',
+      'c.md': 'c',
+      'plain.bin': 'not a tar',
+    });
+    const bundleDir = path.join(tmp, 'bundle');
+    await writeTree(bundleDir, { 'inner/file.txt': 'unpacked' });
+    await run(['tar', '-czf', path.join(dir, 'bundle.tar.gz'), '-C', bundleDir, 'inner']);
+    const r = await build(dir, '-t', 'copies');
+    assert.equal(r.code, 0, r.stderr);
+    const check = await d(
+      'run',
+      '--rm',
+      '--user',
+      '0',
+      '--entrypoint',
+      'sh',
+      'copies',
+      '-c',
+      'stat -c "%n %u:%g %a" /data/*; ls /data; cat /opt/inner/file.txt; echo; cat /opt/plain.bin; echo; pwd',
+    );
+    assert.equal(
+      check.stdout,
+      '/data/a.txt 1000:1000 640\n/data/b.txt 1000:1000 640\na.txt\nb.txt\nunpacked\nnot a tar\n/work/sub\n',
+      check.stderr,
+    );
+    const cfg = await d(
+      'inspect',
+      '--format',
+      '{{.Config.User}}|{{json .Config.ExposedPorts}}|{{json .Config.Volumes}}|{{.Config.StopSignal}}|{{json .Config.Shell}}|{{json .Config.Healthcheck.Test}}|{{json .Config.OnBuild}}',
+      'copies',
+    );
+    assert.equal(
+      cfg.stdout.trim(),
+      '1000|{"53/udp":{},"80/tcp":{}}|{"/vol":{}}|SIGINT|["/bin/sh","-ec"]|["CMD-SHELL","true"]|["RUN echo triggered"]',
+    );
+    const child = await context({ Dockerfile: 'FROM copies\n' });
+    const triggered = await build(child);
+    assert.equal(triggered.code, 0, triggered.stderr);
+    assert.match(triggered.stdout, /# Executing 1 build trigger\n/);
+    assert.match(triggered.stdout, /^triggered$/m);
+  });
+
+  it('reports a failing RUN with its exit code and leaves no container', async () => {
+    const before = await containerCount();
+    const dir = await context({ Dockerfile: 'FROM busybox\nRUN echo about to fail\nRUN exit 3\n' });
+    const r = await build(dir, '-t', 'fails');
+    assert.equal(r.code, 3, "the CLI exits with the RUN's code");
+    assert.match(r.stdout, /^about to fail$/m);
+    assert.match(r.stderr, /The command '\/bin\/sh -c exit 3' returned a non-zero code: 3/);
+    assert.equal(await containerCount(), before);
+    assert.notEqual((await d('inspect', 'fails')).code, 0, 'no image was tagged');
+  });
+
+  it('stops and cleans up when the client goes away mid-RUN', async () => {
+    const dir = await context({ Dockerfile: 'FROM busybox\nRUN echo started; sleep 60\n' });
+    const child = spawn('docker', ['build', dir], {
+      env: dockerEnv(engine(), CLASSIC) as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    await eventually(async () => /^started$/m.test(out), 30_000, 'the RUN to start');
+    child.kill('SIGKILL');
+    await eventually(async () => (await containerCount()) === 0, 15_000, 'the build container to go');
+  });
+
+  it('ADD fetches a URL (loopback here), and fails clearly when it cannot', async () => {
+    const server = http.createServer((_req, res) => res.end('downloaded\n'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    try {
+      const ok = await context({ Dockerfile: `FROM busybox\nADD http://127.0.0.1:${port}/file.txt /f\n` });
+      const r = await build(ok, '-t', 'fetched');
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await d('run', '--rm', 'fetched', 'cat', '/f')).stdout, 'downloaded\n');
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+    const dir = await context({ Dockerfile: `FROM busybox\nADD http://127.0.0.1:${port}/file.txt /f\n` });
+    const r = await build(dir);
+    assert.notEqual(r.code, 0);
+    assert.match(
+      r.stderr,
+      new RegExp(`ADD failed: cannot download http://127.0.0.1:${port}/file.txt: .*ECONNREFUSED`),
+    );
+  });
+
+  it('refuses bad Dockerfiles and contexts with errors that say where', async () => {
+    const images = (await d('images', '-aq')).stdout;
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [
+        { Dockerfile: 'FROM busybox\n\nFOO bar\n' },
+        /dockerfile parse error on line 3: unknown instruction: FOO/,
+      ],
+      [
+        { Dockerfile: 'FROM busybox\nARG =x\n' },
+        /dockerfile parse error on line 2: ARG names can not be blank/,
+      ],
+      [{ Dockerfile: 'RUN true\n' }, /line 1: no build stage in current context/],
+      [
+        { Dockerfile: 'FROM busybox\nCOPY ../outside /x\n' },
+        /COPY failed: forbidden path outside the build context: \.\.\/outside/,
+      ],
+      [{ Dockerfile: 'FROM busybox\nCOPY missing.txt /x\n' }, /file not found in build context/],
+      [{ Dockerfile: 'FROM busybox\nCMD ["a", 1]\n' }, /line 2: when using JSON array syntax/],
+      [{ Dockerfile: 'FROM scratch\n' }, /No image was generated/],
+    ];
+    for (const [files, want] of cases) {
+      const r = await build(await context(files));
+      assert.notEqual(r.code, 0, `${files.Dockerfile} should fail`);
+      assert.match(r.stderr, want);
+    }
+    assert.equal((await d('images', '-aq')).stdout, images, 'nothing stored');
+  });
+
+  it('refuses a context tar whose paths escape, writing nothing outside', async () => {
+    const pack = tar.pack();
+    pack.entry({ name: 'Dockerfile' }, 'FROM busybox\nCOPY . /\n');
+    pack.entry({ name: '../../../escaped-by-build' }, 'evil');
+    pack.finalize();
+    const chunks: Buffer[] = [];
+    for await (const c of pack) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks);
+    const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = http.request(
+        {
+          socketPath: engine().socket,
+          path: '/v1.47/build?t=escape',
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-tar', 'Content-Length': body.length },
+        },
+        (r) => {
+          let text = '';
+          r.on('data', (c: Buffer) => (text += c.toString()));
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, text }));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+    assert.equal(res.status, 400, res.text);
+    assert.match(res.text, /contains a \\?"\.\.\\?" component/);
+    for (const dir of [engine().dataRoot, path.dirname(engine().dataRoot), '/']) {
+      await assert.rejects(fs.stat(path.join(dir, 'escaped-by-build')));
+    }
+  });
+});
+
+async function run(cmd: string[]): Promise<void> {
+  const { run: exec } = await import('../../guest-agent/util/subprocess.js');
+  await exec(cmd[0]!, cmd.slice(1));
+}
