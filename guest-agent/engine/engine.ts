@@ -24,6 +24,7 @@ import type { ContainerMount } from '../volumes/volume-types.js';
 import { ContainerService } from './containers.js';
 import { ExecService } from './exec.js';
 import { EventBus } from './events.js';
+import { StatsSampler } from './stats.js';
 import { ImageService, type CommitOptions } from './images.js';
 import { ImageDistribution } from './image-distribution.js';
 import { Builder } from './build/builder.js';
@@ -69,6 +70,7 @@ export class Engine {
   readonly distribution: ImageDistribution;
   readonly execs: ExecService;
   readonly builder: Builder;
+  readonly stats: StatsSampler;
   eventListeners = 0;
 
   private constructor(
@@ -119,6 +121,16 @@ export class Engine {
       distribution: this.distribution,
       dataRoot: paths.dataRoot,
     });
+    this.stats = new StatsSampler(this.containers);
+    // The network and volume services report their own changes; the bus gives them dockerd's event shape.
+    network.onNetworkEvent((e) =>
+      this.events.publish('network', e.action, e.networkId, {
+        ...(e.containerId ? { container: e.containerId } : {}),
+        name: e.name,
+        type: e.driver,
+      }),
+    );
+    volumes.onVolumeEvent((e) => this.events.publish('volume', e.action, e.name, e.attributes));
   }
 
   static async open(opts: EngineOptions): Promise<Engine> {
@@ -312,10 +324,22 @@ export class Engine {
   async top(ref: string, psArgs: string): Promise<{ Titles: string[]; Processes: string[][] }> {
     const record = this.containers.get(ref);
     if (!record.State.Running) throw conflict(`Container ${record.Id} is not running`);
-    const pids = new Set((await this.runtime.pids(record.Id)).map(String));
+    const pidList = (await this.runtime.pids(record.Id)).map(String);
+    const pids = new Set(pidList);
+    // As dockerd: a column renamed onto PID ("comm=PID") would fool the PID lookup below.
+    for (const m of ` ${psArgs}`.matchAll(/\s+([^\s]*)=\s*(PID[^\s]*)/g)) {
+      if (m[1] !== 'pid') throw invalid(`specifying "${m[1]}=${m[2]}" is not allowed`);
+    }
     const args = psArgs.trim() ? psArgs.trim().split(/\s+/) : ['-ef'];
-    const result = await run('ps', args, { allowFailure: true });
-    if (result.exitCode !== 0) throw new EngineError('internal', `Error running ps: ${result.stderr.trim()}`);
+    // The container's pids with -q first, so options that select no processes
+    // (`-o pid,comm`) still show them; some options (f) refuse -q: then plain.
+    let result = await run('ps', [...args, '-q', pidList.join(',') || '0'], { allowFailure: true });
+    if (result.exitCode !== 0) result = await run('ps', args, { allowFailure: true });
+    if (result.exitCode !== 0)
+      throw new EngineError(
+        'internal',
+        `ps: ${result.stderr.trim().split('\n')[0] || `exit status ${result.exitCode}`}`,
+      );
     const lines = result.stdout.split('\n').filter((l) => l.trim());
     const titles = lines[0]?.trim().split(/\s+/) ?? [];
     const pidColumn = titles.indexOf('PID');

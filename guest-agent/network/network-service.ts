@@ -67,6 +67,8 @@ import type {
   PortBinding,
   PortEvent,
   PortEventListener,
+  NetworkEvent,
+  NetworkEventListener,
   PortMap,
 } from './network-types.js';
 
@@ -189,6 +191,7 @@ export class NetworkService {
   private readonly publications = new Map<string, Publication[]>();
   private readonly ports = new PortTable();
   private readonly listeners = new Set<PortEventListener>();
+  private readonly networkListeners = new Set<NetworkEventListener>();
   private iptables?: Iptables;
   private ipv6 = false;
   private nextRandomPort = 0;
@@ -466,6 +469,7 @@ export class NetworkService {
     } finally {
       this.creating.delete(id);
     }
+    this.emitNetworkEvent('create', rec);
     return rec;
   }
 
@@ -497,6 +501,7 @@ export class NetworkService {
         );
       }
       await this.syncRules();
+      this.emitNetworkEvent('destroy', rec);
     });
   }
 
@@ -618,6 +623,7 @@ export class NetworkService {
       await this.dropEndpoint(ep);
       throw notFound(`network ${network} not found`);
     }
+    this.emitNetworkEvent('connect', rec, containerId);
     return { ...ep.settings };
   }
 
@@ -629,6 +635,7 @@ export class NetworkService {
     if (!ep) throw forbidden(`container ${containerId} is not connected to network ${rec.Name}`);
     await this.dropPublications(containerId, (p) => p.containerIp === ep.settings.IPAddress);
     await this.dropEndpoint(ep);
+    this.emitNetworkEvent('disconnect', rec, containerId);
     if (ep.defaultRoute) {
       // The container keeps a way out through another network, as dockerd moves the gateway.
       const next = [...(this.endpoints.get(containerId)?.values() ?? [])].find(
@@ -647,8 +654,15 @@ export class NetworkService {
   async releaseAll(containerId: string, opts: { removeNetns?: () => Promise<void> } = {}): Promise<void> {
     await this.unpublish(containerId);
     const eps = [...(this.endpoints.get(containerId)?.values() ?? [])];
+    const announce = () => {
+      for (const ep of eps) {
+        const rec = this.records.get(ep.networkId);
+        if (rec) this.emitNetworkEvent('disconnect', rec, containerId);
+      }
+    };
     if (!opts.removeNetns) {
       await Promise.all(eps.map((ep) => this.dropEndpoint(ep)));
+      announce();
       return;
     }
     // The namespace takes its veths along when it goes: no `ip link del` on the
@@ -656,6 +670,7 @@ export class NetworkService {
     // has really removed the host ends, so no new container meets a stale port.
     for (const ep of eps) this.forgetEndpoint(ep);
     await opts.removeNetns();
+    announce();
     void Promise.all(
       eps.map(async (ep) => {
         if (!(await linkGone(ep.hostIf, LINK_GONE_WAIT_MS))) await deleteLink(ep.hostIf).catch(() => {});
@@ -968,6 +983,23 @@ export class NetworkService {
       (out[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
     }
     return out;
+  }
+
+  /** Networks created and removed, containers connected and disconnected (`docker events`). */
+  onNetworkEvent(listener: NetworkEventListener): () => void {
+    this.networkListeners.add(listener);
+    return () => this.networkListeners.delete(listener);
+  }
+
+  private emitNetworkEvent(action: NetworkEvent['action'], rec: NetworkRecord, containerId?: string): void {
+    const e: NetworkEvent = { action, networkId: rec.Id, name: rec.Name, driver: rec.Driver, containerId };
+    for (const l of this.networkListeners) {
+      try {
+        l(e);
+      } catch (err) {
+        log.warn('network event listener failed', { error: (err as Error).message });
+      }
+    }
   }
 
   onPortEvent(listener: PortEventListener): () => void {

@@ -4,6 +4,18 @@ export type { PortEvent, PortEventListener } from '../../common/port-events.js';
 
 export type NetworkDriver = 'bridge' | 'host' | 'null';
 
+/** A change `docker events` reports for a network (Type "network"), with what dockerd puts in its attributes. */
+export interface NetworkEvent {
+  action: 'create' | 'destroy' | 'connect' | 'disconnect';
+  networkId: string;
+  name: string;
+  driver: string;
+  /** For connect and disconnect. */
+  containerId?: string;
+}
+
+export type NetworkEventListener = (event: NetworkEvent) => void;
+
 /** Persisted, one JSON file per network. */
 export interface NetworkRecord {
   Id: string;

@@ -687,13 +687,17 @@ export async function setupMounts(
   parsed: ParsedMount[],
   store: VolumeStore,
   rootfs: string,
-  opts: { copyUp: boolean },
+  opts: {
+    copyUp: boolean;
+    /** Announces the volume mounts and unmounts as this container's. */
+    containerId?: string;
+  },
 ): Promise<MountSetup> {
-  const held: string[] = [];
+  const held: Array<{ name: string; announced: boolean }> = [];
   const release = async () => {
-    for (const name of held.splice(0)) {
+    for (const { name, announced } of held.splice(0)) {
       await store
-        .release(name)
+        .release(name, announced ? opts.containerId : undefined)
         .catch((err) => log.warn('could not release a volume', { volume: name, error: String(err) }));
     }
   };
@@ -707,10 +711,21 @@ export async function setupMounts(
         if (!m.name)
           throw new Error(`the volume at ${m.destination} was not created (call createVolumes first)`);
         const source = await store.mountSource(m.name);
-        held.push(m.name);
+        const hold = { name: m.name, announced: false };
+        held.push(hold);
         if (opts.copyUp && !m.nocopy && !m.subpath) await copyUpFromRoot(rootfs, m.destination, source);
         const p = m.subpath ? await volumeSubpathSource(source, m.subpath) : source;
-        mounts.push(resolveMount(m, { path: p, name: m.name }));
+        const resolved = resolveMount(m, { path: p, name: m.name });
+        mounts.push(resolved);
+        if (opts.containerId) {
+          store.announceMount(m.name, {
+            containerId: opts.containerId,
+            destination: resolved.Destination,
+            rw: resolved.RW,
+            propagation: resolved.Propagation,
+          });
+          hold.announced = true;
+        }
       } else {
         mounts.push(resolveMount(m));
       }

@@ -14,7 +14,15 @@ import { log } from '../util/logger.js';
 import { run } from '../util/subprocess.js';
 import { mountPoints } from '../storage/rootfs.js';
 import { dirSize } from '../storage/layer-diff.js';
-import type { InUse, VolumeCreateRequest, VolumePruneReport, VolumeRecord } from './volume-types.js';
+import type {
+  InUse,
+  VolumeCreateRequest,
+  VolumeEvent,
+  VolumeEventListener,
+  VolumePruneReport,
+  VolumeRecord,
+  VolumeUse,
+} from './volume-types.js';
 
 /** The label dockerd puts on volumes it names itself; prune removes only these unless all=true. */
 export const ANONYMOUS_LABEL = 'com.docker.volume.anonymous';
@@ -119,6 +127,7 @@ export class VolumeStore {
   /** Mounted option volumes and how many users hold them. */
   private readonly active = new Map<string, { count: number; mounted: boolean }>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly listeners = new Set<VolumeEventListener>();
 
   constructor(dataRoot: string) {
     this.base = path.join(path.resolve(dataRoot), 'volumes');
@@ -141,6 +150,22 @@ export class VolumeStore {
       return await next;
     } finally {
       if (this.locks.get(name) === next) this.locks.delete(name);
+    }
+  }
+
+  /** Volumes created, destroyed, mounted into and unmounted from containers (`docker events`). */
+  onVolumeEvent(listener: VolumeEventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(action: VolumeEvent['action'], name: string, attributes: Record<string, string>): void {
+    for (const l of this.listeners) {
+      try {
+        l({ action, name, attributes });
+      } catch (err) {
+        log.warn('volume event listener failed', { error: String(err) });
+      }
     }
   }
 
@@ -205,7 +230,7 @@ export class VolumeStore {
     validateVolumeName(name);
     const opts = { ...(req.DriverOpts ?? {}) };
     validateDriverOpts(name, opts);
-    return this.locked(name, async () => {
+    const created = await this.locked(name, async () => {
       const existing = this.volumes.get(name);
       if (existing) return this.record(existing); // dockerd: creating an existing name returns it
       const isAnonymous = anonymous || !named;
@@ -227,6 +252,9 @@ export class VolumeStore {
       log.debug('volume created', { name, anonymous: isAnonymous });
       return this.record(meta);
     });
+    // As dockerd, also when the name existed (a container's `-v name:/path` "creates" it again).
+    this.emit('create', created.Name, { driver: created.Driver });
+    return created;
   }
 
   get(name: string): VolumeRecord {
@@ -285,6 +313,7 @@ export class VolumeStore {
       await this.removeVolumeDir(name);
       this.volumes.delete(name);
       log.debug('volume removed', { name });
+      this.emit('destroy', name, { driver: meta.Driver });
     });
   }
 
@@ -363,8 +392,24 @@ export class VolumeStore {
     });
   }
 
-  /** A user of mountSource() is done: the last one unmounts an option volume. */
-  async release(name: string): Promise<void> {
+  /** A container got the volume at a path: its mount event. */
+  announceMount(name: string, use: VolumeUse): void {
+    this.emit('mount', name, {
+      container: use.containerId,
+      destination: use.destination,
+      driver: this.volumes.get(name)?.Driver ?? 'local',
+      propagation: use.propagation,
+      'read/write': String(use.rw),
+    });
+  }
+
+  /** A user of mountSource() is done: the last one unmounts an option volume. `containerId` announces the unmount. */
+  async release(name: string, containerId?: string): Promise<void> {
+    if (containerId)
+      this.emit('unmount', name, {
+        container: containerId,
+        driver: this.volumes.get(name)?.Driver ?? 'local',
+      });
     await this.locked(name, async () => {
       const act = this.active.get(name);
       if (!act) return;

@@ -33,6 +33,23 @@ export interface VolumePruneReport {
  * Whether a volume is referenced: `false`/`[]` when free, the ids of the
  * containers that use it (for the conflict message), or `true` when unknown.
  */
+/** A change `docker events` reports for a volume (Type "volume"), with dockerd's attributes. */
+export interface VolumeEvent {
+  action: 'create' | 'destroy' | 'mount' | 'unmount';
+  name: string;
+  attributes: Record<string, string>;
+}
+
+export type VolumeEventListener = (event: VolumeEvent) => void;
+
+/** Who mounts a volume where, for its mount event. */
+export interface VolumeUse {
+  containerId: string;
+  destination: string;
+  rw: boolean;
+  propagation: string;
+}
+
 export type InUse = (name: string) => boolean | string[];
 
 // ---- mounts ------------------------------------------------------------------

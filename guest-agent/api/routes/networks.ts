@@ -61,7 +61,6 @@ export function registerNetworkRoutes(router: Router, engine: Engine): void {
       const req = await body(ctx);
       if (typeof req.Name !== 'string' || !req.Name) throw invalid('network name is required');
       const created = await net.create(req as unknown as NetworkCreateRequest);
-      engine.events.publish('network', 'create', created.Id, { name: created.Name, type: created.Driver });
       replyJson(ctx, 201, { Id: created.Id, Warning: '' });
     })
     .add('POST', '/networks/prune', async (ctx) => {
@@ -77,7 +76,6 @@ export function registerNetworkRoutes(router: Router, engine: Engine): void {
         )
           continue;
         await net.remove(n.Id);
-        engine.events.publish('network', 'destroy', n.Id, { name: n.Name, type: n.Driver });
         deleted.push(n.Name);
       }
       replyJson(ctx, 200, { NetworksDeleted: deleted });
@@ -92,7 +90,6 @@ export function registerNetworkRoutes(router: Router, engine: Engine): void {
         throw forbidden(`error while removing network: network ${n.Name} id ${n.Id} has active endpoints`);
       }
       await net.remove(n.Id);
-      engine.events.publish('network', 'destroy', n.Id, { name: n.Name, type: n.Driver });
       replyStatus(ctx, 204);
     })
     .add('POST', '/networks/{id}/connect', async (ctx) => {

@@ -22,18 +22,15 @@ export function registerVolumeRoutes(router: Router, engine: Engine): void {
       if (typeof body !== 'object' || Array.isArray(body))
         throw invalid('volume config must be a JSON object');
       const created = await volumes.create(body as VolumeCreateRequest);
-      engine.events.publish('volume', 'create', created.Name, { driver: created.Driver });
       replyJson(ctx, 201, view(created));
     })
     .add('POST', '/volumes/prune', async (ctx) => {
       const report = await volumes.prune(inUse, parseFilters(ctx.query.get('filters')));
-      for (const name of report.VolumesDeleted) engine.events.publish('volume', 'destroy', name);
       replyJson(ctx, 200, report);
     })
     .add('GET', '/volumes/{name}', (ctx) => replyJson(ctx, 200, view(volumes.get(ctx.params.name))))
     .add('DELETE', '/volumes/{name}', async (ctx) => {
       await volumes.remove(ctx.params.name, { force: queryBool(ctx.query, 'force') }, inUse);
-      engine.events.publish('volume', 'destroy', ctx.params.name);
       replyStatus(ctx, 204);
     });
 }
