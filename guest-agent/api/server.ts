@@ -4,8 +4,8 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { API_VERSION, ENGINE_COMPAT_VERSION, MIN_API_VERSION } from '../../common/engine-api.js';
 import type { Engine } from '../engine/engine.js';
-import { isLevelEnabled, log } from '../util/logger.js';
-import { HttpError, sendError } from './http-errors.js';
+import { HttpError, sendError, statusOf } from './http-errors.js';
+import { requestLogger } from './request-log.js';
 import { writeUpgradeError } from './http-io.js';
 import { Router, type RequestContext } from './router.js';
 import { registerSystemRoutes } from './routes/system.js';
@@ -58,8 +58,9 @@ export function createApiServer(engine: Engine): http.Server {
       pathname = versioned[3];
     }
     const method = req.method ?? 'GET';
-    if (isLevelEnabled('debug')) log.debug('request', { method, uri: req.url });
+    const logRequest = requestLogger(method, req.url ?? '/');
     if (res) {
+      res.once('close', () => logRequest(res.statusCode));
       res.setHeader('Api-Version', API_VERSION);
       res.setHeader('Docker-Experimental', 'false');
       res.setHeader('Ostype', 'linux');
@@ -93,9 +94,12 @@ export function createApiServer(engine: Engine): http.Server {
         upgrade,
       };
       await match.handler(ctx);
+      if (upgrade) logRequest(101);
     } catch (err) {
-      if (upgrade) writeUpgradeError(upgrade.socket, err);
-      else if (res) sendError(res, err);
+      if (upgrade) {
+        writeUpgradeError(upgrade.socket, err);
+        logRequest(statusOf(err));
+      } else if (res) sendError(res, err);
     }
   };
 

@@ -3,7 +3,6 @@ import type { Engine } from '../../engine/engine.js';
 import type { WaitCondition } from '../../engine/containers.js';
 import type { OutputSink, StreamName } from '../../engine/stdio-hub.js';
 import { parseFilters } from '../../engine/filters.js';
-import { notImplemented } from '../../errors.js';
 import { detailsPrefix } from '../../logs/log-details.js';
 import { formatTimestamp9, parseSinceUntil } from '../../logs/timestamp.js';
 import { frame } from '../stdcopy.js';
@@ -19,6 +18,7 @@ import {
 import type { RequestContext, Router } from '../router.js';
 import { DetachKeyScanner } from '../detach-keys.js';
 import { pumpStdin } from '../stdin-pump.js';
+import { containerStats } from './container-stats.js';
 
 /** Multiplexed output has its own media type from API 1.42 on. */
 export function streamContentType(ctx: RequestContext, tty: boolean): string {
@@ -219,9 +219,7 @@ export function registerContainerRoutes(router: Router, engine: Engine): void {
       await c.unpause(ctx.params.id);
       replyStatus(ctx, 204);
     })
-    .add('GET', '/containers/{id}/stats', () => {
-      throw notImplemented('container stats are not supported yet by this Berth engine');
-    })
+    .add('GET', '/containers/{id}/stats', (ctx) => containerStats(engine, ctx))
     .add('POST', '/containers/{id}/update', async (ctx) => {
       replyJson(ctx, 200, await c.update(ctx.params.id, await readJsonBody(ctx)));
     });
