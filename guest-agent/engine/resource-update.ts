@@ -5,19 +5,6 @@ import os from 'node:os';
 import type { HostConfig, RestartPolicy } from '../../common/engine-api.js';
 import { conflict, invalid } from '../errors.js';
 
-export interface UpdateBody {
-  Memory?: number;
-  MemorySwap?: number;
-  MemoryReservation?: number;
-  NanoCpus?: number;
-  CpuShares?: number;
-  CpuPeriod?: number;
-  CpuQuota?: number;
-  CpusetCpus?: string;
-  PidsLimit?: number | null;
-  RestartPolicy?: RestartPolicy;
-}
-
 const MIN_MEMORY = 6 * 1024 * 1024;
 
 function num(body: Record<string, unknown>, key: string): number {
