@@ -564,12 +564,7 @@ class BuildRun {
       Cmd: [...this.shell(state), '#(nop) ', comment],
     };
     if (await this.probeCache(state, cacheConfig)) return;
-    await this.createImage(
-      state,
-      this.opts.noCache ? undefined : this.cacheKeyOf(state, cacheConfig),
-      cacheConfig,
-      null,
-    );
+    await this.createImage(state, this.cacheKeyOf(state, cacheConfig), cacheConfig, null);
   }
 
   /** A step that writes files (COPY, ADD, WORKDIR): an overlay of the parent, its changes the layer. */
@@ -583,7 +578,7 @@ class BuildRun {
       Cmd: [...this.shell(state), `#(nop) ${comment}`],
     };
     if (await this.probeCache(state, cacheConfig)) return;
-    const key = this.opts.noCache ? undefined : this.cacheKeyOf(state, cacheConfig);
+    const key = this.cacheKeyOf(state, cacheConfig);
     await this.withRootfs(state.image, async (root, upper) => {
       await write(root);
       await this.createImage(state, key, cacheConfig, (await isEmptyDir(upper)) ? null : diffTar(upper));
@@ -784,7 +779,7 @@ class BuildRun {
         throw new BuildStepError(msg, result.StatusCode);
       }
       const upper = this.deps.rootfs.upperDir(id);
-      const key = this.opts.noCache ? undefined : this.cacheKeyOf(state, cacheConfig);
+      const key = this.cacheKeyOf(state, cacheConfig);
       await this.createImage(state, key, cacheConfig, (await isEmptyDir(upper)) ? null : diffTar(upper));
       committed = true;
     } finally {
