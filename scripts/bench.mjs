@@ -1,4 +1,4 @@
-// `npm run bench [-- engine|volumes|network|logs]`: Berth's engine against dockerd (where Debian's docker.io is
+// `npm run bench [-- engine|volumes|network|logs|build]`: Berth's engine against dockerd (where Debian's docker.io is
 // installed; this script never installs it), in a network namespace of its own
 // so neither daemon touches the machine's network. Results: a table on stdout and
 // .test-artifacts/bench*.json.
@@ -11,6 +11,7 @@ const BENCHES = {
   engine: 'bench/engine-bench.ts',
   volumes: 'bench/volumes-bench.ts',
   network: 'bench/network-bench.ts',
+  build: 'bench/build-bench.ts',
   logs: 'bench/logs-bench.ts',
 };
 const asked = process.argv.slice(2);
