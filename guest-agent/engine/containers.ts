@@ -497,10 +497,11 @@ export class ContainerService {
       live.releaseMounts = undefined;
       if (mounted) await rootfs.unmount(id).catch(() => {});
       let message = err instanceof Error ? err.message : String(err);
+      let failure = err;
       if (/error mounting .* not a directory/i.test(message)) {
         // dockerd's hint for a file mounted over a directory, or the reverse.
         message += `: Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type`;
-        err = new EngineError(err instanceof EngineError ? err.kind : 'invalid', message);
+        failure = new EngineError(err instanceof EngineError ? err.kind : 'invalid', message);
       }
       record.State.Error = message;
       record.State.ExitCode = /executable file not found|no such file or directory/i.test(message)
@@ -511,7 +512,7 @@ export class ContainerService {
       await this.deps.store.save(record);
       // The CLI waits for removal of a --rm container whose start failed, as dockerd removes it.
       if (record.HostConfig.AutoRemove) await this.remove(record.Id, { force: true }).catch(() => {});
-      if (err instanceof EngineError) throw err;
+      if (failure instanceof EngineError) throw failure;
       throw new EngineError('internal', message);
     }
 

@@ -71,6 +71,21 @@ describe('networking', () => {
     await d('rm', '-f', again);
   });
 
+  it('publishes on IPv6 loopback with [::1]:PORT:80, as the CLI writes it', async () => {
+    const c = (await d('run', '-d', '-p', '[::1]:18081:80', 'busybox', ...HTTPD)).stdout.trim();
+    const res = await eventually(
+      () => get('http://[::1]:18081/index.html').catch(() => undefined),
+      5000,
+      'httpd over ::1',
+    );
+    assert.equal(res.body, 'hello-from-container\n');
+    assert.equal((await d('port', c)).stdout.trim(), '80/tcp -> [::1]:18081');
+    const ports = JSON.parse((await d('inspect', c)).stdout)[0].NetworkSettings.Ports;
+    assert.deepEqual(ports['80/tcp'], [{ HostIp: '::1', HostPort: '18081' }]);
+    await d('rm', '-f', c);
+    await assert.rejects(get('http://[::1]:18081/'), 'nothing stays bound after removal');
+  });
+
   it('picks random host ports for 127.0.0.1::80 and -P, and forwards UDP', async () => {
     const committed = await d(
       'commit',
