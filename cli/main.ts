@@ -3,12 +3,14 @@ import Docker from 'dockerode';
 import { BERTH_VERSION } from '../common/engine-api.js';
 import { engineSocket } from './engine-endpoint.js';
 import { engineChecks, hostChecks, type Check } from './doctor.js';
+import { vmCommand } from '../vm/commands.js';
 
 const USAGE = `Usage: berth COMMAND
 
 Commands:
   version    Show the Berth client and engine versions
   doctor     Check this machine and the engine, and say what to install
+  vm         The Berth VM: start, stop, status, logs, build-image
 `;
 
 function printChecks(checks: Check[]): boolean {
@@ -50,6 +52,8 @@ async function main(argv: string[]): Promise<number> {
       ]);
       return ok ? 0 : 1;
     }
+    case 'vm':
+      return vmCommand(argv.slice(1));
     case undefined:
     case '-h':
     case '--help':

@@ -85,7 +85,7 @@ export class Machine {
   /** Boots the VM and returns once the engine answers through the host socket. */
   async start(): Promise<void> {
     if (this.status !== 'stopped' && this.status !== 'error') throw new Error(`the VM is ${this.status}`);
-    await acquireLock(this.paths);
+    await acquireLock(this.paths); // before any state is written: another VM's state is not ours to change
     try {
       await this.setState('starting');
       const image = await findImage(hostArch());

@@ -1,0 +1,103 @@
+// The VM end to end under TCG: `berth vm start` boots the guest image, the
+// stock docker CLI talks to the engine inside through $BERTH_HOME/docker.sock,
+// and what the engine stored survives `berth vm stop` and `start`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { run } from '../../guest-agent/util/subprocess.js';
+import { docker } from '../helpers/docker.js';
+import { recordForSweep } from '../helpers/leftovers.js';
+import { busyboxArchive } from '../fixtures/busybox-image.js';
+import { VM_TEST_CACHE } from '../fixtures/vm-image.js';
+
+const repoRoot = path.join(import.meta.dirname, '..', '..');
+
+function berth(home: string, args: string[]) {
+  return run(process.execPath, [path.join(repoRoot, 'bin', 'berth'), ...args], {
+    env: { BERTH_HOME: home, BERTH_CACHE: VM_TEST_CACHE, BERTH_ACCEL: 'tcg' },
+    allowFailure: true,
+    timeoutMs: 240_000,
+  });
+}
+
+/** Ends whatever a failed test left running: the VM process and QEMU, by their pids. */
+async function killLeftovers(home: string): Promise<void> {
+  const state = JSON.parse(
+    await fs.readFile(path.join(home, 'vm', 'state.json'), 'utf8').catch(() => '{}'),
+  ) as {
+    pid?: number;
+    qemuPid?: number;
+  };
+  for (const pid of [state.pid, state.qemuPid]) {
+    if (!pid) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+test('berth vm: start, docker through the host socket, stop, start, data kept', async (t) => {
+  const home = mkdtempSync(path.join(tmpdir(), 'berth-vm-'));
+  recordForSweep(home);
+  t.after(async () => {
+    await berth(home, ['vm', 'stop']);
+    await killLeftovers(home);
+    await fs.rm(home, { recursive: true, force: true });
+  });
+  const engine = { host: `unix://${path.join(home, 'docker.sock')}` };
+
+  const t0 = Date.now();
+  const start = await berth(home, ['vm', 'start']);
+  assert.equal(start.exitCode, 0, `${start.stdout}${start.stderr}`);
+  assert.match(start.stdout, /running \(tcg, booted in [\d.]+ s\)/);
+  t.diagnostic(`first boot (with mkfs) to engine ready: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+  const status = await berth(home, ['vm', 'status']);
+  assert.equal(status.exitCode, 0);
+  assert.match(status.stdout, new RegExp(`DOCKER_HOST=${engine.host}`));
+
+  const version = await docker(engine, ['version', '--format', '{{.Server.APIVersion}}']);
+  assert.equal(version.code, 0, version.stderr);
+  assert.equal(version.stdout.trim(), '1.47');
+
+  const load = await docker(engine, ['load', '-i', await busyboxArchive()]);
+  assert.equal(load.code, 0, load.stderr);
+  assert.match(load.stdout, /^Loaded image: busybox:latest$/m);
+
+  const hi = await docker(engine, ['run', '--rm', 'busybox', 'echo', 'hi']);
+  assert.equal(hi.code, 0, hi.stderr);
+  assert.equal(hi.stdout, 'hi\n');
+
+  // stdin through a hijacked attach, closed by the client: the container sees EOF.
+  const cat = await docker(engine, ['run', '--rm', '-i', 'busybox', 'sh', '-c', 'cat; echo done'], {
+    input: 'from the host\n',
+  });
+  assert.equal(cat.code, 0, cat.stderr);
+  assert.equal(cat.stdout, 'from the host\ndone\n');
+
+  const stop = await berth(home, ['vm', 'stop']);
+  assert.equal(stop.exitCode, 0, `${stop.stdout}${stop.stderr}`);
+  assert.match(stop.stdout, /^stopped$/m);
+  assert.equal((await berth(home, ['vm', 'status'])).stdout.trim(), 'stopped');
+  await assert.rejects(fs.stat(path.join(home, 'docker.sock')), 'the host socket is removed');
+
+  const t1 = Date.now();
+  const again = await berth(home, ['vm', 'start']);
+  assert.equal(again.exitCode, 0, `${again.stdout}${again.stderr}`);
+  t.diagnostic(`second boot to engine ready: ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+  const images = await docker(engine, ['images', '--format', '{{.Repository}}:{{.Tag}}']);
+  assert.equal(images.code, 0, images.stderr);
+  assert.match(images.stdout, /^busybox:latest$/m);
+
+  // One VM per data dir.
+  const second = await berth(home, ['vm', 'run']);
+  assert.notEqual(second.exitCode, 0);
+  assert.match(second.stderr, /a VM already runs/);
+
+  const logs = await berth(home, ['vm', 'logs']);
+  assert.match(logs.stdout, /Berth engine ready/);
+});
