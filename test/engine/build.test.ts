@@ -11,6 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import tar from 'tar-stream';
 import { docker, dockerEnv, type DockerResult } from '../helpers/docker.js';
 import { eventually, useEngineWithBusybox } from '../helpers/engine-with-images.js';
+import { startEngine } from '../helpers/engine.js';
+import { busyboxArchive } from '../fixtures/busybox-image.js';
 
 const CLASSIC = { DOCKER_BUILDKIT: '0' };
 
@@ -211,6 +213,44 @@ describe('docker build (classic builder)', () => {
     assert.equal(triggered.code, 0, triggered.stderr);
     assert.match(triggered.stdout, /# Executing 1 build trigger\n/);
     assert.match(triggered.stdout, /^triggered$/m);
+  });
+
+  it('runs RUN steps on the network asked for (--network none|host, default bridge)', async () => {
+    const dir = await context({
+      Dockerfile: 'FROM busybox\nRUN ls /sys/class/net | sort | tr "\\n" " " > /nets\n',
+    });
+    const nets = async (...args: string[]) => {
+      const r = await build(dir, '--no-cache', '-t', 'nets', ...args);
+      assert.equal(r.code, 0, r.stderr);
+      return (await d('run', '--rm', 'nets', 'cat', '/nets')).stdout.trim().split(' ');
+    };
+    assert.deepEqual(await nets('--network', 'none'), ['lo']);
+    assert.ok((await nets()).includes('eth0'), 'the default bridge');
+    const host = await nets('--network', 'host');
+    assert.ok(host.includes('berth0'), `the host's interfaces, its bridge among them: ${host.join(' ')}`);
+  });
+
+  it('takes steps from --cache-from images that came from elsewhere', async () => {
+    const dir = await context({
+      Dockerfile:
+        'FROM busybox\nENV X=1\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\nCMD ["cat", "/b.txt"]\n',
+      'a.txt': 'from cache\n',
+    });
+    const archive = path.join(tmp, 'cached-image.tar');
+    assert.equal((await build(dir, '-t', 'source:1')).code, 0);
+    assert.equal((await d('save', '-o', archive, 'source:1')).code, 0);
+    const fresh = await startEngine();
+    try {
+      const f = (...args: string[]) => docker(fresh, args, { env: CLASSIC });
+      assert.equal((await f('load', '-i', await busyboxArchive())).code, 0);
+      assert.equal((await f('load', '-i', archive)).code, 0);
+      const r = await f('build', '--cache-from', 'source:1', '-t', 'again', dir);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.split('\n').filter((l) => l === ' ---> Using cache').length, 4, r.stdout);
+      assert.equal((await f('run', '--rm', 'again')).stdout, 'from cache\n');
+    } finally {
+      await fresh.cleanup();
+    }
   });
 
   it('reports a failing RUN with its exit code and leaves no container', async () => {
