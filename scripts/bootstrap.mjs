@@ -24,6 +24,9 @@ export const DEBIAN_PACKAGES = [
   'docker-registry',
   'apache2-utils',
   'openssl',
+  // The Berth VM: QEMU (TCG where there is no usable accelerator) and qemu-img for its disk.
+  'qemu-system-x86',
+  'qemu-utils',
 ];
 
 const STAMP = join(repoRoot, 'node_modules', '.berth-install-stamp');

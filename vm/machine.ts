@@ -38,7 +38,7 @@ export function defaultSettings(env: NodeJS.ProcessEnv = process.env): MachineSe
     memoryMiB: 2048,
     diskGiB: 64,
     accel: accel ?? 'auto',
-    bootTimeoutMs: { accelerated: 20_000, tcg: 120_000 },
+    bootTimeoutMs: { accelerated: 15_000, tcg: 120_000 },
     stopTimeoutMs: 30_000,
   };
 }
