@@ -6,7 +6,6 @@ import { constants as osConstants } from 'node:os';
 import { promises as fs, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
-import { spawn as spawnPty } from 'node-pty';
 import { EngineError, conflict, invalid, notFound } from '../errors.js';
 import { log } from '../util/logger.js';
 import { run, spawnChild } from '../util/subprocess.js';
@@ -102,6 +101,15 @@ function lastLine(stderr: string): string {
   return line.replace(/^time="[^"]*" level=\w+ msg="(.*)"$/, '$1') || 'the runtime failed';
 }
 
+type NodePty = typeof import('node-pty');
+let ptyModule: Promise<NodePty> | undefined;
+
+/** node-pty, loaded with the first TTY container: its native addon costs ~4 MB of idle memory. */
+function loadPty(): Promise<NodePty> {
+  ptyModule ??= import('node-pty');
+  return ptyModule;
+}
+
 /** What a finished process wrote and nobody read (its pipes end once it exited). */
 async function drain(stream: Readable | null): Promise<string> {
   if (!stream || stream.destroyed) return '';
@@ -195,7 +203,7 @@ export class OciRuntime {
     const logFile = path.join(bundleDir, 'runtime.log');
     await Promise.all([fs.rm(pidFile, { force: true }), fs.rm(logFile, { force: true })]);
     const args = [...this.globalArgs(logFile), 'run', '--bundle', bundleDir, '--pid-file', pidFile, id];
-    const proc = this.launch(args, bundleDir, opts);
+    const proc = await this.launch(args, bundleDir, opts);
     if ((await waitStarted(pidFile, proc.exited)) === 'started') {
       proc.containerPid = await readPidFile(pidFile);
       return proc;
@@ -221,7 +229,7 @@ export class OciRuntime {
         mode: 0o600,
       });
       const args = [...this.globalArgs(logFile), 'exec', '--process', processFile, '--pid-file', pidFile, id];
-      const proc = this.launch(args, dir, opts);
+      const proc = await this.launch(args, dir, opts);
       if ((await waitStarted(pidFile, proc.exited)) === 'started') {
         // Its scratch files go before anyone hears that it exited.
         const exited = proc.exited.then(async (r) => {
@@ -254,8 +262,8 @@ export class OciRuntime {
     return new EngineError(USER_ERROR.test(message) ? 'invalid' : 'internal', message);
   }
 
-  private launch(args: string[], cwd: string, opts: StartOptions): Launched {
-    return opts.tty ? this.launchPty(args, cwd, opts) : this.launchPipes(args, cwd, opts);
+  private async launch(args: string[], cwd: string, opts: StartOptions): Promise<Launched> {
+    return opts.tty ? this.launchPty(await loadPty(), args, cwd, opts) : this.launchPipes(args, cwd, opts);
   }
 
   private launchPipes(args: string[], cwd: string, opts: StartOptions): Launched {
@@ -299,11 +307,11 @@ export class OciRuntime {
     };
   }
 
-  private launchPty(args: string[], cwd: string, opts: StartOptions): Launched {
+  private launchPty(pty: NodePty, args: string[], cwd: string, opts: StartOptions): Launched {
     log.debug('spawn (pty)', { cmd: [this.binaryPath, ...args].join(' ') });
     // runc sees a terminal on its stdio, makes the container's own pty and copies
     // between the two; a resize here reaches it as SIGWINCH and it resizes the inner one.
-    const term = spawnPty(this.binaryPath, args, {
+    const term = pty.spawn(this.binaryPath, args, {
       name: 'xterm',
       cols: opts.cols ?? DEFAULT_COLS,
       rows: opts.rows ?? DEFAULT_ROWS,
