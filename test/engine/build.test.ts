@@ -253,6 +253,20 @@ describe('docker build (classic builder)', () => {
     }
   });
 
+  it('commits only what RUN changed: no mountpoints or runtime files in the layer', async () => {
+    const dir = await context({ Dockerfile: 'FROM busybox\nRUN true\nRUN echo x > /made\n' });
+    const r = await build(dir, '-t', 'layers');
+    assert.equal(r.code, 0, r.stderr);
+    const layers = async (ref: string) =>
+      JSON.parse((await d('inspect', '--format', '{{json .RootFS.Layers}}', ref)).stdout) as string[];
+    assert.equal((await layers('layers')).length, (await layers('busybox')).length + 1);
+    const archive = path.join(tmp, 'layers.tar');
+    assert.equal((await d('save', '-o', archive, 'layers')).code, 0);
+    const top = (await layers('layers')).at(-1)!.replace('sha256:', '');
+    const list = await listTar(archive, `blobs/sha256/${top}`);
+    assert.deepEqual(list, ['made']);
+  });
+
   it('reports a failing RUN with its exit code and leaves no container', async () => {
     const before = await containerCount();
     const dir = await context({ Dockerfile: 'FROM busybox\nRUN echo about to fail\nRUN exit 3\n' });
@@ -362,4 +376,31 @@ describe('docker build (classic builder)', () => {
 async function run(cmd: string[]): Promise<void> {
   const { run: exec } = await import('../../guest-agent/util/subprocess.js');
   await exec(cmd[0]!, cmd.slice(1));
+}
+
+/** Names in a tar that is itself an entry of another tar (a layer inside a saved image). */
+async function listTar(archive: string, inner: string): Promise<string[]> {
+  const { createReadStream } = await import('node:fs');
+  const outer = tar.extract();
+  const names: string[] = [];
+  const done = (async () => {
+    for await (const entry of outer) {
+      if (entry.header.name !== inner) {
+        entry.resume();
+        continue;
+      }
+      const layer = tar.extract();
+      const listing = (async () => {
+        for await (const e of layer) {
+          names.push(e.header.name);
+          e.resume();
+        }
+      })();
+      entry.pipe(layer);
+      await listing;
+    }
+  })();
+  createReadStream(archive).pipe(outer);
+  await done;
+  return names;
 }

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { EngineError, invalid, notFound } from '../../errors.js';
@@ -19,7 +19,7 @@ import { log } from '../../util/logger.js';
 import type { ImageStore } from '../../storage/image-store.js';
 import type { ImageConfig, ImageRecord } from '../../storage/image-types.js';
 import type { RootfsManager } from '../../storage/rootfs.js';
-import { diffTar } from '../../storage/layer-diff.js';
+import { diffTar, readOpaque } from '../../storage/layer-diff.js';
 import { familiarReference, parseReference } from '../../storage/reference.js';
 import { resolveUser } from '../../runtime/user.js';
 import type { Credentials } from '../../storage/registry/auth.js';
@@ -779,6 +779,8 @@ class BuildRun {
         throw new BuildStepError(msg, result.StatusCode);
       }
       const upper = this.deps.rootfs.upperDir(id);
+      await this.deps.rootfs.unmount(id);
+      await dropRuntimeStubs(upper);
       const key = this.cacheKeyOf(state, cacheConfig);
       await this.createImage(state, key, cacheConfig, (await isEmptyDir(upper)) ? null : diffTar(upper));
       committed = true;
@@ -872,4 +874,28 @@ function downloadTo(
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', reject);
   });
+}
+
+/** Mountpoints the runtime made for a RUN container (dockerd keeps these in its init layer). */
+const RUNTIME_STUB_FILES = ['etc/hostname', 'etc/hosts', 'etc/resolv.conf', '.dockerenv'];
+const RUNTIME_STUB_DIRS = ['dev/pts', 'dev/shm', 'dev/mqueue', 'dev', 'proc', 'sys', 'etc'];
+
+/**
+ * Take the runtime's mountpoint stubs out of a RUN's upper dir before it
+ * becomes a layer: empty files at the bind-mounted /etc paths (what the
+ * command wrote there went to the engine's own files, through the mount) and
+ * directories left empty, unless they are opaque (the command recreated them).
+ */
+async function dropRuntimeStubs(upper: string): Promise<void> {
+  for (const rel of RUNTIME_STUB_FILES) {
+    const st = await fs.lstat(path.join(upper, rel)).catch(() => undefined);
+    if (st?.isFile() && st.size === 0) await fs.unlink(path.join(upper, rel));
+  }
+  const dirs = RUNTIME_STUB_DIRS.map((rel) => path.join(upper, rel));
+  const opaque = await readOpaque(dirs.filter((d) => existsSync(d)));
+  for (const dir of dirs) {
+    if (opaque.has(dir)) continue;
+    const st = await fs.lstat(dir).catch(() => undefined);
+    if (st?.isDirectory() && (await isEmptyDir(dir))) await fs.rmdir(dir).catch(() => {});
+  }
 }
