@@ -274,12 +274,12 @@ export class ImageService {
         `conflict: unable to delete ${shortId(img.id)} (cannot be forced) - image has dependent child images`,
       );
     }
-    await this.deleteWithParents(img, result);
+    await this.deleteWithParents(img, result, !opts.noprune);
     return result;
   }
 
   /** Delete an image, then its build-step parents that nothing else names or uses. */
-  private async deleteWithParents(img: ImageRecord, result: DeleteResult): Promise<void> {
+  private async deleteWithParents(img: ImageRecord, result: DeleteResult, prune = true): Promise<void> {
     const used = this.usage();
     for (let next: ImageRecord | undefined = img; next;) {
       const deleted = await this.deps.store.deleteImage(next.id);
@@ -288,6 +288,7 @@ export class ImageService {
       for (const d of deleted) if (d !== next.id) result.push({ Deleted: d });
       const parent: ImageRecord | undefined = next.parent ? this.deps.store.resolve(next.parent) : undefined;
       next =
+        prune &&
         parent &&
         parent.repoTags.length === 0 &&
         !used.has(parent.id) &&

@@ -267,6 +267,26 @@ describe('docker build (classic builder)', () => {
     assert.deepEqual(list, ['made']);
   });
 
+  it('docker rmi of a built image takes its untagged build steps along', async () => {
+    const dir = await context({
+      Dockerfile: 'FROM busybox\nENV UNIQUE=rmi-test\nRUN echo > /x\nCMD ["true"]\n',
+    });
+    const all = async () => (await d('images', '-aq', '--no-trunc')).stdout.split('\n').filter(Boolean);
+    const before = await all();
+    assert.equal((await build(dir, '-t', 'gone')).code, 0);
+    assert.equal((await all()).length, before.length + 3);
+    const gone = (await d('inspect', '--format', '{{.Id}}', 'gone')).stdout.trim();
+    const intermediate = (await all()).find((id) => !before.includes(id) && id !== gone)!;
+    const refused = await d('rmi', intermediate);
+    assert.notEqual(refused.code, 0, 'a step with children stays');
+    const rmi = await d('rmi', 'gone');
+    assert.equal(rmi.code, 0, rmi.stderr);
+    // Three images (ENV, RUN, CMD) and the RUN's layer.
+    assert.equal(rmi.stdout.split('\n').filter((l) => l.startsWith('Deleted: ')).length, 4, rmi.stdout);
+    assert.deepEqual((await all()).sort(), [...before].sort());
+    assert.equal((await d('inspect', 'busybox')).code, 0);
+  });
+
   it('reports a failing RUN with its exit code and leaves no container', async () => {
     const before = await containerCount();
     const dir = await context({ Dockerfile: 'FROM busybox\nRUN echo about to fail\nRUN exit 3\n' });
