@@ -107,6 +107,11 @@ describe('docker build (classic builder)', () => {
     assert.equal(changed.code, 0, changed.stderr);
     assert.match(changed.stdout, /Step 6\/14 : COPY src\/ \.\/src\/\n ---> [0-9a-f]{12}/);
     assert.equal((await d('run', '--rm', 'cached:3')).stdout, 'berth app 1.2 legacy form\nB\nhello\n');
+    // docker builder prune: the next build runs every step again.
+    const prune = await d('builder', 'prune', '-f');
+    assert.equal(prune.code, 0, prune.stderr);
+    const pruned = await build(dir, '--build-arg', 'VERSION=1.2');
+    assert.doesNotMatch(pruned.stdout, /Using cache/);
     // --no-cache runs everything.
     const nocache = await build(dir, '--no-cache', '--build-arg', 'VERSION=1.2');
     assert.equal(nocache.code, 0, nocache.stderr);

@@ -8,7 +8,7 @@ import { BuildStepError, type BuildOptions } from '../../engine/build/builder.js
 import { invalid, notImplemented } from '../../errors.js';
 import type { Credentials } from '../../storage/registry/auth.js';
 import { errorBody, messageOf, statusOf } from '../http-errors.js';
-import { queryBool } from '../http-io.js';
+import { queryBool, replyJson } from '../http-io.js';
 import type { RequestContext, Router } from '../router.js';
 import { credentialsOf, jsonMessage } from './distribution.js';
 
@@ -150,5 +150,7 @@ async function build(engine: Engine, ctx: RequestContext): Promise<void> {
 }
 
 export function registerBuildRoutes(router: Router, engine: Engine): void {
-  router.add('POST', '/build', (ctx) => build(engine, ctx));
+  router
+    .add('POST', '/build', (ctx) => build(engine, ctx))
+    .add('POST', '/build/prune', async (ctx) => replyJson(ctx, 200, await engine.builder.pruneCache()));
 }

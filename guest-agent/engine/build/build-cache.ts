@@ -44,6 +44,13 @@ export class BuildCache {
     return image;
   }
 
+  /** Forget every entry (docker builder prune); the images themselves stay. */
+  async clear(): Promise<string[]> {
+    const keys = await fs.readdir(this.dir).catch(() => [] as string[]);
+    for (const k of keys) await fs.rm(path.join(this.dir, k), { force: true });
+    return keys;
+  }
+
   async put(key: string, imageId: string): Promise<void> {
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
     await writeFileAtomic(path.join(this.dir, key), imageId);

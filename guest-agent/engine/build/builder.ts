@@ -132,6 +132,11 @@ export class Builder {
     this.cache = new BuildCache(path.join(deps.dataRoot, 'builder', 'cache'), (id) => deps.store.resolve(id));
   }
 
+  /** `docker builder prune`: the cache forgets every step (the step images stay, as images). */
+  async pruneCache(): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }> {
+    return { CachesDeleted: await this.cache.clear(), SpaceReclaimed: 0 };
+  }
+
   /** Validate the tags first: a bad one is refused before any work, as dockerd does. */
   static checkTags(tags: string[]): string[] {
     return tags.map((t) => {
