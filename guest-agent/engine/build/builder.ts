@@ -246,7 +246,7 @@ class BuildRun {
             pairs: [{ key, value: this.opts.labels[key]!, noDelim: false }],
             node: { ...stage.node, keyword: 'label', name: 'LABEL', original, flags: [], args: [] },
             noExpand: true,
-          } as Instruction);
+          });
         }
       }
       for (const cmd of commands) {
@@ -379,7 +379,7 @@ class BuildRun {
         return this.commitConfig(state, `ENV ${parts.join(' ')}`);
       }
       case 'label': {
-        const noExpand = (cmd as { noExpand?: boolean }).noExpand;
+        const noExpand = cmd.noExpand;
         const parts: string[] = [];
         c.Labels = c.Labels ?? {};
         for (const p of cmd.pairs) {
@@ -637,9 +637,7 @@ class BuildRun {
     const sourcesText = cmd.sources.map(x);
 
     const run = async (srcRoot: string) => {
-      const sources = await resolveSources(srcRoot, sourcesText, instruction, (url) =>
-        this.download(url, requested),
-      );
+      const sources = await resolveSources(srcRoot, sourcesText, instruction, (url) => this.download(url));
       const hash = await sourcesHash(sources);
       const comment = `${instruction} ${chown ? `--chown=${chown} ` : ''}${chmod !== undefined ? `--chmod=${chmodText} ` : ''}${hash} in ${dest} `;
       await this.commitRootfs(state, comment, async (root) => {
@@ -690,11 +688,11 @@ class BuildRun {
   }
 
   /** ADD of a URL: fetched into the work dir (a clear error when the network cannot reach it). */
-  private async download(url: string, requestedDest: string): Promise<CopySource> {
+  private async download(url: string): Promise<CopySource> {
     const dir = path.join(this.work, 'downloads', String(this.downloads++));
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    let name = path.posix.basename(new URL(url).pathname) || '';
-    if (!name || requestedDest.endsWith('/') === false) name = name || 'download';
+    // Saved under the URL's file name; COPY's rules then place it at the destination.
+    const name = path.posix.basename(new URL(url).pathname) || 'download';
     const file = path.join(dir, name);
     let modified: string | undefined;
     try {

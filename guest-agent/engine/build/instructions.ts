@@ -26,7 +26,7 @@ interface Base {
 export type Instruction = Base &
   (
     | { kind: 'env'; pairs: KeyValue[] }
-    | { kind: 'label'; pairs: KeyValue[] }
+    | { kind: 'label'; pairs: KeyValue[]; /** --label options: taken literally. */ noExpand?: boolean }
     | { kind: 'maintainer'; value: string }
     | {
         kind: 'copy' | 'add';
