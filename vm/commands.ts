@@ -18,7 +18,8 @@ Commands:
   logs                   Print the VM's console log
   build-image [--force]  Build the guest image from Debian packages
 
-Environment: BERTH_HOME (default ~/.berth), BERTH_CACHE, BERTH_ACCEL (auto|kvm|hvf|whpx|tcg)
+Environment: BERTH_HOME (default ~/.berth), BERTH_CACHE, BERTH_ACCEL (auto|kvm|hvf|whpx|tcg),
+  BERTH_PORTS_LOOPBACK_ONLY=1 (forward ports published on 0.0.0.0 to the host's loopback only)
 `;
 
 function out(s: string): void {
@@ -27,8 +28,14 @@ function out(s: string): void {
 
 function describe(s: VmState): string {
   switch (s.status) {
-    case 'running':
-      return `running (${s.accel}, booted in ${((s.bootMs ?? 0) / 1000).toFixed(1)} s): export DOCKER_HOST=unix://${s.engineSocket}`;
+    case 'running': {
+      const lines = [
+        `running (${s.accel}, booted in ${((s.bootMs ?? 0) / 1000).toFixed(1)} s): export DOCKER_HOST=unix://${s.engineSocket}`,
+      ];
+      if (s.ports?.forwarded.length) lines.push(`ports forwarded: ${s.ports.forwarded.join(', ')}`);
+      for (const p of s.ports?.problems ?? []) lines.push(`port ${p}`);
+      return lines.join('\n');
+    }
     case 'error':
       return `error: ${s.reason}`;
     default:

@@ -8,6 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AUTHORIZED_KEY_PARAM, CONTROL_COMMANDS } from '../common/control.js';
 import { ControlClient } from './channel/control-client.js';
 import { EngineSocketForwarder } from './channel/engine-socket.js';
+import { PortForwarder } from './ports/port-forwarder.js';
+import { PublishedPortsWatcher } from './ports/published-ports.js';
 import { ensureDisk } from './disk.js';
 import { findImage } from './image/build-image.js';
 import { ensureHostKey } from './keys.js';
@@ -27,6 +29,8 @@ export interface MachineSettings {
   bootTimeoutMs: { accelerated: number; tcg: number };
   /** How long a graceful shutdown may take before QEMU is killed. */
   stopTimeoutMs: number;
+  /** Forward ports published on 0.0.0.0/:: to the host's loopback only, not to all its interfaces. */
+  portsLoopbackOnly: boolean;
 }
 
 export function defaultSettings(env: NodeJS.ProcessEnv = process.env): MachineSettings {
@@ -40,6 +44,7 @@ export function defaultSettings(env: NodeJS.ProcessEnv = process.env): MachineSe
     accel: accel ?? 'auto',
     bootTimeoutMs: { accelerated: 15_000, tcg: 120_000 },
     stopTimeoutMs: 30_000,
+    portsLoopbackOnly: env.BERTH_PORTS_LOOPBACK_ONLY === '1',
   };
 }
 
@@ -52,9 +57,12 @@ export class Machine {
   private qemuExited: Promise<void> = Promise.resolve();
   private control: ControlClient | undefined;
   private forwarder: EngineSocketForwarder | undefined;
+  private ports: PortForwarder | undefined;
+  private portWatcher: PublishedPortsWatcher | undefined;
   private privateKey = '';
   private accel: Accel | undefined;
   private bootMs: number | undefined;
+  private stateWrites: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly settings: MachineSettings = defaultSettings(),
@@ -78,8 +86,12 @@ export class Machine {
       accel: this.accel,
       engineSocket: this.paths.engineSocket,
       bootMs: this.bootMs,
+      ports: this.ports?.summary(),
     };
-    await writeState(this.paths, s);
+    // One write at a time, in order: the last state asked for is the one on disk.
+    const write = this.stateWrites.then(() => writeState(this.paths, s));
+    this.stateWrites = write.catch(() => {});
+    await write;
   }
 
   /** Boots the VM and returns once the engine answers through the host socket. */
@@ -107,6 +119,7 @@ export class Machine {
       }
       if (lastError) throw lastError;
       await this.setState('running');
+      await this.startPortForwarding();
     } catch (err) {
       await this.teardown();
       await this.setState('error', (err as Error).message);
@@ -166,6 +179,27 @@ export class Machine {
     this.bootMs = Date.now() - started;
   }
 
+  /** Follows the engine's published ports and opens each on the host. */
+  private async startPortForwarding(): Promise<void> {
+    this.ports = new PortForwarder({
+      openTcp: (ip, port, fromIp, fromPort) => {
+        const control = this.control;
+        if (!control) return Promise.reject(new Error('no channel to the guest'));
+        return control.openTcp(ip, port, fromIp, fromPort);
+      },
+      loopbackOnly: this.settings.portsLoopbackOnly,
+      // The VM process's stderr is the VM's log (vm.log).
+      report: (msg) => process.stderr.write(`berth vm: port ${msg}\n`),
+      onChange: () => {
+        if (this.status === 'running')
+          void this.setState('running').catch((err: Error) => log.debug('state', { error: err.message }));
+      },
+    });
+    const ports = this.ports;
+    this.portWatcher = new PublishedPortsWatcher(this.paths.engineSocket, (e) => ports.apply(e));
+    await this.portWatcher.start();
+  }
+
   private onQemuExit(reason: string): void {
     this.qemu = undefined;
     if (this.status === 'running') void this.failed(reason);
@@ -212,6 +246,10 @@ export class Machine {
 
   /** Ends QEMU (QMP quit, then SIGKILL by pid) and removes the sockets. */
   private async teardown(): Promise<void> {
+    this.portWatcher?.stop();
+    this.portWatcher = undefined;
+    this.ports?.close();
+    this.ports = undefined;
     this.control?.close();
     this.control = undefined;
     await this.forwarder?.close();

@@ -18,6 +18,8 @@ export interface VmState {
   engineSocket?: string;
   /** Milliseconds from QEMU's start to the engine answering. */
   bootMs?: number;
+  /** Published ports forwarded to the host, and those that could not be (with why). */
+  ports?: { forwarded: string[]; problems: string[] };
   since: string;
 }
 

@@ -1,7 +1,9 @@
 // The guest's control server: an ssh2 server on each virtio-port session.
 // The host authenticates with its per-install key; it may then tunnel to the
-// engine's socket (direct-streamlocal) and run the control commands.
+// engine's socket (direct-streamlocal), to ports published in the guest
+// (direct-tcpip, to the guest's own addresses only) and run the control commands.
 import net from 'node:net';
+import os from 'node:os';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import { CONTROL_COMMANDS, GUEST_ENGINE_SOCKET } from '../../common/control.js';
@@ -53,6 +55,20 @@ export class ControlServer {
           });
           upstream.once('error', () => reject());
         });
+        // The host's port forwarding: a published port is reached where the engine listens in the guest.
+        client.on('tcpip', (accept, reject, info) => {
+          if (!isGuestAddress(info.destIP)) return reject();
+          const upstream = net.connect({ host: info.destIP, port: info.destPort });
+          upstream.once('connect', () => {
+            const channel = accept();
+            channel.pipe(upstream);
+            upstream.pipe(channel);
+            channel.on('close', () => upstream.destroy());
+            upstream.on('close', () => channel.close());
+            upstream.on('error', () => channel.close());
+          });
+          upstream.once('error', () => reject());
+        });
         client.on('session', (acceptSession) => {
           const session = acceptSession();
           session.on('exec', (acceptExec, _rejectExec, info) => {
@@ -83,4 +99,11 @@ export class ControlServer {
   serve(stream: Duplex): void {
     this.server.injectSocket(stream as net.Socket);
   }
+}
+
+/** Loopback or an address of one of the guest's own interfaces: the tunnels the host may open go nowhere else. */
+export function isGuestAddress(ip: string): boolean {
+  if (!net.isIP(ip)) return false;
+  if (ip === '::1' || ip.startsWith('127.')) return true;
+  return Object.values(os.networkInterfaces()).some((addrs) => addrs?.some((a) => a.address === ip));
 }

@@ -4,6 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, promises as fs } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { run } from '../../guest-agent/util/subprocess.js';
@@ -16,7 +19,13 @@ const repoRoot = path.join(import.meta.dirname, '..', '..');
 
 function berth(home: string, args: string[]) {
   return run(process.execPath, [path.join(repoRoot, 'bin', 'berth'), ...args], {
-    env: { BERTH_HOME: home, BERTH_CACHE: VM_TEST_CACHE, BERTH_ACCEL: 'tcg' },
+    env: {
+      BERTH_HOME: home,
+      BERTH_CACHE: VM_TEST_CACHE,
+      BERTH_ACCEL: 'tcg',
+      // Ports published on 0.0.0.0 are opened on the host's loopback only: nothing in a test listens outside.
+      BERTH_PORTS_LOOPBACK_ONLY: '1',
+    },
     allowFailure: true,
     timeoutMs: 240_000,
   });
@@ -37,6 +46,39 @@ async function killLeftovers(home: string): Promise<void> {
     } catch {
       // already gone
     }
+  }
+}
+
+/** A port free on the host's loopback now (bound, read, released). */
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** GET http://127.0.0.1:PORT/: the status and body, or the error's code. */
+function httpGet(port: number): Promise<{ status?: number; body?: string; error?: string }> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', timeout: 10_000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+      res.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+  });
+}
+
+/** Polls until cond(value) holds or the deadline passes; returns the last value. */
+async function until<T>(get: () => Promise<T>, cond: (v: T) => boolean, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await get();
+    if (cond(v) || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
 
@@ -78,6 +120,73 @@ test('berth vm: start, docker through the host socket, stop, start, data kept', 
   });
   assert.equal(cat.code, 0, cat.stderr);
   assert.equal(cat.stdout, 'from the host\ndone\n');
+
+  // Automatic port forwarding: a port published in the VM answers on the host's loopback.
+  const port = await freePort();
+  const web = await docker(engine, [
+    'run',
+    '-d',
+    '--name',
+    'web',
+    '-p',
+    `127.0.0.1:${port}:80`,
+    'busybox',
+    'sh',
+    '-c',
+    'mkdir /www && echo hello from the vm > /www/index.html && exec httpd -f -p 80 -h /www',
+  ]);
+  assert.equal(web.code, 0, web.stderr);
+  const t2 = Date.now();
+  const got = await until(
+    () => httpGet(port),
+    (r) => r.status === 200,
+  );
+  assert.deepEqual(got, { status: 200, body: 'hello from the vm\n' });
+  t.diagnostic(`port forwarded ${((Date.now() - t2) / 1000).toFixed(1)} s after docker run returned`);
+  assert.match(
+    (await berth(home, ['vm', 'status'])).stdout,
+    new RegExp(`ports forwarded: 127\\.0\\.0\\.1:${port}/tcp`),
+  );
+  const rm = await docker(engine, ['rm', '-f', 'web']);
+  assert.equal(rm.code, 0, rm.stderr);
+  const gone = await until(
+    () => httpGet(port),
+    (r) => r.error === 'ECONNREFUSED',
+  );
+  assert.deepEqual(gone, { error: 'ECONNREFUSED' }, 'the host port closes with the container');
+
+  // A host port already taken: said in the status, and the VM goes on.
+  const taken = net.createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+  const takenPort = (taken.address() as AddressInfo).port;
+  try {
+    const busy = await docker(engine, [
+      'run',
+      '-d',
+      '--name',
+      'busy',
+      '-p',
+      `127.0.0.1:${takenPort}:80`,
+      'busybox',
+      'sleep',
+      '600',
+    ]);
+    assert.equal(busy.code, 0, busy.stderr);
+    const st = await until(
+      () => berth(home, ['vm', 'status']),
+      (r) => /already in use/.test(r.stdout),
+    );
+    assert.match(
+      st.stdout,
+      new RegExp(
+        `port 127\\.0\\.0\\.1:${takenPort}/tcp: not forwarded to the host: the port is already in use on the host`,
+      ),
+    );
+    assert.match(st.stdout, /^running/);
+    assert.equal((await docker(engine, ['rm', '-f', 'busy'])).code, 0);
+  } finally {
+    taken.close();
+  }
 
   const stop = await berth(home, ['vm', 'stop']);
   assert.equal(stop.exitCode, 0, `${stop.stdout}${stop.stderr}`);

@@ -76,6 +76,15 @@ export class ControlClient {
     });
   }
 
+  /** A TCP stream to an address of the guest (where the engine publishes a port). */
+  openTcp(guestIp: string, guestPort: number, fromIp: string, fromPort: number): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      this.conn.forwardOut(fromIp, fromPort, guestIp, guestPort, (err, channel) =>
+        err ? reject(err) : resolve(channel),
+      );
+    });
+  }
+
   /** Runs a control command; resolves with its output. */
   run(command: string): Promise<string> {
     return new Promise((resolve, reject) => {

@@ -102,6 +102,7 @@ export const EXTRA_MODULES = [
   'xt_multiport',
   'xt_comment',
   'xt_nat',
+  'xt_tcpudp', // -p: iptables' tcp and udp matches for published ports
   'ipt_REJECT',
   'tun',
   'dummy',

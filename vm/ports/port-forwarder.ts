@@ -1,0 +1,162 @@
+// Automatic port forwarding: a port the engine publishes in the guest is
+// opened at the same address and port on the host, and each TCP connection is
+// tunnelled over the ssh2 channel (direct-tcpip) to where the engine listens
+// in the guest. 127.0.0.1 stays loopback-only; 0.0.0.0 and :: are all of the
+// host's interfaces, as Docker Desktop does (loopbackOnly, for tests and for
+// users who want nothing reachable from outside, keeps them on loopback). A
+// port the host cannot open is reported, never fatal: the container still
+// runs and is reachable inside the VM.
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { PortEvent } from '../../common/port-events.js';
+import { log } from '../util/log.js';
+
+export type OpenTcp = (
+  guestIp: string,
+  guestPort: number,
+  fromIp: string,
+  fromPort: number,
+) => Promise<Duplex>;
+
+export interface PortForwarderOptions {
+  /** A stream to an address and port in the guest (the channel's direct-tcpip). */
+  openTcp: OpenTcp;
+  /** Open 0.0.0.0 and :: publications on the host's loopback only. */
+  loopbackOnly: boolean;
+  /** One line for the VM's log: a port that could not be forwarded, and why. */
+  report: (msg: string) => void;
+  /** The set of forwarded or failed ports changed (to refresh the VM's status). */
+  onChange: () => void;
+}
+
+/** Where the host listens for a publication made in the guest at hostIp. */
+export function hostBindAddress(hostIp: string, loopbackOnly: boolean): string {
+  const ip = hostIp || '0.0.0.0';
+  if (!loopbackOnly) return ip;
+  if (ip === '::' || ip === '::1') return '::1';
+  return ip.startsWith('127.') ? ip : '127.0.0.1';
+}
+
+/** Where, in the guest, a connection for a publication at hostIp goes: the engine listens there. */
+export function guestTargetAddress(hostIp: string): string {
+  if (!hostIp || hostIp === '0.0.0.0') return '127.0.0.1';
+  if (hostIp === '::') return '::1';
+  return hostIp;
+}
+
+function label(e: Pick<PortEvent, 'hostIp' | 'hostPort' | 'proto'>, bind?: string): string {
+  const ip = bind ?? e.hostIp;
+  return `${ip.includes(':') ? `[${ip}]` : ip}:${e.hostPort}/${e.proto}`;
+}
+
+interface Listener {
+  server: net.Server;
+  sockets: Set<net.Socket>;
+  closed: boolean;
+}
+
+export class PortForwarder {
+  private readonly listeners = new Map<string, Listener>();
+  /** key → why the port is not forwarded. */
+  private readonly problems = new Map<string, string>();
+  private readonly forwarded = new Map<string, string>();
+
+  constructor(private readonly opts: PortForwarderOptions) {}
+
+  apply(e: PortEvent): void {
+    const key = `${e.proto}/${e.hostIp}/${e.hostPort}`;
+    if (e.action === 'unpublish') {
+      this.unpublish(key);
+      return;
+    }
+    this.unpublish(key); // a publication that changed container: open afresh
+    if (e.proto !== 'tcp') {
+      this.fail(key, `${label(e)}: not forwarded to the host (UDP forwarding is not supported yet)`);
+      return;
+    }
+    const bind = hostBindAddress(e.hostIp, this.opts.loopbackOnly);
+    const target = guestTargetAddress(e.hostIp);
+    const entry: Listener = {
+      server: net.createServer({ allowHalfOpen: true }),
+      sockets: new Set(),
+      closed: false,
+    };
+    entry.server.on('connection', (sock) => this.tunnel(entry, sock, target, e.hostPort));
+    entry.server.once('error', (err: NodeJS.ErrnoException) => {
+      if (entry.closed) return;
+      this.listeners.delete(key);
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'the port is already in use on the host'
+          : err.code === 'EACCES'
+            ? 'not allowed to open it on the host'
+            : err.code === 'EADDRNOTAVAIL'
+              ? 'the host has no such address'
+              : err.message;
+      this.fail(
+        key,
+        `${label(e, bind)}: not forwarded to the host: ${why} (the container is reachable inside the VM only)`,
+      );
+    });
+    this.listeners.set(key, entry);
+    entry.server.listen({ host: bind, port: e.hostPort, ipv6Only: bind.includes(':') }, () => {
+      if (entry.closed) return;
+      this.forwarded.set(key, label(e, bind));
+      log.debug('port forwarded', { port: label(e, bind), to: `${target}:${e.hostPort}` });
+      this.opts.onChange();
+    });
+  }
+
+  private fail(key: string, msg: string): void {
+    this.problems.set(key, msg);
+    this.opts.report(msg);
+    this.opts.onChange();
+  }
+
+  private unpublish(key: string): void {
+    const entry = this.listeners.get(key);
+    const wasForwarded = this.forwarded.delete(key);
+    const hadProblem = this.problems.delete(key);
+    if (entry) {
+      this.listeners.delete(key);
+      entry.closed = true;
+      entry.server.close();
+      for (const s of entry.sockets) s.destroy();
+    }
+    if (wasForwarded || hadProblem) this.opts.onChange();
+  }
+
+  private tunnel(entry: Listener, sock: net.Socket, guestIp: string, guestPort: number): void {
+    entry.sockets.add(sock);
+    sock.on('close', () => entry.sockets.delete(sock));
+    sock.on('error', () => sock.destroy());
+    sock.pause();
+    this.opts.openTcp(guestIp, guestPort, sock.remoteAddress ?? '127.0.0.1', sock.remotePort ?? 0).then(
+      (channel) => {
+        if (sock.destroyed) return channel.destroy();
+        sock.pipe(channel);
+        channel.pipe(sock);
+        channel.on('error', () => sock.destroy());
+        channel.on('close', () => sock.destroy());
+        sock.on('close', () => channel.destroy());
+        sock.resume();
+      },
+      (err: Error) => {
+        log.debug('port tunnel', { to: `${guestIp}:${guestPort}`, error: err.message });
+        sock.destroy();
+      },
+    );
+  }
+
+  /** The ports forwarded now, and those that could not be, with why. */
+  summary(): { forwarded: string[]; problems: string[] } {
+    return { forwarded: [...this.forwarded.values()].sort(), problems: [...this.problems.values()] };
+  }
+
+  /** Closes every listener and connection. */
+  close(): void {
+    for (const key of [...this.listeners.keys()]) this.unpublish(key);
+    this.forwarded.clear();
+    this.problems.clear();
+  }
+}
