@@ -29,7 +29,7 @@ import { buildOciSpec, ociResources, type ContainerSpecInput } from '../runtime/
 import { effectiveCapabilities } from '../runtime/capabilities.js';
 import type { OciRuntime, RuntimeProcess } from '../runtime/oci-runtime.js';
 import { resolveUser } from '../runtime/user.js';
-import { createNetns, removeNetns } from '../network/netns.js';
+import { removeNetns } from '../network/netns.js';
 import type { NetworkService } from '../network/network-service.js';
 import type { PortMap } from '../network/network-types.js';
 import { writeEtcFiles } from '../network/etc-files.js';
@@ -382,6 +382,7 @@ export class ContainerService {
     const config = record.Config;
     const bundleDir = path.join(paths.bundlesDir, id);
     let mounted = false;
+    let privateNetns = false;
     try {
       const image = this.imageOf(record);
       // The root filesystem and the network namespace are independent: make both at once.
@@ -394,6 +395,7 @@ export class ContainerService {
       if (networkResult.status === 'rejected') throw networkResult.reason;
       const merged = mountResult.value;
       const network = networkResult.value;
+      privateNetns = network.mode === 'private';
       const mountSetup = await setupMounts(record.MountPoints ?? [], this.deps.volumes, merged, {
         copyUp: !record.HasBeenStarted,
         containerId: id,
@@ -527,6 +529,7 @@ export class ContainerService {
     state.Error = '';
     state.ExitCode = 0;
     state.Pid = proc.containerPid ?? (await runtime.state(id))?.pid ?? 0;
+    if (privateNetns && state.Pid > 0) live.netnsPath = `/proc/${state.Pid}/ns/net`;
     state.StartedAt = new Date().toISOString();
     state.FinishedAt = ZERO_TIME;
     record.HasBeenStarted = true;
@@ -556,7 +559,7 @@ export class ContainerService {
   private async setupNetwork(
     record: ContainerRecord,
     live: LiveContainer,
-  ): Promise<{ mode: 'host' } | { mode: 'netns'; path: string; ip?: string }> {
+  ): Promise<{ mode: 'host' } | { mode: 'private' } | { mode: 'netns'; path: string; ip?: string }> {
     const mode = record.HostConfig.NetworkMode ?? 'bridge';
     if (mode === 'host') return { mode: 'host' };
     if (mode.startsWith('container:')) {
@@ -569,15 +572,17 @@ export class ContainerService {
       live.ownNetns = false;
       return { mode: 'netns', path: otherNetns };
     }
-    // none: the container's own namespace with loopback only; bridge and user
-    // networks: plus an endpoint on each network and the published ports.
+    // none: a namespace with loopback only, which the runtime makes (two processes
+    // fewer per start); it is found through the container's pid once it runs.
+    if (mode === 'none') {
+      live.ownNetns = false;
+      return { mode: 'private' };
+    }
+    // bridge and user networks: the engine's own namespace, with an endpoint on
+    // each network and the published ports.
     const netnsPath = path.join(this.deps.paths.netnsDir, record.Id);
     live.netnsPath = netnsPath;
     live.ownNetns = true;
-    if (mode === 'none') {
-      await createNetns(netnsPath);
-      return { mode: 'netns', path: netnsPath };
-    }
     const networks: NonNullable<ContainerRecord['EndpointsConfig']> = {
       [mode]: {},
       ...(record.EndpointsConfig ?? {}),

@@ -179,7 +179,8 @@ export interface ContainerSpecInput {
     memoryReservation?: number;
   };
   /** netns made by the engine before start. */
-  network: { mode: 'host' } | { mode: 'netns'; path: string };
+  /** host; a namespace made by the engine (by path); or 'private': one the runtime makes, loopback only. */
+  network: { mode: 'host' } | { mode: 'netns'; path: string } | { mode: 'private' };
   mounts: Array<{ destination: string; source: string; type: 'bind' | 'tmpfs'; options: string[] }>;
   /** e.g. '/berth/<id>' (cgroupfs driver). */
   cgroupsPath: string;
@@ -467,6 +468,8 @@ export function buildOciSpec(input: ContainerSpecInput): OciSpec {
   const namespaces: OciNamespace[] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
   if (supportsCgroupNamespace()) namespaces.push({ type: 'cgroup' });
   if (input.network.mode === 'netns') namespaces.push({ type: 'network', path: input.network.path });
+  // runc brings loopback up in a network namespace it makes itself.
+  else if (input.network.mode === 'private') namespaces.push({ type: 'network' });
 
   const mounts = mergeMounts(
     defaultMounts(input.privileged, input.shmSize && input.shmSize > 0 ? input.shmSize : DEFAULT_SHM_SIZE),
