@@ -231,6 +231,22 @@ describe('docker build (classic builder)', () => {
     };
     assert.deepEqual(await nets('--network', 'none'), ['lo']);
     assert.ok((await nets()).includes('eth0'), 'the default bridge');
+    const limited = await build(
+      await context({
+        Dockerfile:
+          'FROM busybox\nRUN grep -h extra /etc/hosts > /hosts; cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes > /mem 2>/dev/null; true\n',
+      }),
+      '--add-host',
+      'extra.example:10.1.2.3',
+      '--memory',
+      '64m',
+      '-t',
+      'limited',
+    );
+    assert.equal(limited.code, 0, limited.stderr);
+    const seen = await d('run', '--rm', 'limited', 'cat', '/hosts', '/mem');
+    assert.match(seen.stdout, /^10\.1\.2\.3\s+extra\.example$/m);
+    assert.match(seen.stdout, /^67108864$/m);
     const host = await nets('--network', 'host');
     assert.ok(host.includes('berth0'), `the host's interfaces, its bridge among them: ${host.join(' ')}`);
   });

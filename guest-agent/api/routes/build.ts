@@ -8,7 +8,7 @@ import { BuildStepError, type BuildOptions } from '../../engine/build/builder.js
 import { invalid, notImplemented } from '../../errors.js';
 import type { Credentials } from '../../storage/registry/auth.js';
 import { errorBody, messageOf, statusOf } from '../http-errors.js';
-import { queryBool, replyJson } from '../http-io.js';
+import { queryBool, queryInt, replyJson } from '../http-io.js';
 import type { RequestContext, Router } from '../router.js';
 import { credentialsOf, jsonMessage } from './distribution.js';
 
@@ -59,6 +59,30 @@ function registryConfig(ctx: RequestContext): (domain: string) => Credentials {
   };
 }
 
+/** RUN containers' resources from the query, under their HostConfig names; zero means unset. */
+function hostConfig(ctx: RequestContext): Record<string, unknown> {
+  const q = ctx.query;
+  const out: Record<string, unknown> = {};
+  const numbers: Array<[string, string]> = [
+    ['memory', 'Memory'],
+    ['memswap', 'MemorySwap'],
+    ['cpushares', 'CpuShares'],
+    ['cpuperiod', 'CpuPeriod'],
+    ['cpuquota', 'CpuQuota'],
+    ['shmsize', 'ShmSize'],
+  ];
+  for (const [key, field] of numbers) {
+    const n = queryInt(q, key);
+    if (n) out[field] = n;
+  }
+  if (q.get('cpusetcpus')) out.CpusetCpus = q.get('cpusetcpus');
+  if (q.get('cpusetmems')) out.CpusetMems = q.get('cpusetmems');
+  // One extrahosts parameter per --add-host.
+  const hosts = q.getAll('extrahosts').filter(Boolean);
+  if (hosts.length) out.ExtraHosts = hosts;
+  return out;
+}
+
 function options(ctx: RequestContext, signal: AbortSignal): BuildOptions {
   const q = ctx.query;
   if (q.get('version') === '2')
@@ -80,6 +104,7 @@ function options(ctx: RequestContext, signal: AbortSignal): BuildOptions {
     networkMode: q.get('networkmode') ?? '',
     remove: queryBool(q, 'rm', true),
     forceRemove: queryBool(q, 'forcerm'),
+    hostConfig: hostConfig(ctx),
     credentials: registryConfig(ctx),
     signal,
   };

@@ -54,6 +54,8 @@ export interface BuildOptions {
   networkMode: string;
   remove: boolean;
   forceRemove: boolean;
+  /** RUN containers' limits and extras (--memory, --cpu-shares, --shm-size, --add-host, …), as HostConfig fields. */
+  hostConfig: Record<string, unknown>;
   /** Registry credentials by server (X-Registry-Config), for FROM images pulled. */
   credentials: (domain: string) => Credentials;
   signal: AbortSignal;
@@ -736,6 +738,7 @@ class BuildRun {
       AttachStdout: true,
       AttachStderr: true,
       HostConfig: {
+        ...this.opts.hostConfig,
         NetworkMode:
           !this.opts.networkMode || this.opts.networkMode === 'default' ? 'bridge' : this.opts.networkMode,
         LogConfig: { Type: 'none', Config: {} },
