@@ -16,6 +16,13 @@ export const CONTROL_USER = 'berth';
 /** Kernel command-line parameter carrying the host's public key (the base64 blob of an ssh-ed25519 key). */
 export const AUTHORIZED_KEY_PARAM = 'berth.key';
 
+/**
+ * Kernel command-line parameter, one per shared folder: `berth.share=TYPE:TAG:HEXPATH`
+ * (TYPE virtiofs or 9p, TAG the device's mount tag, HEXPATH the folder's absolute
+ * path in hex). The guest init mounts the share at that same path.
+ */
+export const SHARE_PARAM = 'berth.share';
+
 /** Commands the host runs with `exec` on the control connection. */
 export const CONTROL_COMMANDS = {
   /** Stop the engine cleanly, unmount the data disk and power off. */

@@ -27,7 +27,20 @@ export const DEBIAN_PACKAGES = [
   // The Berth VM: QEMU (TCG where there is no usable accelerator) and qemu-img for its disk.
   'qemu-system-x86',
   'qemu-utils',
+  ...virtiofsdPackage(),
 ];
+
+/**
+ * virtiofsd serves the VM's shared folders. Debian 12's QEMU (7.2) still ships
+ * one in qemu-system-common (/usr/lib/qemu/virtiofsd), and the release has no
+ * virtiofsd package; later releases have it as a package of its own. Without
+ * either the VM shares folders over 9p.
+ */
+function virtiofsdPackage() {
+  if (existsSync('/usr/libexec/virtiofsd') || existsSync('/usr/lib/qemu/virtiofsd')) return [];
+  const r = spawnSync('apt-cache', ['show', '--no-all-versions', 'virtiofsd'], { encoding: 'utf8' });
+  return !r.error && r.status === 0 && /^Package: virtiofsd$/m.test(r.stdout) ? ['virtiofsd'] : [];
+}
 
 const STAMP = join(repoRoot, 'node_modules', '.berth-install-stamp');
 

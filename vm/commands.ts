@@ -19,7 +19,9 @@ Commands:
   build-image [--force]  Build the guest image from Debian packages
 
 Environment: BERTH_HOME (default ~/.berth), BERTH_CACHE, BERTH_ACCEL (auto|kvm|hvf|whpx|tcg),
-  BERTH_PORTS_LOOPBACK_ONLY=1 (forward ports published on 0.0.0.0 to the host's loopback only)
+  BERTH_PORTS_LOOPBACK_ONLY=1 (forward ports published on 0.0.0.0 to the host's loopback only),
+  BERTH_SHARES (folders shared at the same path in the VM, ':'-separated; default your home; none),
+  BERTH_SHARE_TYPE (auto|virtiofs|9p)
 `;
 
 function out(s: string): void {
@@ -34,6 +36,8 @@ function describe(s: VmState): string {
       ];
       if (s.ports?.forwarded.length) lines.push(`ports forwarded: ${s.ports.forwarded.join(', ')}`);
       for (const p of s.ports?.problems ?? []) lines.push(`port ${p}`);
+      if (s.shares?.folders.length) lines.push(`shared (${s.shares.type}): ${s.shares.folders.join(', ')}`);
+      for (const p of s.shares?.problems ?? []) lines.push(`${p}: not shared`);
       return lines.join('\n');
     }
     case 'error':

@@ -4,17 +4,33 @@
 import { existsSync, promises as fs } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AUTHORIZED_KEY_PARAM, CONTROL_COMMANDS } from '../common/control.js';
 import { ControlClient } from './channel/control-client.js';
 import { EngineSocketForwarder } from './channel/engine-socket.js';
 import { PortForwarder } from './ports/port-forwarder.js';
 import { PublishedPortsWatcher } from './ports/published-ports.js';
+import {
+  resolveShares,
+  shareKernelParams,
+  sharedFolders,
+  type Share,
+  type ShareType,
+} from './shares/shares.js';
+import { findVirtiofsd, startVirtiofsd, type VirtiofsDaemon } from './shares/virtiofsd.js';
 import { ensureDisk } from './disk.js';
 import { findImage } from './image/build-image.js';
 import { ensureHostKey } from './keys.js';
 import { hostArch, vmPaths, type VmPaths } from './paths.js';
-import { accelCandidates, qemuArgv, qemuBinary, type Accel, type HostPlatform } from './qemu/argv.js';
+import {
+  accelCandidates,
+  qemuArgv,
+  qemuBinary,
+  type Accel,
+  type HostPlatform,
+  type SharedFolder,
+} from './qemu/argv.js';
 import { QmpClient } from './qemu/qmp.js';
 import { acquireLock, releaseLock, writeState, type VmState, type VmStatus } from './state.js';
 import { spawnLongRunning } from './util/exec.js';
@@ -31,6 +47,10 @@ export interface MachineSettings {
   stopTimeoutMs: number;
   /** Forward ports published on 0.0.0.0/:: to the host's loopback only, not to all its interfaces. */
   portsLoopbackOnly: boolean;
+  /** Host folders that appear in the VM at the same paths (default: the user's home). */
+  shares: string[];
+  /** How they are shared; auto: virtiofs on a Linux host where virtiofsd can run, else 9p. */
+  shareType: ShareType | 'auto';
 }
 
 export function defaultSettings(env: NodeJS.ProcessEnv = process.env): MachineSettings {
@@ -45,7 +65,25 @@ export function defaultSettings(env: NodeJS.ProcessEnv = process.env): MachineSe
     bootTimeoutMs: { accelerated: 15_000, tcg: 120_000 },
     stopTimeoutMs: 30_000,
     portsLoopbackOnly: env.BERTH_PORTS_LOOPBACK_ONLY === '1',
+    shares: sharedFolders(env, os.homedir()),
+    shareType: shareTypeSetting(env.BERTH_SHARE_TYPE),
   };
+}
+
+function shareTypeSetting(v: string | undefined): ShareType | 'auto' {
+  if (v === undefined || v === 'auto' || v === 'virtiofs' || v === '9p') return v ?? 'auto';
+  throw new Error(`BERTH_SHARE_TYPE=${v}: use auto, virtiofs or 9p`);
+}
+
+/**
+ * virtiofs where it can work: a Linux host, virtiofsd installed, and root
+ * (virtiofsd's sandbox needs namespaces and it serves files as their owners).
+ * Elsewhere 9p, which QEMU serves itself as the user who runs it.
+ */
+export function chooseShareType(setting: ShareType | 'auto'): ShareType {
+  if (setting !== 'auto') return setting;
+  const root = process.getuid?.() === 0;
+  return process.platform === 'linux' && root && findVirtiofsd() ? 'virtiofs' : '9p';
 }
 
 type QemuProcess = ReturnType<typeof spawnLongRunning>;
@@ -63,6 +101,10 @@ export class Machine {
   private accel: Accel | undefined;
   private bootMs: number | undefined;
   private stateWrites: Promise<void> = Promise.resolve();
+  private shares: Share[] = [];
+  private shareType: ShareType = '9p';
+  private shareProblems: string[] = [];
+  private virtiofsd: VirtiofsDaemon[] = [];
 
   constructor(
     private readonly settings: MachineSettings = defaultSettings(),
@@ -87,6 +129,12 @@ export class Machine {
       engineSocket: this.paths.engineSocket,
       bootMs: this.bootMs,
       ports: this.ports?.summary(),
+      shares: {
+        type: this.shareType,
+        folders: this.shares.map((sh) => sh.hostPath),
+        problems: this.shareProblems,
+      },
+      virtiofsdPids: this.virtiofsd.flatMap((d) => (d.pid ? [d.pid] : [])),
     };
     // One write at a time, in order: the last state asked for is the one on disk.
     const write = this.stateWrites.then(() => writeState(this.paths, s));
@@ -104,6 +152,12 @@ export class Machine {
       if (!image) throw new Error('no guest image: run `berth vm build-image`');
       await ensureDisk(this.paths.disk, this.settings.diskGiB);
       this.privateKey = (await ensureHostKey(this.paths.hostKey)).privateKey;
+      const { shares, problems } = resolveShares(this.settings.shares);
+      this.shares = shares;
+      this.shareType = chooseShareType(this.settings.shareType);
+      this.shareProblems = problems;
+      // The VM's log says which folders are left out and why; the status too.
+      for (const p of problems) process.stderr.write(`berth vm: ${p}: not shared\n`);
       const platform = process.platform as HostPlatform;
       let lastError: Error | undefined;
       for (const accel of accelCandidates(this.settings.accel, platform)) {
@@ -134,6 +188,25 @@ export class Machine {
     const publicBlob = (await ensureHostKey(this.paths.hostKey)).publicBlob;
     for (const f of [this.paths.qmp, this.paths.control]) await fs.rm(f, { force: true });
     await fs.writeFile(this.paths.serialLog, '');
+    const shared: SharedFolder[] = [];
+    for (const [i, share] of this.shares.entries()) {
+      if (this.shareType === 'virtiofs') {
+        const daemon = await startVirtiofsd(
+          share.hostPath,
+          path.join(this.paths.dir, `virtiofs-${i}.sock`),
+          this.paths.supervisorLog,
+        );
+        this.virtiofsd.push(daemon);
+        shared.push({
+          type: 'virtiofs',
+          tag: share.tag,
+          hostPath: share.hostPath,
+          socket: daemon.socketPath,
+        });
+      } else {
+        shared.push({ type: '9p', tag: share.tag, hostPath: share.hostPath });
+      }
+    }
     const argv = qemuArgv({
       arch: hostArch(),
       platform: process.platform as HostPlatform,
@@ -142,11 +215,15 @@ export class Machine {
       memoryMiB: this.settings.memoryMiB,
       kernel,
       initramfs,
-      kernelParams: [`${AUTHORIZED_KEY_PARAM}=${publicBlob}`],
+      kernelParams: [
+        `${AUTHORIZED_KEY_PARAM}=${publicBlob}`,
+        ...shareKernelParams(this.shares, this.shareType),
+      ],
       disk: this.paths.disk,
       qmpSocket: this.paths.qmp,
       controlSocket: this.paths.control,
       serialLog: this.paths.serialLog,
+      shares: shared,
     });
     const qemuLog = { file: this.paths.supervisorLog, append: true } as const;
     const qemu = spawnLongRunning(qemuBinary(hostArch(), process.platform as HostPlatform), argv, {
@@ -270,6 +347,9 @@ export class Machine {
       }
     }
     this.qemu = undefined;
+    // After QEMU: its vhost-user devices are the daemons' only clients.
+    await Promise.all(this.virtiofsd.map((d) => d.stop()));
+    this.virtiofsd = [];
     for (const f of [this.paths.qmp, this.paths.control]) await fs.rm(f, { force: true });
   }
 }

@@ -20,6 +20,10 @@ export interface VmState {
   bootMs?: number;
   /** Published ports forwarded to the host, and those that could not be (with why). */
   ports?: { forwarded: string[]; problems: string[] };
+  /** Host folders shared into the VM (at the same paths), how, and those left out (with why). */
+  shares?: { type: string; folders: string[]; problems: string[] };
+  /** The virtiofsd daemons serving the shares (ended with QEMU). */
+  virtiofsdPids?: number[];
   since: string;
 }
 

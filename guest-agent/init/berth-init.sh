@@ -73,6 +73,37 @@ else
 fi
 say "data disk ready at $(uptime_s) s"
 
+# Shared host folders, each at its host path (berth.share=TYPE:TAG:HEXPATH on the
+# kernel command line; see common/control.ts), before the engine starts so
+# that bind mounts of them work from its first container.
+set -f
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+  berth.share=*) ;;
+  *) continue ;;
+  esac
+  spec=${arg#berth.share=}
+  type=${spec%%:*}
+  rest=${spec#*:}
+  tag=${rest%%:*}
+  dir=$(printf '%b' "$(echo "${rest#*:}" | sed 's/../\\x&/g')")
+  mkdir -p "$dir"
+  case "$type" in
+  virtiofs)
+    modprobe virtiofs 2>/dev/null
+    mount -t virtiofs "$tag" "$dir"
+    ;;
+  9p)
+    modprobe 9pnet_virtio 2>/dev/null
+    modprobe 9p 2>/dev/null
+    mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288,cache=mmap "$tag" "$dir"
+    ;;
+  *) false ;;
+  esac || say "ERROR: cannot mount the shared folder $dir ($type $tag)"
+done
+set +f
+say "shares mounted at $(uptime_s) s"
+
 # supervise NAME CMD…: run CMD, restart it a second after it exits; on TERM
 # pass TERM on, wait for it, and stop.
 supervise() {

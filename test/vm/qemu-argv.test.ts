@@ -99,3 +99,25 @@ test('accel auto tries the platform accelerator, then TCG; a forced one alone', 
   assert.deepEqual(accelCandidates('tcg', 'linux'), ['tcg']);
   assert.deepEqual(accelCandidates('kvm', 'linux'), ['kvm']);
 });
+
+test('shares: virtiofs devices on shared guest memory; 9p served by QEMU itself', () => {
+  const virtiofs = qemuArgv(
+    config({
+      shares: [
+        { type: 'virtiofs', tag: 'berth0', hostPath: '/home/u', socket: '/h/vm/virtiofs-0.sock' },
+        { type: 'virtiofs', tag: 'berth1', hostPath: '/srv', socket: '/h/vm/virtiofs-1.sock' },
+      ],
+    }),
+  );
+  assert.deepEqual(allAfter(virtiofs, '-object'), ['memory-backend-memfd,id=mem,size=2048M,share=on']);
+  assert.equal(after(virtiofs, '-numa'), 'node,memdev=mem');
+  assert.ok(virtiofs.includes('socket,id=fs0,path=/h/vm/virtiofs-0.sock'));
+  assert.ok(virtiofs.includes('vhost-user-fs-pci,chardev=fs1,tag=berth1'));
+
+  const ninep = qemuArgv(config({ shares: [{ type: '9p', tag: 'berth0', hostPath: '/Users/u,x' }] }));
+  assert.deepEqual(allAfter(ninep, '-object'), [], 'no shared memory without a vhost-user device');
+  assert.equal(after(ninep, '-fsdev'), 'local,id=fs0,path=/Users/u,,x,security_model=none');
+  assert.ok(ninep.includes('virtio-9p-pci,fsdev=fs0,mount_tag=berth0'));
+
+  assert.deepEqual(allAfter(qemuArgv(config({})), '-object'), [], 'no shares: nothing extra');
+});

@@ -17,10 +17,11 @@ import { VM_TEST_CACHE } from '../fixtures/vm-image.js';
 
 const repoRoot = path.join(import.meta.dirname, '..', '..');
 
-function berth(home: string, args: string[]) {
+function berth(home: string, shared: string, args: string[]) {
   return run(process.execPath, [path.join(repoRoot, 'bin', 'berth'), ...args], {
     env: {
       BERTH_HOME: home,
+      BERTH_SHARES: shared,
       BERTH_CACHE: VM_TEST_CACHE,
       BERTH_ACCEL: 'tcg',
       // Ports published on 0.0.0.0 are opened on the host's loopback only: nothing in a test listens outside.
@@ -38,8 +39,9 @@ async function killLeftovers(home: string): Promise<void> {
   ) as {
     pid?: number;
     qemuPid?: number;
+    virtiofsdPids?: number[];
   };
-  for (const pid of [state.pid, state.qemuPid]) {
+  for (const pid of [state.pid, state.qemuPid, ...(state.virtiofsdPids ?? [])]) {
     if (!pid) continue;
     try {
       process.kill(pid, 'SIGKILL');
@@ -85,20 +87,24 @@ async function until<T>(get: () => Promise<T>, cond: (v: T) => boolean, ms = 30_
 test('berth vm: start, docker through the host socket, stop, start, data kept', async (t) => {
   const home = mkdtempSync(path.join(tmpdir(), 'berth-vm-'));
   recordForSweep(home);
+  // The folder shared into the VM (at the same path), standing in for the user's home.
+  const shared = mkdtempSync(path.join(tmpdir(), 'berth-share-'));
+  recordForSweep(shared);
   t.after(async () => {
-    await berth(home, ['vm', 'stop']);
+    await berth(home, shared, ['vm', 'stop']);
     await killLeftovers(home);
     await fs.rm(home, { recursive: true, force: true });
+    await fs.rm(shared, { recursive: true, force: true });
   });
   const engine = { host: `unix://${path.join(home, 'docker.sock')}` };
 
   const t0 = Date.now();
-  const start = await berth(home, ['vm', 'start']);
+  const start = await berth(home, shared, ['vm', 'start']);
   assert.equal(start.exitCode, 0, `${start.stdout}${start.stderr}`);
   assert.match(start.stdout, /running \(tcg, booted in [\d.]+ s\)/);
   t.diagnostic(`first boot (with mkfs) to engine ready: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-  const status = await berth(home, ['vm', 'status']);
+  const status = await berth(home, shared, ['vm', 'status']);
   assert.equal(status.exitCode, 0);
   assert.match(status.stdout, new RegExp(`DOCKER_HOST=${engine.host}`));
 
@@ -120,6 +126,26 @@ test('berth vm: start, docker through the host socket, stop, start, data kept', 
   });
   assert.equal(cat.code, 0, cat.stderr);
   assert.equal(cat.stdout, 'from the host\ndone\n');
+
+  // Folder sharing: a host folder is at the same path in the VM, both ways.
+  await fs.writeFile(path.join(shared, 'f'), 'from the host\n');
+  const seen = await docker(engine, ['run', '--rm', '-v', `${shared}:/w`, 'busybox', 'cat', '/w/f']);
+  assert.equal(seen.code, 0, seen.stderr);
+  assert.equal(seen.stdout, 'from the host\n');
+  const wrote = await docker(engine, [
+    'run',
+    '--rm',
+    '-v',
+    `${shared}:/w`,
+    'busybox',
+    'sh',
+    '-c',
+    'mkdir /w/d && echo from the container > /w/d/g',
+  ]);
+  assert.equal(wrote.code, 0, wrote.stderr);
+  assert.equal(await fs.readFile(path.join(shared, 'd', 'g'), 'utf8'), 'from the container\n');
+  assert.match(status.stdout, new RegExp(`^shared \\((virtiofs|9p)\\): ${shared}$`, 'm'));
+  t.diagnostic(status.stdout.split('\n').find((l) => l.startsWith('shared')) ?? 'no shares line');
 
   // Automatic port forwarding: a port published in the VM answers on the host's loopback.
   const port = await freePort();
@@ -144,7 +170,7 @@ test('berth vm: start, docker through the host socket, stop, start, data kept', 
   assert.deepEqual(got, { status: 200, body: 'hello from the vm\n' });
   t.diagnostic(`port forwarded ${((Date.now() - t2) / 1000).toFixed(1)} s after docker run returned`);
   assert.match(
-    (await berth(home, ['vm', 'status'])).stdout,
+    (await berth(home, shared, ['vm', 'status'])).stdout,
     new RegExp(`ports forwarded: 127\\.0\\.0\\.1:${port}/tcp`),
   );
   const rm = await docker(engine, ['rm', '-f', 'web']);
@@ -173,7 +199,7 @@ test('berth vm: start, docker through the host socket, stop, start, data kept', 
     ]);
     assert.equal(busy.code, 0, busy.stderr);
     const st = await until(
-      () => berth(home, ['vm', 'status']),
+      () => berth(home, shared, ['vm', 'status']),
       (r) => /already in use/.test(r.stdout),
     );
     assert.match(
@@ -188,14 +214,14 @@ test('berth vm: start, docker through the host socket, stop, start, data kept', 
     taken.close();
   }
 
-  const stop = await berth(home, ['vm', 'stop']);
+  const stop = await berth(home, shared, ['vm', 'stop']);
   assert.equal(stop.exitCode, 0, `${stop.stdout}${stop.stderr}`);
   assert.match(stop.stdout, /^stopped$/m);
-  assert.equal((await berth(home, ['vm', 'status'])).stdout.trim(), 'stopped');
+  assert.equal((await berth(home, shared, ['vm', 'status'])).stdout.trim(), 'stopped');
   await assert.rejects(fs.stat(path.join(home, 'docker.sock')), 'the host socket is removed');
 
   const t1 = Date.now();
-  const again = await berth(home, ['vm', 'start']);
+  const again = await berth(home, shared, ['vm', 'start']);
   assert.equal(again.exitCode, 0, `${again.stdout}${again.stderr}`);
   t.diagnostic(`second boot to engine ready: ${((Date.now() - t1) / 1000).toFixed(1)} s`);
   const images = await docker(engine, ['images', '--format', '{{.Repository}}:{{.Tag}}']);
@@ -203,10 +229,10 @@ test('berth vm: start, docker through the host socket, stop, start, data kept', 
   assert.match(images.stdout, /^busybox:latest$/m);
 
   // One VM per data dir.
-  const second = await berth(home, ['vm', 'run']);
+  const second = await berth(home, shared, ['vm', 'run']);
   assert.notEqual(second.exitCode, 0);
   assert.match(second.stderr, /a VM already runs/);
 
-  const logs = await berth(home, ['vm', 'logs']);
+  const logs = await berth(home, shared, ['vm', 'logs']);
   assert.match(logs.stdout, /Berth engine ready/);
 });

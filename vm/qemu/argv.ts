@@ -1,6 +1,7 @@
 // The QEMU command line for the Berth VM, per host platform, guest
 // architecture and accelerator. Pure: the tests check each variant's argv.
 import type { GuestArch } from '../paths.js';
+import type { ShareType } from '../shares/shares.js';
 import { CONTROL_PORT_NAME } from '../../common/control.js';
 
 export type Accel = 'hvf' | 'whpx' | 'kvm' | 'tcg';
@@ -20,6 +21,16 @@ export interface VmConfig {
   qmpSocket: string;
   controlSocket: string;
   serialLog: string;
+  /** Shared folders: virtiofs (socket: its virtiofsd's) or 9p (QEMU serves the folder itself). */
+  shares?: SharedFolder[];
+}
+
+export interface SharedFolder {
+  type: ShareType;
+  tag: string;
+  hostPath: string;
+  /** virtiofs: the vhost-user socket of the folder's virtiofsd. */
+  socket?: string;
 }
 
 /** The accelerator this platform offers, tried first by `accel: auto`. */
@@ -71,6 +82,46 @@ function accelArgs(accel: Accel): string[] {
   return ['-accel', accel];
 }
 
+/** The devices for shared folders (and, for virtiofs, guest RAM a vhost-user daemon can map). */
+function shareArgs(c: VmConfig): string[] {
+  const shares = c.shares ?? [];
+  const out: string[] = [];
+  if (shares.some((s) => s.type === 'virtiofs')) {
+    // vhost-user daemons read and write guest memory directly: it must be a shared, fd-backed mapping.
+    out.push(
+      '-object',
+      `memory-backend-memfd,id=mem,size=${c.memoryMiB}M,share=on`,
+      '-numa',
+      'node,memdev=mem',
+    );
+  }
+  for (const [i, s] of shares.entries()) {
+    if (s.type === 'virtiofs') {
+      if (!s.socket) throw new Error(`virtiofs share ${s.tag} has no virtiofsd socket`);
+      out.push(
+        '-chardev',
+        `socket,id=fs${i},path=${qemuOptionValue(s.socket)}`,
+        '-device',
+        `vhost-user-fs-pci,chardev=fs${i},tag=${s.tag}`,
+      );
+    } else {
+      // security_model=none: files keep the owner and mode the guest gives them, as far as the host user may.
+      out.push(
+        '-fsdev',
+        `local,id=fs${i},path=${qemuOptionValue(s.hostPath)},security_model=none`,
+        '-device',
+        `virtio-9p-pci,fsdev=fs${i},mount_tag=${s.tag}`,
+      );
+    }
+  }
+  return out;
+}
+
+/** A value inside a QEMU -option list: commas are doubled. */
+function qemuOptionValue(v: string): string {
+  return v.replace(/,/g, ',,');
+}
+
 export function qemuArgv(c: VmConfig): string[] {
   const params = [
     `console=${consoleDevice(c.arch)}`,
@@ -120,5 +171,6 @@ export function qemuArgv(c: VmConfig): string[] {
     'chardev:serial',
     '-device',
     'virtio-rng-pci',
+    ...shareArgs(c),
   ];
 }
