@@ -15,7 +15,7 @@ export const BUILD_ENTRIES = [
 ];
 
 /** Folders whose files end up in the bundles (bootstrap compares their mtimes with dist/). */
-export const BUILD_SOURCES = ['guest-agent', 'cli', 'common', 'vm'];
+export const BUILD_SOURCES = ['guest-agent', 'cli', 'compose', 'common', 'vm'];
 
 // CommonJS dependencies inside an ESM bundle call require(); give them one.
 const BANNER =

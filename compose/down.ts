@@ -1,0 +1,62 @@
+// `compose down`: the project's containers (one-off ones too), then its
+// networks, and with -v its named volumes and the containers' anonymous ones.
+import type Dockerode from 'dockerode';
+import { unlessNotFound } from './engine-errors.js';
+import { LABEL } from './labels.js';
+import type { Project } from './model.js';
+import { projectContainers } from './project-containers.js';
+import type { Progress } from './project-resources.js';
+import { removeContainer, stopContainer, stopSeconds } from './service-containers.js';
+
+export interface DownOptions {
+  volumes?: boolean;
+  /** Seconds to wait for a stop before the kill; default each service's stop_grace_period. */
+  timeout?: number;
+  progress: Progress;
+}
+
+export async function down(docker: Dockerode, project: Project, o: DownOptions): Promise<void> {
+  const containers = await projectContainers(docker, project.name);
+  await Promise.all(
+    containers.map(async (c) => {
+      if (c.state === 'running' || c.state === 'paused' || c.state === 'restarting') {
+        await stopContainer(docker, c.id, stopSeconds(project.services[c.service], o.timeout));
+        o.progress(`Container ${c.name}  Stopped`);
+      }
+      await removeContainer(docker, c.id, o.volumes ?? false);
+      o.progress(`Container ${c.name}  Removed`);
+    }),
+  );
+  // The file's networks, and any other network labelled as this project's (made by another compose).
+  const byLabel = await docker.listNetworks({
+    filters: JSON.stringify({ label: [`${LABEL.project}=${project.name}`] }),
+  });
+  const networks = new Set([
+    ...Object.values(project.networks)
+      .filter((n) => !n.external)
+      .map((n) => n.name),
+    ...byLabel.map((n) => n.Name),
+  ]);
+  for (const name of [...networks].sort()) {
+    const net = await unlessNotFound(docker.getNetwork(name).inspect());
+    if (!net) continue;
+    await docker.getNetwork(name).remove();
+    o.progress(`Network ${name}  Removed`);
+  }
+  if (!o.volumes) return;
+  const labelled = await docker.listVolumes({
+    filters: JSON.stringify({ label: [`${LABEL.project}=${project.name}`] }),
+  });
+  const volumes = new Set([
+    ...Object.values(project.volumes)
+      .filter((v) => !v.external)
+      .map((v) => v.name),
+    ...(labelled.Volumes ?? []).map((v) => v.Name),
+  ]);
+  for (const name of [...volumes].sort()) {
+    const vol = await unlessNotFound(docker.getVolume(name).inspect());
+    if (!vol) continue;
+    await docker.getVolume(name).remove();
+    o.progress(`Volume ${name}  Removed`);
+  }
+}

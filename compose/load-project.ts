@@ -1,0 +1,332 @@
+// Loads a compose project: finds and reads the files, interpolates them with
+// the shell's variables then .env's, checks every key, merges the files in
+// order and resolves what each container will get. Nothing touches the engine.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { startOrder } from './dependency-order.js';
+import { EnvFileSyntaxError, parseEnvFile } from './dotenv.js';
+import { ComposeError } from './errors.js';
+import { interpolate, InterpolationError, type Lookup } from './interpolate.js';
+import { mergeServiceDrafts } from './merge-services.js';
+import type { Project, Service, TopLevelNetwork, TopLevelVolume } from './model.js';
+import { normaliseService, pathKey, type NormaliseContext } from './normalise-service.js';
+import { isValidProjectName, normaliseProjectName } from './project-name.js';
+import {
+  NETWORK_KEYS,
+  SERVICE_KEYS,
+  SERVICE_NOT_YET,
+  TOP_LEVEL_KEYS,
+  TOP_LEVEL_NOT_YET,
+  VOLUME_KEYS,
+} from './schema-keys.js';
+import type { ServiceDraft } from './service-draft.js';
+import { resolveServiceEnvironment } from './service-environment.js';
+import { readYamlSource } from './yaml-source.js';
+
+export interface LoadOptions {
+  /** -f, in order; none: COMPOSE_FILE, else compose.yaml and its usual other names in cwd. */
+  files?: string[];
+  /** -p. */
+  projectName?: string;
+  /** --env-file (replaces the project directory's .env). */
+  envFile?: string;
+  /** --project-directory; default: the first file's folder. */
+  projectDir?: string;
+  cwd?: string;
+  /** The shell environment; default process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export const DEFAULT_FILE_NAMES = [
+  'compose.yaml',
+  'compose.yml',
+  'docker-compose.yml',
+  'docker-compose.yaml',
+];
+
+type Raw = Record<string, unknown>;
+const isObject = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function loadProject(opts: LoadOptions = {}): Project {
+  const cwd = opts.cwd ?? process.cwd();
+  const shell = opts.env ?? process.env;
+  const files = findFiles(opts, cwd, shell);
+  const projectDir = path.resolve(cwd, opts.projectDir ?? path.dirname(files[0]));
+  const warnings: string[] = [];
+
+  const envFile = opts.envFile ? path.resolve(cwd, opts.envFile) : path.join(projectDir, '.env');
+  const dotenv = new Map<string, string>();
+  if (existsSync(envFile)) {
+    try {
+      for (const e of parseEnvFile(readFileSync(envFile, 'utf8'), (n) => shell[n])) {
+        if (e.value !== undefined) dotenv.set(e.key, e.value);
+      }
+    } catch (err) {
+      if (err instanceof EnvFileSyntaxError)
+        throw new ComposeError(err.message, { file: envFile, line: err.line });
+      throw err;
+    }
+  } else if (opts.envFile) {
+    throw new ComposeError(`env file ${envFile} not found`);
+  }
+  const lookup: Lookup = (n) => shell[n] ?? dotenv.get(n);
+  const unset = new Set<string>();
+
+  let drafts: Record<string, ServiceDraft> = {};
+  const networkDefs: Record<string, { raw: Raw; file: string }> = {};
+  const volumeDefs: Record<string, { raw: Raw; file: string }> = {};
+  let nameFromFile: string | undefined;
+
+  for (const file of files) {
+    const source = readYamlSource(file);
+    const fail = (keyPath: (string | number)[], problem: string): never => {
+      throw new ComposeError(problem, { file, key: keyPath.join('.'), line: source.lineOf(keyPath) });
+    };
+    const raw = source.data ?? {};
+    if (!isObject(raw)) fail([], 'a compose file must be a mapping');
+    checkKeys(raw as Raw, fail);
+    const interpolatedPaths = new Set<string>();
+    const data = interpolateTree(raw, [], lookup, interpolatedPaths, fail, (n) => unset.add(n)) as Raw;
+    if (data.name !== undefined) nameFromFile = String(data.name);
+    const ctx: NormaliseContext = { file, projectDir, lookup, interpolatedPaths, fail };
+    for (const [name, svc] of Object.entries((data.services as Raw | undefined) ?? {})) {
+      const draft = normaliseService(name, svc, ctx);
+      drafts[name] = drafts[name] ? mergeServiceDrafts(drafts[name], draft) : draft;
+    }
+    for (const [kind, defs] of [
+      ['networks', networkDefs],
+      ['volumes', volumeDefs],
+    ] as const) {
+      for (const [key, def] of Object.entries((data[kind] as Raw | undefined) ?? {})) {
+        if (def !== null && !isObject(def)) fail([kind, key], 'must be a mapping');
+        defs[key] = { raw: { ...defs[key]?.raw, ...(def ?? {}) }, file };
+      }
+    }
+  }
+  for (const n of unset) warnings.push(`the "${n}" variable is not set; defaulting to a blank string`);
+
+  const rawName =
+    opts.projectName ?? shell.COMPOSE_PROJECT_NAME ?? dotenv.get('COMPOSE_PROJECT_NAME') ?? nameFromFile;
+  const name = rawName !== undefined ? rawName : normaliseProjectName(path.basename(projectDir));
+  if (!isValidProjectName(name)) {
+    throw new ComposeError(
+      `"${name}" is not a valid project name: use lower case letters, digits, "-" and "_", starting with a letter or digit`,
+    );
+  }
+
+  drafts = activeProfiles(drafts, shell.COMPOSE_PROFILES ?? dotenv.get('COMPOSE_PROFILES'));
+  const networks = topLevelNetworks(name, networkDefs);
+  const volumes = topLevelVolumes(name, volumeDefs);
+  const services: Record<string, Service> = {};
+  for (const [svcName, d] of Object.entries(drafts)) {
+    services[svcName] = finishService(d, networks, volumes, lookup);
+  }
+  startOrder(
+    Object.fromEntries(
+      Object.values(drafts).map((d) => [
+        d.name,
+        { name: d.name, dependsOn: d.dependsOn ?? {}, file: d.file },
+      ]),
+    ),
+  );
+  return {
+    name,
+    workingDir: projectDir,
+    configFiles: files,
+    environmentFile: existsSync(envFile) ? envFile : undefined,
+    services,
+    networks,
+    volumes,
+    warnings,
+  };
+}
+
+function findFiles(opts: LoadOptions, cwd: string, shell: NodeJS.ProcessEnv): string[] {
+  const given = opts.files?.length ? opts.files : shell.COMPOSE_FILE?.split(path.delimiter).filter(Boolean);
+  if (given?.length) {
+    return given.map((f) => {
+      const abs = path.resolve(cwd, f);
+      if (!existsSync(abs)) throw new ComposeError(`compose file ${abs} not found`);
+      return abs;
+    });
+  }
+  const dir = path.resolve(cwd, opts.projectDir ?? '.');
+  const found = DEFAULT_FILE_NAMES.map((n) => path.join(dir, n)).find((f) => existsSync(f));
+  if (!found)
+    throw new ComposeError(
+      `no compose file in ${dir} (looked for ${DEFAULT_FILE_NAMES.join(', ')}); name one with -f`,
+    );
+  const override = found.replace(/\.ya?ml$/, '.override$&');
+  return existsSync(override) ? [found, override] : [found];
+}
+
+function checkKeys(raw: Raw, fail: NormaliseContext['fail']): void {
+  for (const key of Object.keys(raw)) {
+    if (key.startsWith('x-') || TOP_LEVEL_KEYS.has(key)) continue;
+    if (TOP_LEVEL_NOT_YET.has(key)) fail([key], `top-level "${key}" is not supported by berth compose yet`);
+    fail([key], `unknown top-level key "${key}"`);
+  }
+  if (raw.services !== undefined && raw.services !== null && !isObject(raw.services))
+    fail(['services'], 'must be a mapping of service names to services');
+  for (const [name, svc] of Object.entries((raw.services as Raw | undefined) ?? {})) {
+    if (!isObject(svc)) fail(['services', name], 'a service must be a mapping');
+    for (const key of Object.keys(svc)) {
+      if (key.startsWith('x-') || SERVICE_KEYS.has(key)) continue;
+      if (SERVICE_NOT_YET.has(key))
+        fail(['services', name, key], `"${key}" is not supported by berth compose yet`);
+      fail(['services', name, key], `unknown service key "${key}"`);
+    }
+  }
+  for (const [kind, allowed] of [
+    ['networks', NETWORK_KEYS],
+    ['volumes', VOLUME_KEYS],
+  ] as const) {
+    const defs = raw[kind];
+    if (defs === undefined || defs === null) continue;
+    if (!isObject(defs)) fail([kind], 'must be a mapping');
+    for (const [name, def] of Object.entries(defs)) {
+      for (const key of Object.keys(isObject(def) ? def : {})) {
+        if (!key.startsWith('x-') && !allowed.has(key)) fail([kind, name, key], `unknown key "${key}"`);
+      }
+    }
+  }
+}
+
+function interpolateTree(
+  value: unknown,
+  at: (string | number)[],
+  lookup: Lookup,
+  used: Set<string>,
+  fail: NormaliseContext['fail'],
+  onUnset: (name: string) => void,
+): unknown {
+  if (typeof value === 'string') {
+    try {
+      const r = interpolate(value, lookup, onUnset);
+      if (r.usedVariables) used.add(pathKey(at));
+      return r.value;
+    } catch (err) {
+      if (err instanceof InterpolationError) fail(at, err.message);
+      throw err;
+    }
+  }
+  if (Array.isArray(value))
+    return value.map((v, i) => interpolateTree(v, [...at, i], lookup, used, fail, onUnset));
+  if (isObject(value)) {
+    const out: Raw = {};
+    for (const [k, v] of Object.entries(value))
+      out[k] = interpolateTree(v, [...at, k], lookup, used, fail, onUnset);
+    return out;
+  }
+  return value;
+}
+
+function activeProfiles(
+  drafts: Record<string, ServiceDraft>,
+  profilesVar: string | undefined,
+): Record<string, ServiceDraft> {
+  const active = new Set(
+    (profilesVar ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean),
+  );
+  return Object.fromEntries(
+    Object.entries(drafts).filter(
+      ([, d]) => !d.profiles?.length || active.has('*') || d.profiles.some((p) => active.has(p)),
+    ),
+  );
+}
+
+const stringMap = (v: unknown): Record<string, string> => {
+  if (Array.isArray(v)) {
+    return Object.fromEntries(
+      v.map((s) => String(s)).map((s) => [s.split('=')[0], s.slice(s.indexOf('=') + 1)]),
+    );
+  }
+  return Object.fromEntries(Object.entries(isObject(v) ? v : {}).map(([k, val]) => [k, String(val ?? '')]));
+};
+
+function topLevelNetworks(
+  project: string,
+  defs: Record<string, { raw: Raw }>,
+): Record<string, TopLevelNetwork> {
+  const out: Record<string, TopLevelNetwork> = {};
+  for (const [key, { raw }] of Object.entries({ default: { raw: {} as Raw }, ...defs })) {
+    const external = raw.external === true || isObject(raw.external);
+    out[key] = {
+      name: raw.name !== undefined ? String(raw.name) : external ? key : `${project}_${key}`,
+      external,
+      driver: raw.driver === undefined ? undefined : String(raw.driver),
+      driverOpts: stringMap(raw.driver_opts),
+      labels: stringMap(raw.labels),
+      internal: raw.internal === true,
+    };
+  }
+  return out;
+}
+
+function topLevelVolumes(
+  project: string,
+  defs: Record<string, { raw: Raw }>,
+): Record<string, TopLevelVolume> {
+  const out: Record<string, TopLevelVolume> = {};
+  for (const [key, { raw }] of Object.entries(defs)) {
+    const external = raw.external === true || isObject(raw.external);
+    out[key] = {
+      name: raw.name !== undefined ? String(raw.name) : external ? key : `${project}_${key}`,
+      external,
+      driver: raw.driver === undefined ? undefined : String(raw.driver),
+      driverOpts: stringMap(raw.driver_opts),
+      labels: stringMap(raw.labels),
+    };
+  }
+  return out;
+}
+
+function finishService(
+  d: ServiceDraft,
+  networks: Record<string, TopLevelNetwork>,
+  volumes: Record<string, TopLevelVolume>,
+  lookup: Lookup,
+): Service {
+  const where = (key: string) => ({ file: d.file, key: `services.${d.name}${key ? `.${key}` : ''}` });
+  if (!d.image)
+    throw new ComposeError('has no image (build is not supported by berth compose yet)', where(''));
+  const serviceNetworks = d.networkMode ? {} : (d.networks ?? { default: { aliases: [] } });
+  for (const n of Object.keys(serviceNetworks)) {
+    if (!networks[n]) throw new ComposeError(`refers to undefined network "${n}"`, where('networks'));
+  }
+  for (const v of d.volumes ?? []) {
+    if (v.type === 'volume' && v.source && !volumes[v.source]) {
+      throw new ComposeError(
+        `refers to undefined volume "${v.source}" (declare it under the top-level volumes)`,
+        where('volumes'),
+      );
+    }
+  }
+  const { environmentEntries: _e, envFiles: _f, file: _file, ...rest } = d;
+  return {
+    ...rest,
+    image: d.image,
+    environment: resolveServiceEnvironment(d, lookup),
+    ports: d.ports ?? [],
+    expose: d.expose ?? [],
+    volumes: d.volumes ?? [],
+    networks: serviceNetworks,
+    dependsOn: d.dependsOn ?? {},
+    labels: d.labels ?? {},
+    tmpfs: d.tmpfs ?? [],
+    tty: d.tty ?? false,
+    stdinOpen: d.stdinOpen ?? false,
+    privileged: d.privileged ?? false,
+    readOnly: d.readOnly ?? false,
+    capAdd: d.capAdd ?? [],
+    capDrop: d.capDrop ?? [],
+    extraHosts: d.extraHosts ?? [],
+    dns: d.dns ?? [],
+    securityOpt: d.securityOpt ?? [],
+    sysctls: d.sysctls ?? {},
+    profiles: d.profiles ?? [],
+  };
+}

@@ -1,0 +1,129 @@
+// A loaded, validated, interpolated and merged compose project: what every
+// command works from. Paths are absolute; durations are in nanoseconds (as the
+// Engine API wants them); sizes in bytes.
+
+export type DependencyCondition = 'service_started' | 'service_healthy' | 'service_completed_successfully';
+
+/** Where a container variable's value came from, highest precedence first (Compose docs order). */
+export type EnvSource =
+  'run -e' | 'environment (interpolated)' | 'env_file (interpolated)' | 'environment' | 'env_file';
+
+export interface EnvValue {
+  value: string;
+  source: EnvSource;
+}
+
+export interface PortMapping {
+  target: number;
+  /** Host port or range ("8080", "8000-8001"); undefined: an ephemeral port. */
+  published?: string;
+  hostIp?: string;
+  protocol: 'tcp' | 'udp' | 'sctp';
+}
+
+export interface ServiceMount {
+  type: 'volume' | 'bind' | 'tmpfs';
+  /** Absolute host path (bind), the top-level volume key (volume), or none (anonymous, tmpfs). */
+  source?: string;
+  target: string;
+  readOnly: boolean;
+  /** Short syntax binds create a missing host path, as docker does with -v. */
+  createHostPath: boolean;
+  noCopy?: boolean;
+  tmpfsSize?: number;
+}
+
+export interface ServiceNetwork {
+  aliases: string[];
+  ipv4Address?: string;
+}
+
+export interface Healthcheck {
+  test: string[];
+  interval?: number;
+  timeout?: number;
+  retries?: number;
+  startPeriod?: number;
+}
+
+export interface ServiceDependency {
+  condition: DependencyCondition;
+  required: boolean;
+}
+
+export interface Service {
+  name: string;
+  image: string;
+  command?: string[];
+  entrypoint?: string[];
+  /** The container's variables after env_file and environment, with where each came from. */
+  environment: Record<string, EnvValue>;
+  ports: PortMapping[];
+  expose: string[];
+  volumes: ServiceMount[];
+  networks: Record<string, ServiceNetwork>;
+  dependsOn: Record<string, ServiceDependency>;
+  restart?: string;
+  labels: Record<string, string>;
+  workingDir?: string;
+  user?: string;
+  hostname?: string;
+  domainname?: string;
+  containerName?: string;
+  tmpfs: string[];
+  logging?: { driver?: string; options: Record<string, string> };
+  cpus?: number;
+  memory?: number;
+  healthcheck?: Healthcheck;
+  /** From scale or deploy.replicas; undefined: 1. */
+  scale?: number;
+  tty: boolean;
+  stdinOpen: boolean;
+  privileged: boolean;
+  readOnly: boolean;
+  capAdd: string[];
+  capDrop: string[];
+  extraHosts: string[];
+  dns: string[];
+  stopSignal?: string;
+  /** Seconds. */
+  stopGracePeriod?: number;
+  init?: boolean;
+  networkMode?: string;
+  pidsLimit?: number;
+  securityOpt: string[];
+  shmSize?: number;
+  sysctls: Record<string, string>;
+  profiles: string[];
+}
+
+export interface TopLevelNetwork {
+  /** The engine's name of the network. */
+  name: string;
+  external: boolean;
+  driver?: string;
+  driverOpts: Record<string, string>;
+  labels: Record<string, string>;
+  internal: boolean;
+}
+
+export interface TopLevelVolume {
+  name: string;
+  external: boolean;
+  driver?: string;
+  driverOpts: Record<string, string>;
+  labels: Record<string, string>;
+}
+
+export interface Project {
+  name: string;
+  workingDir: string;
+  configFiles: string[];
+  /** The env file the interpolation read (.env or --env-file), when there was one. */
+  environmentFile?: string;
+  services: Record<string, Service>;
+  networks: Record<string, TopLevelNetwork>;
+  volumes: Record<string, TopLevelVolume>;
+  /** Things the user should hear about (unset variables, ignored keys). */
+  warnings: string[];
+}

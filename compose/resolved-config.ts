@@ -1,0 +1,151 @@
+// `compose config`: the project as it was resolved (files merged, variables
+// interpolated, env_file read, paths absolute), in the Compose Specification's
+// canonical long forms, as YAML.
+import { stringify } from 'yaml';
+import type { Project, Service } from './model.js';
+import { formatDuration } from './units.js';
+
+type Out = Record<string, unknown>;
+
+function prune(o: Out): Out {
+  for (const [k, v] of Object.entries(o)) {
+    const empty =
+      v === undefined ||
+      (Array.isArray(v) && v.length === 0) ||
+      (v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0);
+    if (empty || v === false) delete o[k];
+  }
+  return o;
+}
+
+function serviceOut(s: Service): Out {
+  const deploy =
+    s.cpus !== undefined || s.memory !== undefined
+      ? {
+          resources: {
+            limits: prune({
+              cpus: s.cpus !== undefined ? String(s.cpus) : undefined,
+              memory: s.memory !== undefined ? String(s.memory) : undefined,
+            }),
+          },
+        }
+      : undefined;
+  return prune({
+    image: s.image,
+    container_name: s.containerName,
+    command: s.command,
+    entrypoint: s.entrypoint,
+    environment: Object.fromEntries(
+      Object.entries(s.environment)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, v]) => [k, v.value]),
+    ),
+    ports: s.ports.map((p) =>
+      prune({
+        mode: 'ingress',
+        host_ip: p.hostIp,
+        target: p.target,
+        published: p.published,
+        protocol: p.protocol,
+      }),
+    ),
+    expose: s.expose,
+    volumes: s.volumes.map((v) =>
+      prune({
+        type: v.type,
+        source: v.source,
+        target: v.target,
+        read_only: v.readOnly,
+        bind: v.type === 'bind' ? { create_host_path: v.createHostPath } : undefined,
+        volume: v.noCopy ? { nocopy: true } : undefined,
+        tmpfs: v.tmpfsSize !== undefined ? { size: v.tmpfsSize } : undefined,
+      }),
+    ),
+    networks: Object.fromEntries(
+      Object.entries(s.networks).map(([k, n]) => [
+        k,
+        n.aliases.length || n.ipv4Address ? prune({ aliases: n.aliases, ipv4_address: n.ipv4Address }) : null,
+      ]),
+    ),
+    network_mode: s.networkMode,
+    depends_on: Object.fromEntries(
+      Object.entries(s.dependsOn).map(([k, d]) => [k, { condition: d.condition, required: d.required }]),
+    ),
+    restart: s.restart,
+    labels: s.labels,
+    working_dir: s.workingDir,
+    user: s.user,
+    hostname: s.hostname,
+    domainname: s.domainname,
+    tmpfs: s.tmpfs,
+    logging: s.logging ? prune({ driver: s.logging.driver, options: s.logging.options }) : undefined,
+    deploy,
+    healthcheck: s.healthcheck
+      ? prune({
+          test: s.healthcheck.test,
+          interval: s.healthcheck.interval !== undefined ? formatDuration(s.healthcheck.interval) : undefined,
+          timeout: s.healthcheck.timeout !== undefined ? formatDuration(s.healthcheck.timeout) : undefined,
+          retries: s.healthcheck.retries,
+          start_period:
+            s.healthcheck.startPeriod !== undefined ? formatDuration(s.healthcheck.startPeriod) : undefined,
+        })
+      : undefined,
+    scale: s.scale,
+    tty: s.tty,
+    stdin_open: s.stdinOpen,
+    privileged: s.privileged,
+    read_only: s.readOnly,
+    init: s.init,
+    cap_add: s.capAdd,
+    cap_drop: s.capDrop,
+    extra_hosts: s.extraHosts,
+    dns: s.dns,
+    security_opt: s.securityOpt,
+    sysctls: s.sysctls,
+    stop_signal: s.stopSignal,
+    stop_grace_period: s.stopGracePeriod !== undefined ? formatDuration(s.stopGracePeriod * 1e9) : undefined,
+    pids_limit: s.pidsLimit,
+    shm_size: s.shmSize,
+    profiles: s.profiles,
+  });
+}
+
+export function resolvedConfig(project: Project): Out {
+  const services = Object.values(project.services).sort((a, b) => a.name.localeCompare(b.name));
+  const usedNetworks = new Set(services.flatMap((s) => Object.keys(s.networks)));
+  return prune({
+    name: project.name,
+    services: Object.fromEntries(services.map((s) => [s.name, serviceOut(s)])),
+    networks: Object.fromEntries(
+      Object.entries(project.networks)
+        .filter(([k]) => k !== 'default' || usedNetworks.has(k))
+        .map(([k, n]) => [
+          k,
+          prune({
+            name: n.name,
+            external: n.external,
+            driver: n.driver,
+            driver_opts: n.driverOpts,
+            labels: n.labels,
+            internal: n.internal,
+          }),
+        ]),
+    ),
+    volumes: Object.fromEntries(
+      Object.entries(project.volumes).map(([k, v]) => [
+        k,
+        prune({
+          name: v.name,
+          external: v.external,
+          driver: v.driver,
+          driver_opts: v.driverOpts,
+          labels: v.labels,
+        }),
+      ]),
+    ),
+  });
+}
+
+export function resolvedConfigYaml(project: Project): string {
+  return stringify(resolvedConfig(project), { lineWidth: 0 });
+}

@@ -1,0 +1,80 @@
+// Creating, starting and taking away one service's containers.
+import type Dockerode from 'dockerode';
+import {
+  containerCreateOptions,
+  endpointConfig,
+  serviceNetworkOrder,
+  type ContainerIdentity,
+  type CreateOverrides,
+} from './container-config.js';
+import { ComposeError } from './errors.js';
+import { engineMessage } from './engine-errors.js';
+import type { Project, Service } from './model.js';
+import { projectContainers } from './project-containers.js';
+
+const DEFAULT_STOP_SECONDS = 10;
+
+export async function createServiceContainer(
+  docker: Dockerode,
+  project: Project,
+  service: Service,
+  id: ContainerIdentity,
+  overrides: CreateOverrides = {},
+): Promise<Dockerode.Container> {
+  const o = { ...overrides };
+  if (service.networkMode?.startsWith('service:')) {
+    const target = service.networkMode.slice('service:'.length);
+    const [c] = await projectContainers(docker, project.name, { services: [target], oneoff: false });
+    if (!c)
+      throw new ComposeError(`network_mode service:${target}: service ${target} has no container`, {
+        key: `services.${service.name}.network_mode`,
+      });
+    o.networkModeContainer = c.id;
+  }
+  let container: Dockerode.Container;
+  try {
+    container = await docker.createContainer(containerCreateOptions(project, service, id, o));
+  } catch (err) {
+    throw new ComposeError(`creating container ${id.name}: ${engineMessage(err)}`);
+  }
+  // The create body carries the first network; the others are connected one by one.
+  if (!service.networkMode) {
+    for (const key of serviceNetworkOrder(service).slice(1)) {
+      await docker
+        .getNetwork(project.networks[key].name)
+        .connect({ Container: container.id, EndpointConfig: endpointConfig(service, key) });
+    }
+  }
+  return container;
+}
+
+export function stopSeconds(service: Service | undefined, override?: number): number {
+  return override ?? service?.stopGracePeriod ?? DEFAULT_STOP_SECONDS;
+}
+
+export async function startContainer(docker: Dockerode, id: string, name: string): Promise<void> {
+  try {
+    await docker.getContainer(id).start();
+  } catch (err) {
+    // 304: already running.
+    if ((err as { statusCode?: number }).statusCode === 304) return;
+    throw new ComposeError(`starting container ${name}: ${engineMessage(err)}`);
+  }
+}
+
+export async function stopContainer(docker: Dockerode, id: string, seconds: number): Promise<void> {
+  try {
+    await docker.getContainer(id).stop({ t: seconds });
+  } catch (err) {
+    const code = (err as { statusCode?: number }).statusCode;
+    if (code !== 304 && code !== 404) throw err;
+  }
+}
+
+export async function removeContainer(docker: Dockerode, id: string, volumes: boolean): Promise<void> {
+  try {
+    await docker.getContainer(id).remove({ force: true, v: volumes });
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+  }
+}

@@ -1,0 +1,130 @@
+// `compose up`: networks, volumes and images first, then each service in
+// dependency order, converging its containers on the configuration: a
+// container whose config hash (or image) changed is recreated, one that still
+// matches is left alone (started if it was stopped), surplus numbers go.
+import type Dockerode from 'dockerode';
+import { withDependencies } from './dependency-order.js';
+import { waitCompleted, waitHealthy } from './dependency-wait.js';
+import { serviceConfigHash } from './labels.js';
+import type { Project, Service } from './model.js';
+import { projectContainers, serviceContainerName, type ProjectContainer } from './project-containers.js';
+import { ensureImages, ensureNetworks, ensureVolumes, type Progress } from './project-resources.js';
+import {
+  createServiceContainer,
+  removeContainer,
+  startContainer,
+  stopContainer,
+  stopSeconds,
+} from './service-containers.js';
+
+export interface UpOptions {
+  /** Only these services (and, unless noDeps, what they depend on). */
+  services?: string[];
+  forceRecreate?: boolean;
+  noDeps?: boolean;
+  /** --scale svc=N. */
+  scale?: Record<string, number>;
+  progress: Progress;
+}
+
+export async function up(docker: Dockerode, project: Project, o: UpOptions): Promise<ProjectContainer[]> {
+  const order = withDependencies(project.services, o.services ?? [], o.noDeps ?? false);
+  for (const name of Object.keys(o.scale ?? {})) {
+    if (!project.services[name]) throw new Error(`--scale: no such service: ${name}`);
+  }
+  const services = order.map((n) => project.services[n]);
+  await ensureNetworks(docker, project, services, o.progress);
+  await ensureVolumes(docker, project, services, o.progress);
+  const imageIds = await ensureImages(docker, services, o.progress);
+  const started = new Set<string>();
+  for (const service of services) {
+    if (!o.noDeps) await waitForDependencies(docker, project, service, started, o.progress);
+    const scale = o.scale?.[service.name] ?? service.scale ?? 1;
+    await converge(docker, project, service, scale, imageIds.get(service.image) as string, o);
+    started.add(service.name);
+  }
+  return projectContainers(docker, project.name, { services: order, oneoff: false });
+}
+
+async function converge(
+  docker: Dockerode,
+  project: Project,
+  service: Service,
+  scale: number,
+  imageId: string,
+  o: UpOptions,
+): Promise<void> {
+  const configHash = serviceConfigHash(service);
+  const existing = await projectContainers(docker, project.name, { services: [service.name], oneoff: false });
+  for (const c of existing) {
+    if (c.number === undefined || c.number > scale) {
+      await stopContainer(docker, c.id, stopSeconds(service));
+      await removeContainer(docker, c.id, false);
+      o.progress(`Container ${c.name}  Removed`);
+    }
+  }
+  if (scale > 1 && service.containerName) {
+    throw new Error(
+      `service ${service.name} has container_name ${service.containerName}, so it cannot be scaled to ${scale}`,
+    );
+  }
+  for (let n = 1; n <= scale; n++) {
+    const name = service.containerName ?? serviceContainerName(project.name, service.name, n);
+    let current = existing.find((c) => c.number === n);
+    const stale =
+      current && (o.forceRecreate || current.configHash !== configHash || current.imageId !== imageId);
+    if (current && stale) {
+      await stopContainer(docker, current.id, stopSeconds(service));
+      await removeContainer(docker, current.id, false);
+      current = undefined;
+      o.progress(`Container ${name}  Recreate`);
+    }
+    if (!current) {
+      const created = await createServiceContainer(docker, project, service, {
+        name,
+        number: n,
+        oneoff: false,
+        configHash,
+        imageId,
+      });
+      o.progress(`Container ${name}  ${stale ? 'Recreated' : 'Created'}`);
+      await startContainer(docker, created.id, name);
+      o.progress(`Container ${name}  Started`);
+    } else if (current.state !== 'running') {
+      await startContainer(docker, current.id, name);
+      o.progress(`Container ${name}  Started`);
+    } else {
+      o.progress(`Container ${name}  Running`);
+    }
+  }
+}
+
+async function waitForDependencies(
+  docker: Dockerode,
+  project: Project,
+  service: Service,
+  started: Set<string>,
+  progress: Progress,
+): Promise<void> {
+  for (const [dep, d] of Object.entries(service.dependsOn)) {
+    if (d.condition === 'service_started') continue;
+    const containers = await projectContainers(docker, project.name, { services: [dep], oneoff: false });
+    if (containers.length === 0) {
+      if (!d.required || !started.has(dep)) continue;
+    }
+    for (const c of containers) {
+      progress(`Container ${c.name}  Waiting`);
+      if (d.condition === 'service_healthy') {
+        await waitHealthy(docker, c.id, c.name, {
+          service: dep,
+          healthcheck: project.services[dep].healthcheck,
+          progress,
+        });
+        progress(`Container ${c.name}  Healthy`);
+      } else {
+        await waitCompleted(docker, c.id, c.name);
+        progress(`Container ${c.name}  Exited`);
+      }
+    }
+  }
+}

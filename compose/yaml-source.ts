@@ -1,0 +1,57 @@
+// One compose file parsed with its positions kept, so that errors about a key
+// can name its line.
+import { readFileSync } from 'node:fs';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { ComposeError } from './errors.js';
+
+export interface YamlSource {
+  file: string;
+  data: unknown;
+  /** The 1-based line of the key at this path (or of the nearest enclosing key known). */
+  lineOf(path: readonly (string | number)[]): number | undefined;
+}
+
+export function readYamlSource(file: string, text = readFileSync(file, 'utf8')): YamlSource {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, merge: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    throw new ComposeError(e.message.split('\n')[0], { file, line: e.linePos?.[0].line });
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 1000 });
+  } catch (err) {
+    throw new ComposeError((err as Error).message, { file });
+  }
+  return { file, data, lineOf: (path) => lineOfPath(doc, lineCounter, path) };
+}
+
+function lineOfPath(
+  doc: Document,
+  lines: LineCounter,
+  path: readonly (string | number)[],
+): number | undefined {
+  let node: unknown = doc.contents;
+  let best: number | undefined;
+  const lineAt = (n: unknown) => {
+    const range = (n as Node | undefined)?.range;
+    return range ? lines.linePos(range[0]).line : undefined;
+  };
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find(
+        (p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg),
+      );
+      if (!pair) return best;
+      best = lineAt(pair.key) ?? best;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      node = node.items[seg];
+      best = lineAt(node) ?? best;
+    } else {
+      return best;
+    }
+  }
+  return best;
+}
