@@ -4,6 +4,7 @@ import { BERTH_VERSION } from '../common/engine-api.js';
 import { engineSocket } from './engine-endpoint.js';
 import { engineChecks, hostChecks, type Check } from './doctor.js';
 import { vmCommand } from '../vm/commands.js';
+import { composeCommand } from './compose.js';
 
 const USAGE = `Usage: berth COMMAND
 
@@ -11,6 +12,7 @@ Commands:
   version    Show the Berth client and engine versions
   doctor     Check this machine and the engine, and say what to install
   vm         The Berth VM: start, stop, status, logs, build-image
+  compose    Run a Compose project: up, down, ps, logs, config, exec, run, …
 `;
 
 function printChecks(checks: Check[]): boolean {
@@ -54,6 +56,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'vm':
       return vmCommand(argv.slice(1));
+    case 'compose':
+      return composeCommand(argv.slice(1));
     case undefined:
     case '-h':
     case '--help':
