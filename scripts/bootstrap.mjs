@@ -28,6 +28,8 @@ export const DEBIAN_PACKAGES = [
   'qemu-system-x86',
   'qemu-utils',
   ...virtiofsdPackage(),
+  // The compose interop tests: Debian's docker-compose 1.29 against the engine.
+  'docker-compose',
 ];
 
 /**
