@@ -13,10 +13,12 @@ export interface YamlSource {
 
 export function readYamlSource(file: string, text = readFileSync(file, 'utf8')): YamlSource {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, merge: true, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter, merge: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
-    throw new ComposeError(e.message.split('\n')[0], { file, line: e.linePos?.[0].line });
+    // The parser's message says "at line N, column M:" and quotes the text; the line goes in front instead.
+    const problem = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+    throw new ComposeError(problem, { file, line: e.linePos?.[0].line });
   }
   let data: unknown;
   try {
