@@ -182,6 +182,7 @@ async function dispatch(argv: string[]): Promise<number> {
         if (!m) throw new UsageError(`--scale: "${s}" is not SERVICE=NUMBER`);
         scale[m[1]] = Number(m[2]);
       }
+      const upStarted = Math.floor(Date.now() / 1000);
       const containers = await up(docker, project, {
         services: positionals,
         forceRecreate: Boolean(flags['force-recreate']),
@@ -190,7 +191,7 @@ async function dispatch(argv: string[]): Promise<number> {
         progress,
       });
       if (flags.detach) return 0;
-      return attachAndWait(docker, project, containers, color, seconds(flags.timeout));
+      return attachAndWait(docker, project, containers, upStarted, color, seconds(flags.timeout));
     }
     case 'down':
       await down(docker, project, {
@@ -323,6 +324,7 @@ async function attachAndWait(
   docker: Docker,
   project: Project,
   containers: Awaited<ReturnType<typeof projectContainers>>,
+  since: number,
   color: boolean,
   timeout: number | undefined,
 ): Promise<number> {
@@ -337,7 +339,8 @@ async function attachAndWait(
   await showLogs(docker, project, {
     containers,
     follow: true,
-    tail: '0',
+    // What the containers printed since up began: a fresh container's first lines come before the attach.
+    since,
     color,
     write: (t) => process.stdout.write(t),
     signal: abort.signal,
@@ -349,6 +352,14 @@ async function attachAndWait(
       progress,
     });
     return 130;
+  }
+  for (const c of containers) {
+    const info = await docker
+      .getContainer(c.id)
+      .inspect()
+      .catch(() => undefined);
+    if (info && !info.State.Running)
+      process.stdout.write(`${c.name} exited with code ${info.State.ExitCode}\n`);
   }
   return 0;
 }

@@ -13,6 +13,8 @@ export interface LogsOptions {
   /** A number of lines, or "all". */
   tail?: string;
   timestamps?: boolean;
+  /** Only lines from this unix time (seconds) on. */
+  since?: number;
   color: boolean;
   write: (text: string) => void;
   signal?: AbortSignal;
@@ -41,6 +43,7 @@ export async function showLogs(docker: Dockerode, project: Project, o: LogsOptio
         stderr: true,
         timestamps: o.timestamps ?? false,
         ...(tail !== undefined ? { tail } : {}),
+        ...(o.since !== undefined ? { since: o.since } : {}),
       };
       if (!o.follow) {
         feed((await container.logs({ ...opts, follow: false })) as Buffer);

@@ -270,6 +270,35 @@ describe('berth compose', () => {
     });
   });
 
+  describe('up in the foreground, and logs', () => {
+    it("up without -d shows every container's output, prefixed, until they exit", async () => {
+      const dir = project('fg', {
+        'compose.yaml': `
+services:
+  a:
+    image: busybox
+    command: ["sh", "-c", "echo one; sleep 1; echo two"]
+  b:
+    image: busybox
+    command: ["echo", "bee"]
+`,
+      });
+      const r = ok(await compose(dir, ['up']), 'up');
+      assert.match(r.stdout, /^fg-a-1\s+\| one$/m);
+      assert.match(r.stdout, /^fg-a-1\s+\| two$/m);
+      assert.match(r.stdout, /^fg-b-1\s+\| bee$/m);
+      assert.match(r.stdout, /^fg-a-1 exited with code 0$/m);
+      const follow = ok(
+        await compose(dir, ['logs', '-f', '--no-color']),
+        'logs -f of exited containers ends',
+      );
+      assert.match(follow.stdout, /^fg-b-1\s+\| bee$/m);
+      const tail = ok(await compose(dir, ['logs', '--tail', '1', 'a']), 'logs --tail 1');
+      assert.equal(tail.stdout.trim().replace(/\s+/g, ' '), 'fg-a-1 | two');
+      ok(await compose(dir, ['down']), 'down');
+    });
+  });
+
   describe('environment precedence, case by case (Compose docs order)', () => {
     // Each case: the service's env sources, the shell, and what the container sees.
     const cases: {
