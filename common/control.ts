@@ -29,4 +29,6 @@ export const CONTROL_COMMANDS = {
   shutdown: 'shutdown',
   /** Answers "ok": the control server is up. */
   ping: 'ping',
+  /** `udp-forward IP PORT`: datagrams to and from a guest address, framed (common/udp-frames.ts). */
+  udpForward: 'udp-forward',
 } as const;

@@ -264,6 +264,11 @@ export class Machine {
         if (!control) return Promise.reject(new Error('no channel to the guest'));
         return control.openTcp(ip, port, fromIp, fromPort);
       },
+      openUdp: (ip, port) => {
+        const control = this.control;
+        if (!control) return Promise.reject(new Error('no channel to the guest'));
+        return control.openExec(`${CONTROL_COMMANDS.udpForward} ${ip} ${port}`);
+      },
       loopbackOnly: this.settings.portsLoopbackOnly,
       // The VM process's stderr is the VM's log (vm.log).
       report: (msg) => process.stderr.write(`berth vm: port ${msg}\n`),

@@ -2,11 +2,13 @@
 // The host authenticates with its per-install key; it may then tunnel to the
 // engine's socket (direct-streamlocal), to ports published in the guest
 // (direct-tcpip, to the guest's own addresses only) and run the control commands.
+import dgram from 'node:dgram';
 import net from 'node:net';
 import os from 'node:os';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import { CONTROL_COMMANDS, GUEST_ENGINE_SOCKET } from '../../common/control.js';
+import { FrameDecoder, encodeFrame } from '../../common/udp-frames.js';
 
 const { Server, utils } = ssh2;
 
@@ -73,6 +75,8 @@ export class ControlServer {
           const session = acceptSession();
           session.on('exec', (acceptExec, _rejectExec, info) => {
             const stream = acceptExec();
+            const [command, ...args] = info.command.split(' ');
+            if (command === CONTROL_COMMANDS.udpForward) return relayUdp(stream, args);
             switch (info.command) {
               case CONTROL_COMMANDS.ping:
                 stream.end('ok\n');
@@ -106,4 +110,37 @@ export function isGuestAddress(ip: string): boolean {
   if (!net.isIP(ip)) return false;
   if (ip === '::1' || ip.startsWith('127.')) return true;
   return Object.values(os.networkInterfaces()).some((addrs) => addrs?.some((a) => a.address === ip));
+}
+
+/** The guest end of a forwarded UDP port: framed datagrams from the channel to IP:PORT, replies back. */
+function relayUdp(stream: ssh2.ServerChannel, args: string[]): void {
+  const [ip, portText] = args;
+  const port = Number(portText);
+  if (!ip || !isGuestAddress(ip) || !Number.isInteger(port) || port < 1 || port > 65535) {
+    stream.stderr.write(`udp-forward: not a guest address and port: ${args.join(' ')}\n`);
+    stream.exit(2);
+    stream.end();
+    return;
+  }
+  const sock = dgram.createSocket(net.isIPv6(ip) ? 'udp6' : 'udp4');
+  let open = true;
+  const close = () => {
+    if (!open) return;
+    open = false;
+    sock.close();
+    if (stream.writable) {
+      stream.exit(0);
+      stream.end();
+    }
+  };
+  sock.on('error', close);
+  sock.on('message', (msg, from) => {
+    if (from.port === port) stream.write(encodeFrame(msg)); // replies only, not strays to our port
+  });
+  const decoder = new FrameDecoder((d) => {
+    if (open) sock.send(d, port, ip);
+  });
+  stream.on('data', (chunk: Buffer) => decoder.push(chunk));
+  stream.on('end', close);
+  stream.on('close', close);
 }

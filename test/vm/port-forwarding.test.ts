@@ -113,6 +113,7 @@ test('forwarder: opens the port, tunnels each connection, closes on unpublish', 
   const reports: string[] = [];
   const fwd = new PortForwarder({
     openTcp,
+    openUdp: () => Promise.reject(new Error('unused')),
     loopbackOnly: true,
     report: (m) => reports.push(m),
     onChange: () => changes++,
@@ -141,6 +142,7 @@ test('forwarder: a host port already taken is reported, not fatal', async (t) =>
   const reports: string[] = [];
   const fwd = new PortForwarder({
     openTcp: () => Promise.reject(new Error('unused')),
+    openUdp: () => Promise.reject(new Error('unused')),
     loopbackOnly: true,
     report: (m) => reports.push(m),
     onChange: () => {},

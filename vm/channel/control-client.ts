@@ -85,6 +85,13 @@ export class ControlClient {
     });
   }
 
+  /** A control command's channel, left open for the caller (udp-forward's framed datagrams). */
+  openExec(command: string): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      this.conn.exec(command, (err, stream) => (err ? reject(err) : resolve(stream)));
+    });
+  }
+
   /** Runs a control command; resolves with its output. */
   run(command: string): Promise<string> {
     return new Promise((resolve, reject) => {

@@ -1,7 +1,7 @@
 // Automatic port forwarding: a port the engine publishes in the guest is
 // opened at the same address and port on the host, and each TCP connection is
 // tunnelled over the ssh2 channel (direct-tcpip) to where the engine listens
-// in the guest. 127.0.0.1 stays loopback-only; 0.0.0.0 and :: are all of the
+// in the guest; UDP datagrams go through udp-relay.ts. 127.0.0.1 stays loopback-only; 0.0.0.0 and :: are all of the
 // host's interfaces, as Docker Desktop does (loopbackOnly, for tests and for
 // users who want nothing reachable from outside, keeps them on loopback). A
 // port the host cannot open is reported, never fatal: the container still
@@ -10,6 +10,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { PortEvent } from '../../common/port-events.js';
 import { log } from '../util/log.js';
+import { UdpRelay, type OpenUdp } from './udp-relay.js';
 
 export type OpenTcp = (
   guestIp: string,
@@ -21,6 +22,8 @@ export type OpenTcp = (
 export interface PortForwarderOptions {
   /** A stream to an address and port in the guest (the channel's direct-tcpip). */
   openTcp: OpenTcp;
+  /** A framed-datagram channel to an address and port in the guest (udp-forward). */
+  openUdp: OpenUdp;
   /** Open 0.0.0.0 and :: publications on the host's loopback only. */
   loopbackOnly: boolean;
   /** One line for the VM's log: a port that could not be forwarded, and why. */
@@ -50,9 +53,21 @@ function label(e: Pick<PortEvent, 'hostIp' | 'hostPort' | 'proto'>, bind?: strin
 }
 
 interface Listener {
-  server: net.Server;
-  sockets: Set<net.Socket>;
+  close(): void;
   closed: boolean;
+}
+
+function why(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return 'the port is already in use on the host';
+    case 'EACCES':
+      return 'not allowed to open it on the host';
+    case 'EADDRNOTAVAIL':
+      return 'the host has no such address';
+    default:
+      return err.message;
+  }
 }
 
 export class PortForwarder {
@@ -70,41 +85,40 @@ export class PortForwarder {
       return;
     }
     this.unpublish(key); // a publication that changed container: open afresh
-    if (e.proto !== 'tcp') {
-      this.fail(key, `${label(e)}: not forwarded to the host (UDP forwarding is not supported yet)`);
-      return;
-    }
     const bind = hostBindAddress(e.hostIp, this.opts.loopbackOnly);
     const target = guestTargetAddress(e.hostIp);
-    const entry: Listener = {
-      server: net.createServer({ allowHalfOpen: true }),
-      sockets: new Set(),
-      closed: false,
-    };
-    entry.server.on('connection', (sock) => this.tunnel(entry, sock, target, e.hostPort));
-    entry.server.once('error', (err: NodeJS.ErrnoException) => {
-      if (entry.closed) return;
-      this.listeners.delete(key);
-      const why =
-        err.code === 'EADDRINUSE'
-          ? 'the port is already in use on the host'
-          : err.code === 'EACCES'
-            ? 'not allowed to open it on the host'
-            : err.code === 'EADDRNOTAVAIL'
-              ? 'the host has no such address'
-              : err.message;
-      this.fail(
-        key,
-        `${label(e, bind)}: not forwarded to the host: ${why} (the container is reachable inside the VM only)`,
-      );
-    });
+    const entry: Listener = { close: () => {}, closed: false };
     this.listeners.set(key, entry);
-    entry.server.listen({ host: bind, port: e.hostPort, ipv6Only: bind.includes(':') }, () => {
+    const opened = () => {
       if (entry.closed) return;
       this.forwarded.set(key, label(e, bind));
       log.debug('port forwarded', { port: label(e, bind), to: `${target}:${e.hostPort}` });
       this.opts.onChange();
-    });
+    };
+    const failed = (err: NodeJS.ErrnoException) => {
+      if (entry.closed) return;
+      this.listeners.delete(key);
+      entry.close();
+      this.fail(
+        key,
+        `${label(e, bind)}: not forwarded to the host: ${why(err)} (the container is reachable inside the VM only)`,
+      );
+    };
+    if (e.proto === 'udp') {
+      const relay = new UdpRelay(bind, e.hostPort, target, this.opts.openUdp);
+      entry.close = () => relay.close();
+      relay.listen().then(opened, failed);
+      return;
+    }
+    const server = net.createServer({ allowHalfOpen: true });
+    const sockets = new Set<net.Socket>();
+    entry.close = () => {
+      server.close();
+      for (const s of sockets) s.destroy();
+    };
+    server.on('connection', (sock) => this.tunnel(sockets, sock, target, e.hostPort));
+    server.once('error', failed);
+    server.listen({ host: bind, port: e.hostPort, ipv6Only: bind.includes(':') }, opened);
   }
 
   private fail(key: string, msg: string): void {
@@ -120,15 +134,14 @@ export class PortForwarder {
     if (entry) {
       this.listeners.delete(key);
       entry.closed = true;
-      entry.server.close();
-      for (const s of entry.sockets) s.destroy();
+      entry.close();
     }
     if (wasForwarded || hadProblem) this.opts.onChange();
   }
 
-  private tunnel(entry: Listener, sock: net.Socket, guestIp: string, guestPort: number): void {
-    entry.sockets.add(sock);
-    sock.on('close', () => entry.sockets.delete(sock));
+  private tunnel(sockets: Set<net.Socket>, sock: net.Socket, guestIp: string, guestPort: number): void {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
     sock.on('error', () => sock.destroy());
     sock.pause();
     this.opts.openTcp(guestIp, guestPort, sock.remoteAddress ?? '127.0.0.1', sock.remotePort ?? 0).then(
