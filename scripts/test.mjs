@@ -228,7 +228,13 @@ async function main() {
       {
         cwd: repoRoot,
         stdio: ['ignore', 'inherit', 'inherit'],
-        env: { ...process.env, BERTH_TEST_NETNS: nsName, BERTH_TEST_LEFTOVERS: leftoversFile },
+        env: {
+          ...process.env,
+          BERTH_TEST_NETNS: nsName,
+          BERTH_TEST_LEFTOVERS: leftoversFile,
+          // The engines' crun verdict is kept with the other fixtures, not in the host's /run.
+          BERTH_CRUN_PROBE_CACHE: join(artifacts, 'crun-probe.json'),
+        },
       },
     ));
     child.on('error', (err) => {

@@ -5,6 +5,7 @@ import { constants, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EngineError } from '../errors.js';
+import { readJson, writeJsonAtomic } from '../util/atomic-file.js';
 import { run } from '../util/subprocess.js';
 import { OciRuntime } from './oci-runtime.js';
 
@@ -106,10 +107,50 @@ function missing(what: string, pkg: string): EngineError {
   );
 }
 
+/**
+ * Where the probe's verdict is kept until the next boot (the cgroup layout is
+ * fixed at boot); BERTH_CRUN_PROBE_CACHE moves it (the test runner does).
+ */
+const DEFAULT_PROBE_CACHE = process.env.BERTH_CRUN_PROBE_CACHE || '/run/berth/crun-probe.json';
+
+interface ProbeVerdict {
+  key: string;
+  ok: boolean;
+  reason?: string;
+}
+
+/** What the verdict depends on: this boot, the layout, and the crun binary itself. */
+async function probeKey(crun: string, layout: CgroupLayout): Promise<string> {
+  const boot = (await fs.readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')).trim();
+  const st = await fs.stat(crun);
+  return `${boot}:${layout}:${crun}:${st.size}:${st.mtimeMs}`;
+}
+
+/** probeCrun, remembered per boot: the throwaway container costs ~80 ms at every engine start. */
+async function probeCrunCached(
+  crun: string,
+  layout: CgroupLayout,
+  cacheFile: string | undefined,
+): Promise<{ ok: boolean; reason?: string }> {
+  const key = await probeKey(crun, layout);
+  if (cacheFile) {
+    const cached = await readJson<ProbeVerdict>(cacheFile).catch(() => undefined);
+    if (cached?.key === key) return { ok: cached.ok, reason: cached.reason };
+  }
+  const verdict = await probeCrun(crun);
+  if (cacheFile) {
+    await fs.mkdir(path.dirname(cacheFile), { recursive: true, mode: 0o755 }).catch(() => undefined);
+    // Not being able to remember it only costs the next start another probe.
+    await writeJsonAtomic(cacheFile, { key, ...verdict } satisfies ProbeVerdict).catch(() => undefined);
+  }
+  return verdict;
+}
+
 /** crun unless preferred 'runc' or crun cannot work here (then runc, with a note why). */
 export async function chooseRuntime(
   preferred: 'crun' | 'runc' | undefined,
   stateRoot: string,
+  opts: { probeCache?: string | null } = {},
 ): Promise<{ runtime: OciRuntime; note?: string }> {
   const [crun, runc] = await Promise.all([findBinary('crun'), findBinary('runc')]);
 
@@ -124,7 +165,8 @@ export async function chooseRuntime(
   } else {
     const layout = await cgroupLayout();
     if (layout === 'hybrid') {
-      const probe = await probeCrun(crun);
+      const cacheFile = opts.probeCache === null ? undefined : (opts.probeCache ?? DEFAULT_PROBE_CACHE);
+      const probe = await probeCrunCached(crun, layout, cacheFile);
       if (!probe.ok) {
         crunProblem = `${await version(crun)} cannot run containers on this host's hybrid cgroup v1+v2 layout (${probe.reason})`;
       }

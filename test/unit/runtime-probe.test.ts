@@ -68,7 +68,8 @@ test('explicit runc gets runc', async () => {
 test('the default choice is a runtime that works here; a fallback says why', async () => {
   const stateRoot = path.join(os.tmpdir(), `berth-probe-state-${process.pid}-b`);
   const t0 = performance.now();
-  const { runtime, note } = await chooseRuntime(undefined, stateRoot);
+  // No cache: the probe itself runs.
+  const { runtime, note } = await chooseRuntime(undefined, stateRoot, { probeCache: null });
   const ms = performance.now() - t0;
   assert.ok(ms < 3000, `choosing took ${ms} ms`);
   if (runtime.name === 'runc') {
@@ -100,4 +101,27 @@ test('explicit crun either works here or fails with a clear way out', async () =
     assert.match(err.message, crunPresent ? /--runtime runc/ : /apt-get install -y crun/);
   }
   assert.equal(existsSync(stateRoot) && (await fs.readdir(stateRoot)).length > 0, false);
+});
+
+test('the crun verdict is remembered per boot, and a verdict for another key is not used', async (t) => {
+  if ((await cgroupLayout()) !== 'hybrid' || !(await findBinary('crun'))) {
+    t.skip('no crun probe on this host: crun is missing or the cgroup layout is not hybrid');
+    return;
+  }
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-probe-cache-'));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  const cache = path.join(dir, 'probe.json');
+  const first = await chooseRuntime(undefined, path.join(dir, 'a'), { probeCache: cache });
+  const stored = JSON.parse(await fs.readFile(cache, 'utf8')) as { key: string; ok: boolean };
+  assert.equal(stored.ok, first.runtime.name === 'crun');
+  assert.match(stored.key, /:hybrid:/);
+
+  // A remembered verdict decides without a probe: a forged one for this key is believed…
+  await fs.writeFile(cache, JSON.stringify({ ...stored, ok: !stored.ok, reason: 'forged' }));
+  const second = await chooseRuntime(undefined, path.join(dir, 'b'), { probeCache: cache });
+  assert.equal(second.runtime.name, stored.ok ? 'runc' : 'crun');
+  // …and one for another boot or binary is not.
+  await fs.writeFile(cache, JSON.stringify({ ...stored, key: 'another-boot', ok: !stored.ok }));
+  const third = await chooseRuntime(undefined, path.join(dir, 'c'), { probeCache: cache });
+  assert.equal(third.runtime.name, first.runtime.name);
 });
