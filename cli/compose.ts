@@ -188,6 +188,7 @@ async function dispatch(argv: string[]): Promise<number> {
         forceRecreate: Boolean(flags['force-recreate']),
         noDeps: Boolean(flags['no-deps']),
         scale,
+        removeOrphans: Boolean(flags['remove-orphans']),
         progress,
       });
       if (flags.detach) return 0;

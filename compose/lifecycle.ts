@@ -57,7 +57,8 @@ export async function restartServices(
     await projectContainers(docker, project.name, { services: o.services, oneoff: false }),
   );
   for (const c of containers) {
-    await docker.getContainer(c.id).restart({ t: stopSeconds(project.services[c.service], o.timeout) });
+    const t = stopSeconds(project.services[c.service], o.timeout);
+    await docker.getContainer(c.id).restart(t === undefined ? {} : { t });
     o.progress(`Container ${c.name}  Restarted`);
   }
 }

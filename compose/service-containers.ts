@@ -12,8 +12,6 @@ import { engineMessage } from './engine-errors.js';
 import type { Project, Service } from './model.js';
 import { projectContainers } from './project-containers.js';
 
-const DEFAULT_STOP_SECONDS = 10;
-
 export async function createServiceContainer(
   docker: Dockerode,
   project: Project,
@@ -48,8 +46,9 @@ export async function createServiceContainer(
   return container;
 }
 
-export function stopSeconds(service: Service | undefined, override?: number): number {
-  return override ?? service?.stopGracePeriod ?? DEFAULT_STOP_SECONDS;
+/** undefined: the engine's choice, i.e. the container's own StopTimeout (set from stop_grace_period at create), else 10 s. */
+export function stopSeconds(service: Service | undefined, override?: number): number | undefined {
+  return override ?? service?.stopGracePeriod;
 }
 
 export async function startContainer(docker: Dockerode, id: string, name: string): Promise<void> {
@@ -62,9 +61,13 @@ export async function startContainer(docker: Dockerode, id: string, name: string
   }
 }
 
-export async function stopContainer(docker: Dockerode, id: string, seconds: number): Promise<void> {
+export async function stopContainer(
+  docker: Dockerode,
+  id: string,
+  seconds: number | undefined,
+): Promise<void> {
   try {
-    await docker.getContainer(id).stop({ t: seconds });
+    await docker.getContainer(id).stop(seconds === undefined ? {} : { t: seconds });
   } catch (err) {
     const code = (err as { statusCode?: number }).statusCode;
     if (code !== 304 && code !== 404) throw err;

@@ -24,6 +24,8 @@ export interface UpOptions {
   noDeps?: boolean;
   /** --scale svc=N. */
   scale?: Record<string, number>;
+  /** Remove containers of services the files no longer have (otherwise they are only reported). */
+  removeOrphans?: boolean;
   progress: Progress;
 }
 
@@ -36,6 +38,7 @@ export async function up(docker: Dockerode, project: Project, o: UpOptions): Pro
   await ensureNetworks(docker, project, services, o.progress);
   await ensureVolumes(docker, project, services, o.progress);
   const imageIds = await ensureImages(docker, services, o.progress);
+  await handleOrphans(docker, project, o);
   const started = new Set<string>();
   for (const service of services) {
     if (!o.noDeps) await waitForDependencies(docker, project, service, started, o.progress);
@@ -44,6 +47,24 @@ export async function up(docker: Dockerode, project: Project, o: UpOptions): Pro
     started.add(service.name);
   }
   return projectContainers(docker, project.name, { services: order, oneoff: false });
+}
+
+async function handleOrphans(docker: Dockerode, project: Project, o: UpOptions): Promise<void> {
+  const orphans = (await projectContainers(docker, project.name, { oneoff: false })).filter(
+    (c) => !project.services[c.service],
+  );
+  if (orphans.length === 0) return;
+  if (!o.removeOrphans) {
+    o.progress(
+      `Found orphan containers (${orphans.map((c) => c.name).join(', ')}) for this project; if you removed or renamed their service, run up with --remove-orphans to clean them up`,
+    );
+    return;
+  }
+  for (const c of orphans) {
+    await stopContainer(docker, c.id, stopSeconds(undefined));
+    await removeContainer(docker, c.id, false);
+    o.progress(`Container ${c.name}  Removed`);
+  }
 }
 
 async function converge(

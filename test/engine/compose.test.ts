@@ -7,7 +7,13 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { berthCompose, dockerCompose, projectDir, type CommandResult } from '../helpers/compose.js';
+import {
+  berthCompose,
+  dockerCompose,
+  projectDir,
+  writeFile,
+  type CommandResult,
+} from '../helpers/compose.js';
 import { docker } from '../helpers/docker.js';
 import { eventually, useEngineWithBusybox } from '../helpers/engine-with-images.js';
 import { run } from '../../guest-agent/util/subprocess.js';
@@ -295,6 +301,22 @@ services:
       assert.match(follow.stdout, /^fg-b-1\s+\| bee$/m);
       const tail = ok(await compose(dir, ['logs', '--tail', '1', 'a']), 'logs --tail 1');
       assert.equal(tail.stdout.trim().replace(/\s+/g, ' '), 'fg-a-1 | two');
+      ok(await compose(dir, ['down']), 'down');
+    });
+  });
+
+  describe('orphans', () => {
+    it('a service gone from the file is reported, and removed with --remove-orphans', async () => {
+      const two =
+        'services:\n  a:\n    image: busybox\n    command: [sleep, "3600"]\n    stop_grace_period: 1s\n  b:\n    image: busybox\n    command: [sleep, "3600"]\n    stop_grace_period: 1s\n';
+      const dir = project('orph', { 'compose.yaml': two });
+      ok(await compose(dir, ['up', '-d']), 'up -d');
+      writeFile(dir, { 'compose.yaml': two.slice(0, two.indexOf('  b:')) });
+      const again = ok(await compose(dir, ['up', '-d']), 'up -d without b');
+      assert.match(again.stderr, /Found orphan containers \(orph-b-1\)/);
+      assert.match(again.stderr, /orph-a-1\s+Running/);
+      const removed = ok(await compose(dir, ['up', '-d', '--remove-orphans']), 'up -d --remove-orphans');
+      assert.match(removed.stderr, /orph-b-1\s+Removed/);
       ok(await compose(dir, ['down']), 'down');
     });
   });
