@@ -4,6 +4,7 @@
 // guest end of the channel).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import {
@@ -171,4 +172,37 @@ test('forwarder: a host port already taken is reported, not fatal', async (t) =>
     containerPort: 80,
   });
   assert.deepEqual(fwd.summary().problems, [], 'the problem goes with the publication');
+});
+
+test('forwarder: a UDP publication binds the host port and frees it on unpublish', async (t) => {
+  const fwd = new PortForwarder({
+    openTcp: () => Promise.reject(new Error('unused')),
+    openUdp: () => Promise.reject(new Error('unused')),
+    loopbackOnly: true,
+    report: () => {},
+    onChange: () => {},
+  });
+  t.after(() => fwd.close());
+  const probe = dgram.createSocket('udp4');
+  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
+  const port = probe.address().port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const pub = {
+    containerId: 'c',
+    proto: 'udp',
+    hostIp: '0.0.0.0',
+    hostPort: port,
+    containerPort: 53,
+  } as const;
+  fwd.apply({ action: 'publish', ...pub });
+  await waitFor(() => fwd.summary().forwarded.length === 1);
+  assert.deepEqual(fwd.summary().forwarded, [`127.0.0.1:${port}/udp`]);
+  fwd.apply({ action: 'unpublish', ...pub });
+  await new Promise((r) => setTimeout(r, 50));
+  const again = dgram.createSocket('udp4');
+  await new Promise<void>((resolve, reject) => {
+    again.once('error', reject);
+    again.bind(port, '127.0.0.1', resolve);
+  });
+  again.close();
 });
