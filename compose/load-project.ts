@@ -114,6 +114,7 @@ export function loadProject(opts: LoadOptions = {}): Project {
     );
   }
 
+  const allServices = Object.keys(drafts);
   drafts = activeProfiles(drafts, shell.COMPOSE_PROFILES ?? dotenv.get('COMPOSE_PROFILES'));
   const networks = topLevelNetworks(name, networkDefs);
   const volumes = topLevelVolumes(name, volumeDefs);
@@ -137,6 +138,7 @@ export function loadProject(opts: LoadOptions = {}): Project {
     services,
     networks,
     volumes,
+    disabledServices: allServices.filter((s) => !drafts[s]),
     warnings,
   };
 }

@@ -124,6 +124,8 @@ export interface Project {
   services: Record<string, Service>;
   networks: Record<string, TopLevelNetwork>;
   volumes: Record<string, TopLevelVolume>;
+  /** Services left out because none of their profiles is enabled (not orphans). */
+  disabledServices: string[];
   /** Things the user should hear about (unset variables, ignored keys). */
   warnings: string[];
 }

@@ -51,7 +51,7 @@ export async function up(docker: Dockerode, project: Project, o: UpOptions): Pro
 
 async function handleOrphans(docker: Dockerode, project: Project, o: UpOptions): Promise<void> {
   const orphans = (await projectContainers(docker, project.name, { oneoff: false })).filter(
-    (c) => !project.services[c.service],
+    (c) => !project.services[c.service] && !project.disabledServices.includes(c.service),
   );
   if (orphans.length === 0) return;
   if (!o.removeOrphans) {

@@ -323,6 +323,19 @@ volumes: {data: {}}
     assert.notEqual(h({ A: '1' }), h({ A: '2' }));
   });
 
+  it('profiles: a service with profiles runs only when one of them is enabled', () => {
+    const dir = project({
+      'compose.yaml': 'services:\n  web:\n    image: x\n  debug:\n    image: x\n    profiles: [tools]\n',
+    });
+    const plain = load(dir);
+    assert.deepEqual(Object.keys(plain.services), ['web']);
+    assert.deepEqual(plain.disabledServices, ['debug']);
+    assert.deepEqual(Object.keys(load(dir, { env: { COMPOSE_PROFILES: 'tools' } }).services).sort(), [
+      'debug',
+      'web',
+    ]);
+  });
+
   it('config output holds the resolved values in long form', () => {
     const dir = project({
       'compose.yaml':
