@@ -29,6 +29,30 @@ function errCode(err: unknown): string | undefined {
  * Every entry below root, parents before children, names sorted, whiteouts
  * before their siblings. Entries that vanish meanwhile (running container) are skipped.
  */
+/**
+ * Mountpoints the runtime makes in a container's root filesystem: empty files
+ * at the bind-mounted /etc paths, and the directories holding them. dockerd
+ * keeps these in an "init" layer, so they are in no diff and no commit.
+ */
+export const RUNTIME_STUB_FILES = ['etc/hostname', 'etc/hosts', 'etc/resolv.conf', '.dockerenv'];
+export const RUNTIME_STUB_DIRS = ['dev/pts', 'dev/shm', 'dev/mqueue', 'dev', 'proc', 'sys', 'etc'];
+
+/** The upper dir's entries that are nothing but the runtime's stubs (directories: unless opaque). */
+function runtimeStubs(upperDir: string, entries: WalkEntry[], opaque: Set<string>): Set<string> {
+  const stubs = new Set<string>();
+  for (const e of entries) {
+    if (RUNTIME_STUB_FILES.includes(e.rel) && e.st.isFile() && e.st.size === 0) stubs.add(e.rel);
+  }
+  const dirs = new Map(entries.filter((e) => e.st.isDirectory()).map((e) => [e.rel, e]));
+  // Deepest first: dev/pts can make dev a stub too.
+  for (const rel of [...RUNTIME_STUB_DIRS].sort((a, b) => b.length - a.length)) {
+    if (!dirs.has(rel) || opaque.has(path.join(upperDir, rel))) continue;
+    const prefix = `${rel}/`;
+    if (entries.every((e) => !e.rel.startsWith(prefix) || stubs.has(e.rel))) stubs.add(rel);
+  }
+  return stubs;
+}
+
 async function walk(root: string): Promise<WalkEntry[]> {
   const out: WalkEntry[] = [];
   async function visit(rel: string): Promise<void> {
@@ -186,9 +210,13 @@ export async function changes(
   upperDir: string,
   lowerDirs: string[],
 ): Promise<Array<{ Path: string; Kind: ChangeKind }>> {
-  const entries = await walk(upperDir);
+  const walked = await walk(upperDir);
+  const upperOpaque = await readOpaque(
+    walked.filter((e) => e.st.isDirectory()).map((e) => path.join(upperDir, e.rel)),
+  );
+  const stubs = runtimeStubs(upperDir, walked, upperOpaque);
+  const entries = walked.filter((e) => !stubs.has(e.rel));
   const dirs = entries.filter((e) => e.st.isDirectory());
-  const upperOpaque = await readOpaque(dirs.map((e) => path.join(upperDir, e.rel)));
   const lower = new LowerView(lowerDirs);
   // Lookups ask about every proper prefix of an upper path: exactly the upper's directories.
   await lower.prefetch(dirs.map((e) => e.rel));
@@ -314,10 +342,12 @@ export async function writeTarEntry(
 export function diffTar(upperDir: string): NodeJS.ReadableStream {
   const pack = tar.pack();
   const produce = async (): Promise<void> => {
-    const entries = await walk(upperDir);
+    const walked = await walk(upperDir);
     const opaque = await readOpaque(
-      entries.filter((e) => e.st.isDirectory()).map((e) => path.join(upperDir, e.rel)),
+      walked.filter((e) => e.st.isDirectory()).map((e) => path.join(upperDir, e.rel)),
     );
+    const stubs = runtimeStubs(upperDir, walked, opaque);
+    const entries = walked.filter((e) => !stubs.has(e.rel));
     const firstPath = new Map<string, string>();
     for (const { rel, st } of entries) {
       const abs = path.join(upperDir, rel);

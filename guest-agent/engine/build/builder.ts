@@ -19,7 +19,7 @@ import { log } from '../../util/logger.js';
 import type { ImageStore } from '../../storage/image-store.js';
 import type { ImageConfig, ImageRecord } from '../../storage/image-types.js';
 import type { RootfsManager } from '../../storage/rootfs.js';
-import { diffTar, readOpaque } from '../../storage/layer-diff.js';
+import { RUNTIME_STUB_DIRS, RUNTIME_STUB_FILES, diffTar, readOpaque } from '../../storage/layer-diff.js';
 import { familiarReference, parseReference } from '../../storage/reference.js';
 import { resolveUser } from '../../runtime/user.js';
 import type { Credentials } from '../../storage/registry/auth.js';
@@ -881,10 +881,6 @@ function downloadTo(
     req.on('error', reject);
   });
 }
-
-/** Mountpoints the runtime made for a RUN container (dockerd keeps these in its init layer). */
-const RUNTIME_STUB_FILES = ['etc/hostname', 'etc/hosts', 'etc/resolv.conf', '.dockerenv'];
-const RUNTIME_STUB_DIRS = ['dev/pts', 'dev/shm', 'dev/mqueue', 'dev', 'proc', 'sys', 'etc'];
 
 /**
  * Take the runtime's mountpoint stubs out of a RUN's upper dir before it
