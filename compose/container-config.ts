@@ -46,6 +46,9 @@ export function containerCreateOptions(
     [LABEL.configHash]: id.configHash,
     [LABEL.image]: id.imageId,
   };
+  labels[LABEL.environmentSources] = JSON.stringify(
+    Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v.source])),
+  );
   if (id.number !== undefined) labels[LABEL.containerNumber] = String(id.number);
   if (id.slug) labels[LABEL.slug] = id.slug;
   const depends = Object.entries(service.dependsOn).map(([n, d]) => `${n}:${d.condition}:${d.required}`);

@@ -20,6 +20,8 @@ export const LABEL = {
   network: 'com.docker.compose.network',
   volume: 'com.docker.compose.volume',
   dependsOn: 'com.docker.compose.depends_on',
+  /** Berth's own: where each container variable came from (JSON, KEY → source), for `berth explain`. */
+  environmentSources: 'berth.compose.environment-sources',
 } as const;
 
 /**

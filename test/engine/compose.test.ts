@@ -115,6 +115,12 @@ describe('berth compose', () => {
       assert.equal(labels['com.docker.compose.project.working_dir'], dir);
       assert.equal(labels['com.docker.compose.project.config_files'], `${dir}/compose.yaml`);
       assert.ok(labels['com.docker.compose.version']);
+      assert.deepEqual(JSON.parse(labels['berth.compose.environment-sources']), {
+        FROM_DOTENV: 'environment (interpolated)',
+        FROM_FILE: 'env_file',
+        FROM_SHELL: 'environment (interpolated)',
+        NODE_ENV: 'environment',
+      });
     });
 
     it('ps lists the containers with their service, state and port', async () => {
@@ -162,6 +168,12 @@ describe('berth compose', () => {
       assert.match(env, /^FROM_DOTENV=from-dotenv$/m);
       assert.match(env, /^FROM_SHELL=from-the-shell$/m);
       assert.match(env, /^PATH=\/usr\/local\/sbin:/m, "the image's PATH");
+      const piped = await berthCompose(engine(), ['exec', '-T', 'web', 'cat'], {
+        cwd: dir,
+        env: shell,
+        input: 'piped in\n',
+      });
+      assert.equal(ok(piped, 'exec -T with stdin').stdout, 'piped in\n');
       const exit = await compose(dir, ['exec', '-T', 'web', 'sh', '-c', 'exit 7'], shell);
       assert.equal(exit.code, 7, 'exec passes the exit code on');
     });

@@ -18,6 +18,8 @@ export interface ComposeRunOptions {
   cwd: string;
   /** Extra shell variables; undefined removes one from the environment. */
   env?: Record<string, string | undefined>;
+  /** Written to stdin; without it stdin is /dev/null. */
+  input?: string;
   timeoutMs?: number;
 }
 
@@ -38,6 +40,7 @@ export async function berthCompose(
   const r = await run(process.execPath, [path.join(repoRoot, 'bin', 'berth'), 'compose', ...args], {
     cwd: o.cwd,
     env: { ...CLEAN, DOCKER_HOST: engine.host, ...o.env },
+    input: o.input,
     allowFailure: true,
     timeoutMs: o.timeoutMs ?? 120_000,
   });
