@@ -34,59 +34,74 @@ async function rssMb(pids: number[]): Promise<number> {
   return kb / 1024;
 }
 
-async function measure(subject: Subject, image: string): Promise<Record<string, number>> {
-  await must(subject, ['load', '-i', image]);
-  await must(subject, ['run', '--rm', ...NET, 'busybox', 'true']); // warm-up
-  // Idle: nothing running, nothing in flight.
-  await new Promise((r) => setTimeout(r, 2000));
-  const idleRss = await rssMb(await subject.memoryPids());
-
-  const runRm: number[] = [];
-  for (let i = 0; i < RUN_RM_SAMPLES; i++)
-    runRm.push(await timed(() => must(subject, ['run', '--rm', ...NET, 'busybox', 'true'])));
-  const ps: number[] = [];
-  for (let i = 0; i < PS_SAMPLES; i++) ps.push(await timed(() => must(subject, ['ps'])));
-  const ids: string[] = [];
-  const burst = await timed(async () => {
-    for (let i = 0; i < DETACHED_RUNS; i++)
-      ids.push((await must(subject, ['run', '-d', ...NET, 'busybox', 'sleep', '60'])).trim());
-  });
-  await must(subject, ['rm', '-f', ...ids]);
-  return { idleRss, runRm: median(runRm), ps: median(ps), burst };
+/** Interleaved samples: each round times `fn` once on every subject, in turn. */
+async function alternate(
+  subjects: Subject[],
+  rounds: number,
+  fn: (s: Subject) => Promise<unknown>,
+): Promise<number[][]> {
+  const samples = subjects.map(() => [] as number[]);
+  for (let i = 0; i < rounds; i++) {
+    for (const [k, s] of subjects.entries()) samples[k]!.push(await timed(() => fn(s)));
+  }
+  return samples;
 }
 
 async function main(): Promise<void> {
   await requirePrivateNetns();
   const image = await busyboxArchive();
   const dockerdPath = which('dockerd');
+  if (!dockerdPath) console.log('dockerd is not installed (Debian docker.io): Berth is measured alone');
+
+  // Both engines run at once and the timed samples alternate between them, so
+  // a change in the machine's load (other work on its 2 cores) hits both alike.
   const results: Record<string, Record<string, number>> = {};
-
-  console.log('measuring Berth …');
-  const berth = await startBerth();
+  console.log(`starting Berth${dockerdPath ? ` and dockerd (${dockerdPath})` : ''} …`);
+  const subjects: Subject[] = [await startBerth()];
   try {
-    results.berth = await measure(berth, image);
-    // Berth's own default path (a bridge network), for information.
-    const withNet: number[] = [];
-    for (let i = 0; i < RUN_RM_SAMPLES; i++)
-      withNet.push(await timed(() => must(berth, ['run', '--rm', 'busybox', 'true'])));
-    results.berth.runRmBridge = median(withNet);
-  } finally {
-    await berth.stop();
-  }
-
-  if (dockerdPath) {
-    console.log(`measuring dockerd (${dockerdPath}) …`);
-    const d = await startDockerd(dockerdPath);
-    try {
-      results.dockerd = await measure(d, image);
-    } finally {
-      await d.stop();
+    if (dockerdPath) subjects.push(await startDockerd(dockerdPath));
+    for (const s of subjects) {
+      await must(s, ['load', '-i', image]);
+      await must(s, ['run', '--rm', ...NET, 'busybox', 'true']); // warm-up
     }
-  } else {
-    console.log('dockerd is not installed (Debian docker.io): Berth is measured alone');
+    // Idle: nothing running, nothing in flight.
+    await new Promise((r) => setTimeout(r, 2000));
+    const idleRss = await Promise.all(subjects.map(async (s) => rssMb(await s.memoryPids())));
+
+    console.log(`measuring run --rm (${RUN_RM_SAMPLES} rounds) and ps (${PS_SAMPLES} rounds) …`);
+    const runRm = await alternate(subjects, RUN_RM_SAMPLES, (s) =>
+      must(s, ['run', '--rm', ...NET, 'busybox', 'true']),
+    );
+    const ps = await alternate(subjects, PS_SAMPLES, (s) => must(s, ['ps']));
+    const burst: number[] = [];
+    for (const s of subjects) {
+      const ids: string[] = [];
+      burst.push(
+        await timed(async () => {
+          for (let i = 0; i < DETACHED_RUNS; i++)
+            ids.push((await must(s, ['run', '-d', ...NET, 'busybox', 'sleep', '60'])).trim());
+        }),
+      );
+      await must(s, ['rm', '-f', ...ids]);
+    }
+    // Berth's own default path (a bridge network), for information.
+    const [withNet] = await alternate([subjects[0]!], RUN_RM_SAMPLES, (s) =>
+      must(s, ['run', '--rm', 'busybox', 'true']),
+    );
+    subjects.forEach((_s, k) => {
+      results[k === 0 ? 'berth' : 'dockerd'] = {
+        idleRss: idleRss[k]!,
+        runRm: median(runRm[k]!),
+        ps: median(ps[k]!),
+        burst: burst[k]!,
+      };
+    });
+    results.berth!.runRmBridge = median(withNet!);
+  } finally {
+    for (const s of subjects) await s.stop();
   }
 
-  const b = results.berth;
+  const b = results.berth!;
   const d = results.dockerd;
   const rows: Row[] = [
     {
