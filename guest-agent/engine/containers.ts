@@ -32,7 +32,7 @@ import { resolveUser } from '../runtime/user.js';
 import { removeNetns } from '../network/netns.js';
 import type { NetworkService } from '../network/network-service.js';
 import type { PortMap } from '../network/network-types.js';
-import { writeEtcFiles } from '../network/etc-files.js';
+import { rewriteResolvConf, writeEtcFiles, type EtcFilesInput } from '../network/etc-files.js';
 import { createLogDriver, resolveLogConfig } from '../logs/log-driver.js';
 import type { LogDriver, LogMessage } from '../logs/log-types.js';
 import { LineSplitter } from '../logs/line-splitter.js';
@@ -404,21 +404,7 @@ export class ContainerService {
       record.ResolvedMounts = mountSetup.mounts;
       await writeEtcFiles(
         { hostname: record.HostnamePath, hosts: record.HostsPath, resolv: record.ResolvConfPath },
-        {
-          hostname: config.Hostname ?? id.slice(0, 12),
-          domainname: config.Domainname,
-          hostNetwork: network.mode === 'host',
-          // The container's own name resolves to its address, as dockerd writes /etc/hosts.
-          extraHosts: [
-            ...('ip' in network && network.ip ? [`${config.Hostname ?? id.slice(0, 12)}:${network.ip}`] : []),
-            ...(hc.ExtraHosts ?? []),
-          ],
-          dns: hc.Dns ?? [],
-          dnsSearch: hc.DnsSearch ?? [],
-          dnsOptions: hc.DnsOptions ?? [],
-          embeddedDns: this.deps.network.embeddedDnsAddress(id),
-          hostGatewayIp: this.deps.network.hostGatewayIp(),
-        },
+        this.etcFilesInput(record, network.mode === 'host', 'ip' in network ? network.ip : undefined),
       );
       const user = await resolveUser(merged, config.User);
       const spec = buildOciSpec({
@@ -546,6 +532,33 @@ export class ContainerService {
       splitters.stderr.flush();
       await this.onExit(record, live, exitCode, Date.now() - startedAtMs);
     })();
+  }
+
+  /** What /etc/hostname, /etc/hosts and /etc/resolv.conf are made of. */
+  private etcFilesInput(record: ContainerRecord, hostNetwork: boolean, ip?: string): EtcFilesInput {
+    const config = record.Config;
+    const hc = record.HostConfig;
+    const hostname = config.Hostname ?? record.Id.slice(0, 12);
+    return {
+      hostname,
+      domainname: config.Domainname,
+      hostNetwork,
+      // The container's own name resolves to its address, as dockerd writes /etc/hosts.
+      extraHosts: [...(ip ? [`${hostname}:${ip}`] : []), ...(hc.ExtraHosts ?? [])],
+      dns: hc.Dns ?? [],
+      dnsSearch: hc.DnsSearch ?? [],
+      dnsOptions: hc.DnsOptions ?? [],
+      embeddedDns: this.deps.network.embeddedDnsAddress(record.Id),
+      hostGatewayIp: this.deps.network.hostGatewayIp(),
+    };
+  }
+
+  /** After connect/disconnect: the resolver changes when the first user network comes or the last goes. */
+  private async refreshResolvConf(record: ContainerRecord, dnsBefore: string | undefined): Promise<void> {
+    if (this.deps.network.embeddedDnsAddress(record.Id) === dnsBefore) return;
+    await rewriteResolvConf(record.ResolvConfPath, this.etcFilesInput(record, false)).catch((err) =>
+      log.warn('cannot rewrite resolv.conf', { id: record.Id, error: String(err) }),
+    );
   }
 
   private logSplitters(live: LiveContainer): Record<StreamName, LineSplitter> {
@@ -926,6 +939,7 @@ export class ContainerService {
     }
     const live = this.liveOf(record.Id);
     if (record.State.Running && live.netnsPath) {
+      const dnsBefore = this.deps.network.embeddedDnsAddress(record.Id);
       await this.deps.network.connect(record.Id, live.netnsPath, name, {
         ipv4: cfg.IPv4Address || undefined,
         mac: cfg.MacAddress || undefined,
@@ -935,6 +949,7 @@ export class ContainerService {
         dns: record.HostConfig.Dns ?? undefined,
       });
       live.connected = true;
+      await this.refreshResolvConf(record, dnsBefore);
     }
     record.EndpointsConfig = { ...(record.EndpointsConfig ?? {}), [name]: cfg };
     await this.deps.store.save(record);
@@ -946,7 +961,11 @@ export class ContainerService {
     const live = this.liveOf(record.Id);
     const attached = name === record.HostConfig.NetworkMode || Boolean(record.EndpointsConfig?.[name]);
     if (!attached) throw forbiddenError(`container ${record.Id} is not connected to network ${name}`);
-    if (record.State.Running && live.connected) await this.deps.network.disconnect(record.Id, name);
+    if (record.State.Running && live.connected) {
+      const dnsBefore = this.deps.network.embeddedDnsAddress(record.Id);
+      await this.deps.network.disconnect(record.Id, name);
+      await this.refreshResolvConf(record, dnsBefore);
+    }
     if (record.EndpointsConfig?.[name]) {
       const rest = { ...record.EndpointsConfig };
       delete rest[name];

@@ -85,6 +85,16 @@ async function readOr(path: string, fallback: string): Promise<string> {
 }
 
 /** Writes the three files; returns their paths. */
+/**
+ * Rewrites a running container's resolv.conf in place (it is bind-mounted: a
+ * new file would not reach the container), when its networks change which
+ * resolver it should ask, as dockerd does on connect and disconnect.
+ */
+export async function rewriteResolvConf(resolvPath: string, input: EtcFilesInput): Promise<void> {
+  const hostResolv = await readOr('/etc/resolv.conf', '');
+  await fs.writeFile(resolvPath, resolvConf(input, hostResolv), { mode: 0o644 });
+}
+
 export async function writeEtcFiles(
   paths: { hostname: string; hosts: string; resolv: string },
   input: EtcFilesInput,

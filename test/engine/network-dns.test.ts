@@ -114,6 +114,15 @@ describe('embedded DNS', () => {
     await ok('network', 'disconnect', 'dnsnet', gamma);
     assert.deepEqual(await lookup(beta, 'cache'), []);
 
+    // A default-bridge container connected to a user network gets its resolver, as with dockerd…
+    const gw = new RegExp(`^nameserver ${gateway.replace(/\./g, '\\.')}$`, 'm');
+    await ok('network', 'connect', 'dnsnet', plain);
+    assert.match(await ok('exec', plain, 'cat', '/etc/resolv.conf'), gw);
+    assert.deepEqual(await lookup(plain, 'alpha'), [ipAlpha]);
+    // …and gives it back when it leaves.
+    await ok('network', 'disconnect', 'dnsnet', plain);
+    assert.doesNotMatch(await ok('exec', plain, 'cat', '/etc/resolv.conf'), gw);
+
     await ok('rm', '-f', alpha, beta, gamma, plain, plain2);
     await ok('network', 'rm', 'dnsnet', 'othernet');
   });
