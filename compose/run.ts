@@ -33,6 +33,32 @@ export interface RunOptions {
   progress: Progress;
 }
 
+/**
+ * POST /containers/{id}/attach, upgraded to a raw stream. Not dockerode's
+ * container.attach: it also sends its options as a JSON body, which Berth's
+ * engine hands to the container's stdin like any other byte after the headers
+ * (a shell then reads `{"stream":true,…}` as typed input).
+ */
+function attachHijacked(docker: Dockerode, id: string, stdin: boolean): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    docker.modem.dial(
+      {
+        path: `/containers/${id}/attach?`,
+        method: 'POST',
+        isStream: true,
+        hijack: true,
+        openStdin: stdin,
+        statusCodes: { 101: true, 200: true, 404: 'no such container', 500: 'server error' },
+        options: { stream: true, stdin, stdout: true, stderr: true },
+        // An empty body instead of the options as JSON: written, it also sends the request's
+        // headers at once (Node holds them back until the first write, and stdin may be quiet).
+        file: Buffer.alloc(0),
+      },
+      (err: unknown, stream: unknown) => (err ? reject(err) : resolve(stream as Duplex)),
+    );
+  });
+}
+
 /** The container's exit code (0 with detach, after printing its id). */
 export async function runOneOff(docker: Dockerode, project: Project, o: RunOptions): Promise<number> {
   const service = project.services[o.service];
@@ -66,13 +92,7 @@ export async function runOneOff(docker: Dockerode, project: Project, o: RunOptio
     return 0;
   }
   try {
-    const stream = (await container.attach({
-      stream: true,
-      stdin: o.interactive,
-      stdout: true,
-      stderr: true,
-      hijack: true,
-    })) as Duplex;
+    const stream = await attachHijacked(docker, container.id, o.interactive);
     const output = joinStream(stream, o.io, o.tty, o.interactive);
     // next-exit: the default (not-running) would answer at once for a container not started yet.
     const exited = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode: number }>;

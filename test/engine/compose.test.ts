@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
+import path from 'node:path';
+import * as pty from 'node-pty';
 import { after, before, describe, it } from 'node:test';
 import {
   berthCompose,
@@ -15,8 +17,10 @@ import {
   type CommandResult,
 } from '../helpers/compose.js';
 import { docker } from '../helpers/docker.js';
+import { stripAnsi } from '../helpers/pty.js';
 import { eventually, useEngineWithBusybox } from '../helpers/engine-with-images.js';
 import { run } from '../../guest-agent/util/subprocess.js';
+import { repoRoot } from '../fixtures/image-cache.js';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -313,6 +317,64 @@ services:
       assert.match(follow.stdout, /^fg-b-1\s+\| bee$/m);
       const tail = ok(await compose(dir, ['logs', '--tail', '1', 'a']), 'logs --tail 1');
       assert.equal(tail.stdout.trim().replace(/\s+/g, ' '), 'fg-a-1 | two');
+      ok(await compose(dir, ['down']), 'down');
+    });
+  });
+
+  describe('in a terminal', () => {
+    it('run and exec give the command a TTY and pass typing and the exit code through', async () => {
+      const dir = project('tty', {
+        'compose.yaml':
+          'services:\n  app:\n    image: busybox\n    command: [sleep, "3600"]\n    stop_grace_period: 1s\n',
+      });
+      ok(await compose(dir, ['up', '-d']), 'up -d');
+      const inTerminal = (args: string[]) => {
+        const env: Record<string, string> = {};
+        for (const [k, v] of Object.entries({ ...process.env, DOCKER_HOST: engine().host, TERM: 'xterm' })) {
+          if (v !== undefined) env[k] = v;
+        }
+        const term = pty.spawn(process.execPath, [path.join(repoRoot, 'bin', 'berth'), 'compose', ...args], {
+          name: 'xterm',
+          cols: 80,
+          rows: 24,
+          cwd: dir,
+          env,
+        });
+        let out = '';
+        term.onData((data) => {
+          out += data;
+          // busybox sh asks where the cursor is (DSR 6); answer as a terminal would, roughly.
+          if (data.includes('\x1b[6n')) term.write(`\x1b[${Math.min(out.split('\n').length, 24)};5R`);
+        });
+        const exited = new Promise<number>((resolve) => term.onExit((e) => resolve(e.exitCode)));
+        return { term, output: () => out, exited };
+      };
+      for (const args of [
+        ['run', '--rm', 'app', 'sh'],
+        ['exec', 'app', 'sh'],
+      ]) {
+        const t = inTerminal(args);
+        try {
+          await eventually(
+            async () => /[#$] $/.test(stripAnsi(t.output())),
+            15_000,
+            `a prompt from ${args.join(' ')}`,
+          ).catch((err: Error) =>
+            assert.fail(`${err.message}; the terminal showed: ${JSON.stringify(t.output())}`),
+          );
+          t.term.write('tty; echo $((6*7))\r');
+          await eventually(
+            async () => /\/dev\/pts\/\d+\n42/.test(stripAnsi(t.output())),
+            10_000,
+            `${args.join(' ')} answers`,
+          );
+          t.term.write('exit 3\r');
+          assert.equal(await t.exited, 3, t.output());
+        } finally {
+          t.term.kill();
+        }
+      }
+      assert.doesNotMatch((await d('ps', '-a', '--format', '{{.Names}}')).stdout, /tty-app-run/);
       ok(await compose(dir, ['down']), 'down');
     });
   });
