@@ -21,6 +21,7 @@ import {
 const RUN_RM_SAMPLES = 20;
 const PS_SAMPLES = 50;
 const DETACHED_RUNS = 50;
+const IDLE_WAIT_MS = 12_000;
 /** dockerd runs with --bridge=none, so both engines run containers without a network. */
 const NET = ['--network', 'none'];
 
@@ -64,8 +65,10 @@ async function main(): Promise<void> {
       await must(s, ['load', '-i', image]);
       await must(s, ['run', '--rm', ...NET, 'busybox', 'true']); // warm-up
     }
-    // Idle: nothing running, nothing in flight.
-    await new Promise((r) => setTimeout(r, 2000));
+    // Idle: nothing running, nothing in flight, for long enough that V8's memory
+    // reducer (it collects after some seconds without work) has had its turn:
+    // the engine's footprint while it sits idle, not the tail of the last burst.
+    await new Promise((r) => setTimeout(r, IDLE_WAIT_MS));
     const idleRss = await Promise.all(subjects.map(async (s) => rssMb(await s.memoryPids())));
 
     console.log(`measuring run --rm (${RUN_RM_SAMPLES} rounds) and ps (${PS_SAMPLES} rounds) …`);
