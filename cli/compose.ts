@@ -283,7 +283,8 @@ async function dispatch(argv: string[]): Promise<number> {
         rm: Boolean(flags.rm),
         detach: Boolean(flags.detach),
         tty: flags['no-TTY'] ? false : stdinTty,
-        interactive: !flags.detach && (stdinTty || Boolean(flags.interactive)),
+        // As docker compose run: stdin attached unless detached (-i is the default).
+        interactive: !flags.detach && flags.interactive !== false,
         noDeps: Boolean(flags['no-deps']),
         name: str(flags.name),
         user: str(flags.user),

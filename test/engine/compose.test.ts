@@ -224,6 +224,12 @@ describe('berth compose', () => {
       assert.equal(r.stdout.trim(), 'from-run from-the-env-file run-shell');
       const all = (await d('ps', '-a', '--format', '{{.Names}}')).stdout;
       assert.doesNotMatch(all, /run/);
+      const piped = await berthCompose(engine(), ['run', '--rm', '-T', 'client', 'cat'], {
+        cwd: dir,
+        env: shell,
+        input: 'into run\n',
+      });
+      assert.equal(ok(piped, 'run -T with stdin').stdout, 'into run\n');
       const failing = await compose(dir, ['run', '--rm', 'client', 'sh', '-c', 'exit 3'], shell);
       assert.equal(failing.code, 3);
     });
