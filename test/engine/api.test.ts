@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe, it } from 'node:test';
+import Docker from 'dockerode';
 import { useEngineWithBusybox } from '../helpers/engine-with-images.js';
 
 interface Reply {
@@ -114,6 +115,31 @@ describe('Engine API', () => {
     assert.equal(JSON.parse(missing.body).message, 'No such container: nonexistent');
     assert.equal((await call('DELETE', `/containers/${created.Id}`)).status, 409);
     assert.equal((await call('DELETE', `/containers/${created.Id}?force=1`)).status, 204);
+  });
+
+  it('attach through dockerode: its JSON options body is not stdin; what follows it is', async () => {
+    const client = new Docker({ socketPath: engine().socket });
+    const container = await client.createContainer({
+      Image: 'busybox',
+      Cmd: ['cat'],
+      OpenStdin: true,
+      StdinOnce: true,
+      AttachStdin: true,
+      AttachStdout: true,
+    });
+    // dockerode sends these options as the upgraded request's JSON body.
+    const stream = await container.attach({ stream: true, stdin: true, stdout: true, hijack: true });
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    const ended = new Promise((resolve) => stream.on('end', resolve));
+    await container.start();
+    stream.end('typed by the user\n');
+    assert.equal((await container.wait()).StatusCode, 0);
+    await ended;
+    // One stdout frame: header (8 bytes) then the data.
+    const out = Buffer.concat(chunks);
+    assert.equal(out.subarray(8).toString(), 'typed by the user\n');
+    await container.remove({ force: true });
   });
 
   it('streams exec output without an Upgrade (dockerode/testcontainers style)', async () => {

@@ -11,6 +11,7 @@ import {
   queryBool,
   queryInt,
   readJsonBody,
+  readUpgradeBody,
   replyJson,
   replyStatus,
   type RawStream,
@@ -53,6 +54,9 @@ async function attach(engine: Engine, ctx: RequestContext): Promise<void> {
     stderr: queryBool(q, 'stderr'),
   };
   const streamMode = queryBool(q, 'stream');
+  // A request body (dockerode sends its options as JSON) is not stdin: only
+  // what follows it on the hijacked connection is, as dockerd reads it.
+  const early = ctx.upgrade ? (await readUpgradeBody(ctx)).rest : undefined;
   const raw = openRawStream(ctx, streamContentType(ctx, tty));
   if (!streamMode) {
     raw.end();
@@ -74,7 +78,6 @@ async function attach(engine: Engine, ctx: RequestContext): Promise<void> {
           return { data, stop: detached };
         }
       : undefined;
-    const early = ctx.upgrade?.head;
     if (early?.length) {
       const r = filter ? filter(early) : { data: early, stop: false };
       if (r.data.length) handle.writeStdin(r.data);
