@@ -31,6 +31,8 @@ export interface ContainerRecord {
   HostsPath: string;
   /** Per-network endpoint settings asked for (aliases, address, MAC), by network name. */
   EndpointsConfig?: Record<string, { Aliases?: string[]; IPv4Address?: string; MacAddress?: string }>;
+  /** `docker network disconnect` took the container off its --network (HostConfig.NetworkMode keeps the name, as dockerd's). */
+  PrimaryNetworkDetached?: boolean;
   /** Binds, volumes and tmpfs as parsed at create (volume names filled in). */
   MountPoints?: ParsedMount[];
   /** The same with their host sources, as inspect's Mounts and --volumes-from use them. */
@@ -137,4 +139,21 @@ export class ContainerStore {
     this.byName.delete(record.Name);
     await fs.rm(this.dir(id), { recursive: true, force: true });
   }
+}
+
+export type EndpointRequest = NonNullable<ContainerRecord['EndpointsConfig']>[string];
+
+/**
+ * The user networks a container is attached to, its --network first: what it
+ * joins at start and what inspect lists before then. Empty for host, none and
+ * container: modes.
+ */
+export function attachedNetworks(record: ContainerRecord): Array<[string, EndpointRequest]> {
+  const mode = record.HostConfig.NetworkMode ?? 'bridge';
+  if (mode === 'host' || mode === 'none' || mode.startsWith('container:')) return [];
+  const out: Array<[string, EndpointRequest]> = [];
+  if (!record.PrimaryNetworkDetached) out.push([mode, record.EndpointsConfig?.[mode] ?? {}]);
+  for (const [name, cfg] of Object.entries(record.EndpointsConfig ?? {}))
+    if (name !== mode) out.push([name, cfg]);
+  return out;
 }

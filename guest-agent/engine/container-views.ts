@@ -1,5 +1,5 @@
 // The JSON a client sees of a container: `docker inspect` and `docker ps`.
-import type { ContainerRecord } from './container-store.js';
+import { attachedNetworks, type ContainerRecord, type EndpointRequest } from './container-store.js';
 import { humanDuration } from './human-time.js';
 import { inspectMounts } from '../volumes/mount-spec.js';
 import type { EndpointSettings, PortMap } from '../network/network-types.js';
@@ -18,14 +18,7 @@ export interface InspectExtras {
   net?: NetworkFacts;
 }
 
-function networkName(record: ContainerRecord): string {
-  const mode = record.HostConfig.NetworkMode ?? 'bridge';
-  return mode.startsWith('container:') ? '' : mode;
-}
-
 function networks(record: ContainerRecord, net?: NetworkFacts): Record<string, unknown> {
-  const name = networkName(record);
-  if (!name) return {};
   if (net && Object.keys(net.endpoints).length) {
     return Object.fromEntries(
       Object.entries(net.endpoints).map(([n, e]) => [
@@ -42,24 +35,31 @@ function networks(record: ContainerRecord, net?: NetworkFacts): Record<string, u
       ]),
     );
   }
-  return {
-    [name]: {
-      IPAMConfig: null,
-      Links: null,
-      Aliases: null,
-      MacAddress: '',
-      DriverOpts: null,
-      NetworkID: '',
-      EndpointID: '',
-      Gateway: '',
-      IPAddress: '',
-      IPPrefixLen: 0,
-      IPv6Gateway: '',
-      GlobalIPv6Address: '',
-      GlobalIPv6PrefixLen: 0,
-      DNSNames: null,
-    },
-  };
+  // Not running: the networks it will join, with the aliases asked for (host and
+  // none are listed under their own names, as dockerd lists them).
+  const mode = record.HostConfig.NetworkMode ?? 'bridge';
+  const joins = mode === 'host' || mode === 'none' ? [[mode, {}] as const] : attachedNetworks(record);
+  return Object.fromEntries(
+    joins.map(([name, cfg]: readonly [string, EndpointRequest]) => [
+      name,
+      {
+        IPAMConfig: cfg.IPv4Address ? { IPv4Address: cfg.IPv4Address } : null,
+        Links: null,
+        Aliases: cfg.Aliases?.length ? cfg.Aliases : null,
+        MacAddress: cfg.MacAddress ?? '',
+        DriverOpts: null,
+        NetworkID: '',
+        EndpointID: '',
+        Gateway: '',
+        IPAddress: '',
+        IPPrefixLen: 0,
+        IPv6Gateway: '',
+        GlobalIPv6Address: '',
+        GlobalIPv6PrefixLen: 0,
+        DNSNames: null,
+      },
+    ]),
+  );
 }
 
 /** Exposed-only ports are null; published ones list their bindings (HostPort a string). */

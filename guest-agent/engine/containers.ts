@@ -36,7 +36,7 @@ import { rewriteResolvConf, writeEtcFiles, type EtcFilesInput } from '../network
 import { createLogDriver, resolveLogConfig } from '../logs/log-driver.js';
 import type { LogDriver, LogMessage } from '../logs/log-types.js';
 import { LineSplitter } from '../logs/line-splitter.js';
-import { ContainerStore, initialState, type ContainerRecord } from './container-store.js';
+import { ContainerStore, attachedNetworks, initialState, type ContainerRecord } from './container-store.js';
 import { mergeImageEnv, processEnv } from './env.js';
 import type { EventBus } from './events.js';
 import { generateName, validateName } from './names.js';
@@ -596,14 +596,10 @@ export class ContainerService {
     const netnsPath = path.join(this.deps.paths.netnsDir, record.Id);
     live.netnsPath = netnsPath;
     live.ownNetns = true;
-    const networks: NonNullable<ContainerRecord['EndpointsConfig']> = {
-      [mode]: {},
-      ...(record.EndpointsConfig ?? {}),
-    };
     let primaryIp = '';
     live.connected = true;
     let first = true;
-    for (const [name, cfg] of Object.entries(networks)) {
+    for (const [name, cfg] of attachedNetworks(record)) {
       // The first endpoint's setup makes the namespace too: one process fewer per start.
       const createNetns = first;
       first = false;
@@ -616,7 +612,8 @@ export class ContainerService {
         containerName: record.Name.slice(1),
         dns: record.HostConfig.Dns ?? undefined,
       });
-      if (name === mode) primaryIp = endpoint.IPAddress;
+      // Published ports go to the --network's address (or, when it was disconnected, the first one's).
+      if (name === mode || !primaryIp) primaryIp = endpoint.IPAddress;
     }
     const bindings = portBindings(record);
     if (Object.keys(bindings).length) await this.deps.network.publish(record.Id, { ip: primaryIp }, bindings);
@@ -934,7 +931,7 @@ export class ContainerService {
         `container sharing network namespace with another container or host cannot be connected to any other network`,
       );
     }
-    if (name === mode || record.EndpointsConfig?.[name]) {
+    if (attachedNetworks(record).some(([n]) => n === name)) {
       throw conflict(`endpoint with name ${record.Name.slice(1)} already exists in network ${name}`);
     }
     const live = this.liveOf(record.Id);
@@ -952,6 +949,7 @@ export class ContainerService {
       await this.refreshResolvConf(record, dnsBefore);
     }
     record.EndpointsConfig = { ...(record.EndpointsConfig ?? {}), [name]: cfg };
+    if (name === mode) record.PrimaryNetworkDetached = false;
     await this.deps.store.save(record);
   }
 
@@ -959,19 +957,19 @@ export class ContainerService {
     const record = this.get(ref);
     const name = this.deps.network.get(network).Name;
     const live = this.liveOf(record.Id);
-    const attached = name === record.HostConfig.NetworkMode || Boolean(record.EndpointsConfig?.[name]);
+    const attached = attachedNetworks(record).some(([n]) => n === name);
     if (!attached) throw forbiddenError(`container ${record.Id} is not connected to network ${name}`);
     if (record.State.Running && live.connected) {
       const dnsBefore = this.deps.network.embeddedDnsAddress(record.Id);
       await this.deps.network.disconnect(record.Id, name);
       await this.refreshResolvConf(record, dnsBefore);
     }
-    if (record.EndpointsConfig?.[name]) {
-      const rest = { ...record.EndpointsConfig };
-      delete rest[name];
-      record.EndpointsConfig = rest;
-      await this.deps.store.save(record);
-    }
+    // Off this network until connected again, across restarts too, as with dockerd.
+    const rest = { ...(record.EndpointsConfig ?? {}) };
+    delete rest[name];
+    record.EndpointsConfig = rest;
+    if (name === record.HostConfig.NetworkMode) record.PrimaryNetworkDetached = true;
+    await this.deps.store.save(record);
   }
 
   // ---- rename / remove ---------------------------------------------------

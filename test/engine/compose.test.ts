@@ -615,58 +615,49 @@ services:
       });
     });
 
-    // docker-compose 1.29 disconnects a created container from its network and connects it again
-    // (the engine reports no short-id alias); the engine's disconnect of a never-started container
-    // leaves the endpoint behind, so the connect fails with "endpoint … already exists". An engine
-    // bug (guest-agent/), reported; this test shows it until it is fixed.
-    it(
-      'docker-compose up -d, ps, logs work against the engine, and berth compose ps sees its containers',
-      {
-        todo: 'engine: network disconnect of a created container leaves its endpoint, so docker-compose up fails',
-      },
-      async () => {
-        ok(await dockerCompose(engine(), ['up', '-d'], { cwd: dir, env: shell }), 'docker-compose up -d');
-        const ps = ok(await dockerCompose(engine(), ['ps'], { cwd: dir, env: shell }), 'docker-compose ps');
-        assert.match(ps.stdout, /interop_web_1\s.*Up.*->80\/tcp/);
-        assert.match(ps.stdout, /interop_client_1\s.*Up/);
-        const body = await eventually(
-          async () => {
-            const r = await dockerCompose(
-              engine(),
-              ['exec', '-T', 'client', 'wget', '-q', '-O', '-', 'http://web/index.html'],
-              { cwd: dir, env: shell },
-            );
-            return r.code === 0 && r.stdout;
-          },
-          10_000,
-          'wget http://web/ through docker-compose exec',
-        );
-        assert.equal(body.trim(), 'hello-from-web');
-        const logs = await eventually(
-          async () => {
-            const r = ok(
-              await dockerCompose(engine(), ['logs', '--no-color', 'web'], { cwd: dir, env: shell }),
-              'docker-compose logs',
-            );
-            return /web says production/.test(r.stdout) && r.stdout;
-          },
-          10_000,
-          'docker-compose logs',
-        );
-        assert.match(logs, /interop_web_1\s+\| web says production/);
-        const ours = ok(await compose(dir, ['ps'], shell), 'berth compose ps');
-        assert.match(ours.stdout, /^interop_web_1\s+busybox\s+.*\s+web\s+.*Up/m);
-        assert.match(ours.stdout, /^interop_client_1\s+busybox\s+.*\s+client\s+.*Up/m);
-        const env = ok(
-          await compose(dir, ['exec', '-T', 'web', 'env'], shell),
-          'berth compose exec into a docker-compose container',
-        ).stdout;
-        assert.match(env, /^NODE_ENV=production$/m);
-        assert.match(env, /^FROM_SHELL=from-the-shell$/m);
-        ok(await dockerCompose(engine(), ['down', '-v'], { cwd: dir, env: shell }), 'docker-compose down');
-        assert.equal((await d('ps', '-aq')).stdout.trim(), '');
-      },
-    );
+    // docker-compose 1.29 disconnects a created container from its network and connects it again.
+    it('docker-compose up -d, ps, logs work against the engine, and berth compose ps sees its containers', async () => {
+      ok(await dockerCompose(engine(), ['up', '-d'], { cwd: dir, env: shell }), 'docker-compose up -d');
+      const ps = ok(await dockerCompose(engine(), ['ps'], { cwd: dir, env: shell }), 'docker-compose ps');
+      assert.match(ps.stdout, /interop_web_1\s.*Up.*->80\/tcp/);
+      assert.match(ps.stdout, /interop_client_1\s.*Up/);
+      const body = await eventually(
+        async () => {
+          const r = await dockerCompose(
+            engine(),
+            ['exec', '-T', 'client', 'wget', '-q', '-O', '-', 'http://web/index.html'],
+            { cwd: dir, env: shell },
+          );
+          return r.code === 0 && r.stdout;
+        },
+        10_000,
+        'wget http://web/ through docker-compose exec',
+      );
+      assert.equal(body.trim(), 'hello-from-web');
+      const logs = await eventually(
+        async () => {
+          const r = ok(
+            await dockerCompose(engine(), ['logs', '--no-color', 'web'], { cwd: dir, env: shell }),
+            'docker-compose logs',
+          );
+          return /web says production/.test(r.stdout) && r.stdout;
+        },
+        10_000,
+        'docker-compose logs',
+      );
+      assert.match(logs, /^web_1\s+\| web says production$/m);
+      const ours = ok(await compose(dir, ['ps'], shell), 'berth compose ps');
+      assert.match(ours.stdout, /^interop_web_1\s+busybox\s+.*\s+web\s+.*Up/m);
+      assert.match(ours.stdout, /^interop_client_1\s+busybox\s+.*\s+client\s+.*Up/m);
+      const env = ok(
+        await compose(dir, ['exec', '-T', 'web', 'env'], shell),
+        'berth compose exec into a docker-compose container',
+      ).stdout;
+      assert.match(env, /^NODE_ENV=production$/m);
+      assert.match(env, /^FROM_SHELL=from-the-shell$/m);
+      ok(await dockerCompose(engine(), ['down', '-v'], { cwd: dir, env: shell }), 'docker-compose down');
+      assert.equal((await d('ps', '-aq')).stdout.trim(), '');
+    });
 
     it('docker-compose ps and down see and remove what berth compose made', async () => {
       ok(await compose(dir, ['up', '-d'], shell), 'berth compose up -d');

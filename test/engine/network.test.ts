@@ -140,6 +140,32 @@ describe('networking', () => {
     await d('rm', '-f', random, all, udp);
   });
 
+  it('a created container can leave its --network and join it again with new aliases (docker-compose 1.29 does)', async () => {
+    assert.equal((await d('network', 'create', 'relink')).code, 0);
+    const c = (
+      await d('create', '--network', 'relink', '--network-alias', 'old', 'busybox', 'sleep', '300')
+    ).stdout.trim();
+    const nets = () =>
+      d('inspect', '-f', '{{json .NetworkSettings.Networks}}', c).then((r) => JSON.parse(r.stdout));
+    assert.deepEqual((await nets()).relink.Aliases, ['old']);
+    assert.equal((await d('network', 'disconnect', 'relink', c)).code, 0);
+    assert.deepEqual(Object.keys(await nets()), []);
+    const again = await d('network', 'disconnect', 'relink', c);
+    assert.match(again.stderr, /is not connected to network relink/);
+    const join = await d('network', 'connect', '--alias', 'new', 'relink', c);
+    assert.equal(join.code, 0, join.stderr);
+    assert.deepEqual((await nets()).relink.Aliases, ['new']);
+    const twice = await d('network', 'connect', 'relink', c);
+    assert.match(twice.stderr, /already exists in network relink/);
+    assert.equal((await d('start', c)).code, 0);
+    const running = await nets();
+    assert.deepEqual(Object.keys(running), ['relink']);
+    assert.ok(running.relink.Aliases.includes('new'));
+    assert.ok(running.relink.IPAddress);
+    await d('rm', '-f', c);
+    await d('network', 'rm', 'relink');
+  });
+
   it('connects containers on a user network and keeps networks apart', async () => {
     assert.equal((await d('network', 'create', '--label', 'team=a', 'appnet')).code, 0);
     const a = (
