@@ -97,19 +97,18 @@ function abortOnDisconnect(ctx: RequestContext): AbortSignal {
 }
 
 /** POST /images/create?fromImage=…&tag=…[&platform=…]; import (fromSrc) stays in routes/images.ts. */
-export async function pullImage(engine: Engine, ctx: RequestContext, image: string): Promise<void> {
-  const q = ctx.query;
+/**
+ * Runs a pull or push as a JSON progress stream; a client that goes away
+ * cancels it (and its connection is dropped, as there is no one to tell).
+ */
+async function streamProgress(
+  ctx: RequestContext,
+  work: (signal: AbortSignal, progress: (e: Parameters<typeof jsonMessage>[0]) => void) => Promise<unknown>,
+): Promise<void> {
   const signal = abortOnDisconnect(ctx);
   const out = new JsonLineStream(ctx);
   try {
-    await engine.distribution.pull({
-      image,
-      tag: q.get('tag') || undefined,
-      platform: q.get('platform') || undefined,
-      credentials: registryAuth(ctx),
-      signal,
-      progress: (e) => out.write(jsonMessage(e)),
-    });
+    await work(signal, (e) => out.write(jsonMessage(e)));
     out.end();
   } catch (err) {
     if (signal.aborted) ctx.res!.destroy();
@@ -117,22 +116,30 @@ export async function pullImage(engine: Engine, ctx: RequestContext, image: stri
   }
 }
 
+export async function pullImage(engine: Engine, ctx: RequestContext, image: string): Promise<void> {
+  const q = ctx.query;
+  await streamProgress(ctx, (signal, progress) =>
+    engine.distribution.pull({
+      image,
+      tag: q.get('tag') || undefined,
+      platform: q.get('platform') || undefined,
+      credentials: registryAuth(ctx),
+      signal,
+      progress,
+    }),
+  );
+}
+
 async function pushImage(engine: Engine, ctx: RequestContext): Promise<void> {
-  const signal = abortOnDisconnect(ctx);
-  const out = new JsonLineStream(ctx);
-  try {
-    await engine.distribution.push({
+  await streamProgress(ctx, (signal, progress) =>
+    engine.distribution.push({
       name: ctx.params.name,
       tag: ctx.query.get('tag') || undefined,
       credentials: registryAuth(ctx),
       signal,
-      progress: (e) => out.write(jsonMessage(e)),
-    });
-    out.end();
-  } catch (err) {
-    if (signal.aborted) ctx.res!.destroy();
-    else out.fail(err);
-  }
+      progress,
+    }),
+  );
 }
 
 async function login(engine: Engine, ctx: RequestContext): Promise<void> {
