@@ -2,7 +2,7 @@
 // (per BERTH_HOME). The public half goes to the guest on its kernel command line.
 import { existsSync, promises as fs } from 'node:fs';
 import ssh2 from 'ssh2';
-import { writeFileAtomic } from './util/atomic-file.js';
+import { writeFileAtomic } from '../common/atomic-file.js';
 
 export interface HostKey {
   privateKey: string;
@@ -13,8 +13,8 @@ export interface HostKey {
 export async function ensureHostKey(file: string): Promise<HostKey> {
   if (!existsSync(file)) {
     const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'berth' });
-    await writeFileAtomic(file + '.pub', pair.public + '\n', 0o644);
-    await writeFileAtomic(file, pair.private, 0o600);
+    await writeFileAtomic(file + '.pub', pair.public + '\n', 0o644, { mkdir: true });
+    await writeFileAtomic(file, pair.private, 0o600, { mkdir: true });
   }
   const privateKey = await fs.readFile(file, 'utf8');
   const parsed = ssh2.utils.parseKey(privateKey);

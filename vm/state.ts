@@ -3,7 +3,7 @@
 // that only one VM runs per data dir.
 import { promises as fs } from 'node:fs';
 import type { VmPaths } from './paths.js';
-import { readJsonFile, writeFileAtomic } from './util/atomic-file.js';
+import { readJson, writeFileAtomic } from '../common/atomic-file.js';
 
 export type VmStatus = 'stopped' | 'starting' | 'running' | 'stopping' | 'error';
 
@@ -42,12 +42,13 @@ export async function writeState(paths: VmPaths, state: Omit<VmState, 'since'>):
     paths.state,
     JSON.stringify({ ...state, since: new Date().toISOString() }, null, 2) + '\n',
     0o644,
+    { mkdir: true },
   );
 }
 
 /** The state as recorded, corrected when the process that wrote it is gone. */
 export async function readState(paths: VmPaths): Promise<VmState> {
-  const s = await readJsonFile<VmState>(paths.state);
+  const s = await readJson<VmState>(paths.state, { ignoreCorrupt: true });
   if (!s) return { status: 'stopped', since: new Date(0).toISOString() };
   if (
     (s.status === 'starting' || s.status === 'running' || s.status === 'stopping') &&

@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ContainerConfig, ContainerState, HostConfig } from '../../common/engine-api.js';
 import { ZERO_TIME } from '../../common/engine-api.js';
-import { readJson, writeJsonAtomic } from '../util/atomic-file.js';
+import { readJson, writeJsonAtomic } from '../../common/atomic-file.js';
 import { invalid, notFound } from '../errors.js';
 import { log } from '../util/logger.js';
 import type { ParsedMount, ResolvedMount } from '../volumes/volume-types.js';

@@ -6,7 +6,7 @@ import { conflict, EngineError, invalid, notImplemented } from '../errors.js';
 import { newId } from '../util/ids.js';
 import { log } from '../util/logger.js';
 import { run } from '../util/subprocess.js';
-import { readJson, writeJsonAtomic } from '../util/atomic-file.js';
+import { readJson, writeJsonAtomic } from '../../common/atomic-file.js';
 import { ImageStore } from '../storage/image-store.js';
 import { RootfsManager } from '../storage/rootfs.js';
 import { VolumeStore } from '../volumes/volume-store.js';

@@ -10,7 +10,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { EngineError, conflict, forbidden, invalid, notFound } from '../errors.js';
-import { writeJsonAtomic, readJson } from '../util/atomic-file.js';
+import { writeJsonAtomic, readJson } from '../../common/atomic-file.js';
 import { newId, shortId } from '../util/ids.js';
 import { log } from '../util/logger.js';
 import {

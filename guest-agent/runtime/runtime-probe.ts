@@ -5,7 +5,7 @@ import { constants, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EngineError } from '../errors.js';
-import { readJson, writeJsonAtomic } from '../util/atomic-file.js';
+import { readJson, writeJsonAtomic } from '../../common/atomic-file.js';
 import { run } from '../util/subprocess.js';
 import { OciRuntime } from './oci-runtime.js';
 

@@ -18,7 +18,7 @@ import { EngineError, invalid, notFound } from '../errors.js';
 import { log } from '../util/logger.js';
 import { run } from '../util/subprocess.js';
 import { sha256Hex, shortId } from '../util/ids.js';
-import { readJson, writeFileAtomic, writeJsonAtomic, syncDir } from '../util/atomic-file.js';
+import { readJson, writeFileAtomic, writeJsonAtomic, syncDir } from '../../common/atomic-file.js';
 import {
   asLayerError,
   decompress,

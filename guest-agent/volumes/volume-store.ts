@@ -8,7 +8,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { EngineError, conflict, invalid, notFound } from '../errors.js';
-import { writeJsonAtomic, readJson } from '../util/atomic-file.js';
+import { writeJsonAtomic, readJson } from '../../common/atomic-file.js';
 import { newId } from '../util/ids.js';
 import { log } from '../util/logger.js';
 import { run } from '../util/subprocess.js';

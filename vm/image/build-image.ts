@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { berthCache, hostArch, imageDir, type GuestArch } from '../paths.js';
-import { writeFileAtomic, readJsonFile } from '../util/atomic-file.js';
+import { writeFileAtomic, readJson } from '../../common/atomic-file.js';
 import { exec } from '../util/exec.js';
 import {
   candidates,
@@ -82,7 +82,7 @@ export async function findImage(
 ): Promise<GuestImage | undefined> {
   const dir = imageDir(arch, cache);
   const p = imagePaths(dir);
-  const manifest = await readJsonFile<ImageManifest>(p.manifest);
+  const manifest = await readJson<ImageManifest>(p.manifest, { ignoreCorrupt: true });
   if (!manifest || !existsSync(p.kernel) || !existsSync(p.initramfs)) return undefined;
   return { dir, kernel: p.kernel, initramfs: p.initramfs, manifest };
 }
@@ -297,7 +297,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<GuestImage & 
     await fs.rm(out.manifest, { force: true });
     await fs.rename(path.join(work, 'vmlinuz'), out.kernel);
     await fs.rename(path.join(work, 'initramfs.img'), out.initramfs);
-    await writeFileAtomic(out.manifest, JSON.stringify(manifest, null, 2) + '\n', 0o644);
+    await writeFileAtomic(out.manifest, JSON.stringify(manifest, null, 2) + '\n', 0o644, { mkdir: true });
     progress(`image built: ${outDir} (${(manifest.initramfsBytes / 1e6).toFixed(1)} MB initramfs)`);
     return { dir: outDir, kernel: out.kernel, initramfs: out.initramfs, manifest, rebuilt: true };
   } finally {

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { sha256Hex } from '../../util/ids.js';
-import { writeFileAtomic } from '../../util/atomic-file.js';
+import { writeFileAtomic } from '../../../common/atomic-file.js';
 import type { ImageRecord } from '../../storage/image-types.js';
 
 /** JSON with object keys sorted, so that equal configs give equal keys. */

@@ -8,7 +8,7 @@
 // written atomically. Entries for layers that are gone are harmless.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { readJson, writeJsonAtomic } from '../../util/atomic-file.js';
+import { readJson, writeJsonAtomic } from '../../../common/atomic-file.js';
 import { digestHex, isSha256Digest } from '../image-types.js';
 
 export interface LayerSource {

@@ -1,11 +1,18 @@
-// State on disk is written atomically: temp file, fsync, rename, fsync the
-// directory. A crash leaves either the old or the new content, never a mix.
+// State on disk, the engine's and the host's (VM state, keys, image manifests),
+// is written atomically: temp file, fsync, rename, fsync the directory. A crash
+// leaves either the old or the new content, never a mix.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
-export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  data: string | Buffer,
+  mode = 0o600,
+  opts: { mkdir?: boolean } = {},
+): Promise<void> {
   const dir = path.dirname(file);
+  if (opts.mkdir) await fs.mkdir(dir, { recursive: true });
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await fs.open(tmp, 'w', mode);
   try {
@@ -27,11 +34,16 @@ export async function writeJsonAtomic(file: string, value: unknown, mode = 0o600
   await writeFileAtomic(file, JSON.stringify(value), mode);
 }
 
-export async function readJson<T>(file: string): Promise<T | undefined> {
+/** undefined when the file is missing (or, with ignoreCorrupt, not JSON). */
+export async function readJson<T>(
+  file: string,
+  opts: { ignoreCorrupt?: boolean } = {},
+): Promise<T | undefined> {
   try {
     return JSON.parse(await fs.readFile(file, 'utf8')) as T;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (opts.ignoreCorrupt && err instanceof SyntaxError) return undefined;
     throw err;
   }
 }
