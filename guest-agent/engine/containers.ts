@@ -621,17 +621,22 @@ export class ContainerService {
   }
 
   private async teardownNetwork(id: string, live: LiveContainer): Promise<void> {
+    const ownNetns = live.ownNetns ? live.netnsPath : undefined;
+    let netnsGone = false;
     if (live.connected) {
       live.connected = false;
-      await this.deps.network
-        .unpublish(id)
-        .catch((err) => log.warn('unpublish failed', { id, error: String(err) }));
-      const netnsPath = live.ownNetns ? live.netnsPath : undefined;
-      await this.deps.network
-        .releaseAll(id, { removeNetns: netnsPath ? () => removeNetns(netnsPath) : undefined })
-        .catch((err) => log.warn('network release failed', { id, error: String(err) }));
+      // releaseAll unpublishes the ports, drops the endpoints and removes the namespace.
+      netnsGone = await this.deps.network
+        .releaseAll(id, { removeNetns: ownNetns ? () => removeNetns(ownNetns) : undefined })
+        .then(
+          () => true,
+          (err) => {
+            log.warn('network release failed', { id, error: String(err) });
+            return false;
+          },
+        );
     }
-    if (live.netnsPath && live.ownNetns) await removeNetns(live.netnsPath).catch(() => {});
+    if (ownNetns && !netnsGone) await removeNetns(ownNetns).catch(() => {});
     live.netnsPath = undefined;
     live.ownNetns = false;
   }
