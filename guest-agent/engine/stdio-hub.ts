@@ -47,20 +47,22 @@ export class StdioHub {
 
   /** Calls `resume` once the process can take more input (or will never take it). */
   whenStdinDrained(resume: () => void): void {
-    const stdin = this.process?.stdin;
-    if (this.process && !stdin) resume();
-    else if (stdin) {
-      if (!stdin.writableNeedDrain) resume();
-      else {
-        const done = () => {
-          stdin.off('drain', done);
-          stdin.off('close', done);
-          resume();
-        };
-        stdin.on('drain', done);
-        stdin.on('close', done);
-      }
-    } else this.drainWaiters.push(resume);
+    if (!this.process) {
+      this.drainWaiters.push(resume);
+      return;
+    }
+    const stdin = this.process.stdin;
+    if (!stdin?.writableNeedDrain) {
+      resume();
+      return;
+    }
+    const done = () => {
+      stdin.off('drain', done);
+      stdin.off('close', done);
+      resume();
+    };
+    stdin.on('drain', done);
+    stdin.on('close', done);
   }
 
   endStdin(): void {
