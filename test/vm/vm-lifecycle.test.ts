@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { run } from '../../guest-agent/util/subprocess.js';
 import { docker } from '../helpers/docker.js';
+import { assertVersionLoadAndRun } from '../helpers/engine-basics.js';
 import { recordForSweep } from '../helpers/leftovers.js';
-import { busyboxArchive } from '../fixtures/busybox-image.js';
 import { VM_TEST_CACHE } from '../fixtures/vm-image.js';
 
 const repoRoot = path.join(import.meta.dirname, '..', '..');
@@ -108,17 +108,7 @@ test('berth vm: start, docker through the host socket, stop, start, data kept', 
   assert.equal(status.exitCode, 0);
   assert.match(status.stdout, new RegExp(`DOCKER_HOST=${engine.host}`));
 
-  const version = await docker(engine, ['version', '--format', '{{.Server.APIVersion}}']);
-  assert.equal(version.code, 0, version.stderr);
-  assert.equal(version.stdout.trim(), '1.47');
-
-  const load = await docker(engine, ['load', '-i', await busyboxArchive()]);
-  assert.equal(load.code, 0, load.stderr);
-  assert.match(load.stdout, /^Loaded image: busybox:latest$/m);
-
-  const hi = await docker(engine, ['run', '--rm', 'busybox', 'echo', 'hi']);
-  assert.equal(hi.code, 0, hi.stderr);
-  assert.equal(hi.stdout, 'hi\n');
+  await assertVersionLoadAndRun(engine);
 
   // stdin through a hijacked attach, closed by the client: the container sees EOF.
   const cat = await docker(engine, ['run', '--rm', '-i', 'busybox', 'sh', '-c', 'cat; echo done'], {
