@@ -73,7 +73,7 @@ export interface ContainerConfig {
   Labels?: Record<string, string> | null;
   StopSignal?: string;
   StopTimeout?: number | null;
-  Healthcheck?: unknown;
+  Healthcheck?: HealthcheckConfig | null;
   OnBuild?: string[] | null;
   Shell?: string[] | null;
   [key: string]: unknown;
@@ -96,6 +96,32 @@ export interface ContainerState {
   Error: string;
   StartedAt: string;
   FinishedAt: string;
+  /** Only for a container with a health check (HEALTHCHECK, --health-cmd). */
+  Health?: ContainerHealth;
+}
+
+/** Config.Healthcheck; durations in nanoseconds, 0 or absent for the default. */
+export interface HealthcheckConfig {
+  Test?: string[] | null;
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+  Retries?: number;
+}
+
+export interface HealthcheckResult {
+  Start: string;
+  End: string;
+  ExitCode: number;
+  Output: string;
+}
+
+export interface ContainerHealth {
+  Status: 'starting' | 'healthy' | 'unhealthy';
+  FailingStreak: number;
+  /** The last results, oldest first. */
+  Log: HealthcheckResult[];
 }
 
 export interface EngineEvent {

@@ -44,6 +44,7 @@ import type { EnginePaths } from './paths.js';
 import { parseSignal } from './signals.js';
 import { StdioHub, type OutputSink, type StreamName } from './stdio-hub.js';
 import { validateCreateBody } from './create-validation.js';
+import { mergeHealthcheck, validateHealthcheck } from './health-config.js';
 import { applyUpdate } from './resource-update.js';
 import type { VolumeStore } from '../volumes/volume-store.js';
 import type { ParsedMount, ResolvedMount } from '../volumes/volume-types.js';
@@ -272,6 +273,11 @@ export class ContainerService {
       ExposedPorts: { ...(img.ExposedPorts ?? {}), ...(body.ExposedPorts ?? {}) },
       Volumes: { ...(img.Volumes ?? {}), ...(body.Volumes ?? {}) },
       StopSignal: body.StopSignal || img.StopSignal || undefined,
+      Healthcheck: mergeHealthcheck(
+        validateHealthcheck(body.Healthcheck),
+        validateHealthcheck(img.Healthcheck),
+      ),
+      Shell: body.Shell?.length ? body.Shell : (img.Shell ?? undefined),
       OnBuild: null,
     };
   }
@@ -1066,6 +1072,7 @@ export class ContainerService {
         state.Status = 'exited';
         state.ExitCode = 137;
         state.Error = 'the Berth engine stopped unexpectedly; the container was killed';
+        if (state.Health) state.Health.Status = 'unhealthy';
         state.FinishedAt = new Date().toISOString();
         await store.save(record);
       }

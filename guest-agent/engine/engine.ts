@@ -23,6 +23,7 @@ import { volumeView } from '../volumes/volume-view.js';
 import type { ContainerMount } from '../volumes/volume-types.js';
 import { ContainerService } from './containers.js';
 import { ExecService } from './exec.js';
+import { HealthMonitor } from './health.js';
 import { EventBus } from './events.js';
 import { StatsSampler } from './stats.js';
 import { ImageService, type CommitOptions } from './images.js';
@@ -69,6 +70,8 @@ export class Engine {
   readonly images: ImageService;
   readonly distribution: ImageDistribution;
   readonly execs: ExecService;
+  /** Runs the containers' health checks; it follows their events on its own. */
+  private readonly health: HealthMonitor;
   readonly builder: Builder;
   readonly stats: StatsSampler;
   eventListeners = 0;
@@ -113,6 +116,12 @@ export class Engine {
     });
     this.execs = new ExecService(this.containers, { rootfs, images: imageStore, runtime });
     this.containers.onRemoved = (id) => this.execs.forget(id);
+    this.health = new HealthMonitor({
+      containers: this.containers,
+      execs: this.execs,
+      store,
+      events: this.events,
+    });
     this.builder = new Builder({
       store: imageStore,
       rootfs,
@@ -261,6 +270,11 @@ export class Engine {
         throw invalid(`invalid filter 'status=${s}'`);
       }
     }
+    const healths = filters.get('health') ?? [];
+    for (const h of healths) {
+      if (!['starting', 'healthy', 'unhealthy', 'none'].includes(h))
+        throw invalid(`Unrecognised filter value for health: ${h}`);
+    }
     const ancestors = (filters.get('ancestor') ?? []).map(
       (a) => this.imageStore.resolve(a)?.id ?? `missing:${a}`,
     );
@@ -280,6 +294,7 @@ export class Engine {
           return false;
         if (!matchLabels(c.Config.Labels, filters.get('label'))) return false;
         if (ancestors.length && !ancestors.includes(c.Image)) return false;
+        if (healths.length && !healths.includes(c.State.Health?.Status ?? 'none')) return false;
         const exited = filters.get('exited');
         if (
           exited?.length &&

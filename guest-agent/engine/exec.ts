@@ -246,6 +246,22 @@ export class ExecService {
     };
   }
 
+  /** Signals a running exec's process (a health check past its timeout). */
+  signal(id: string, signal: NodeJS.Signals): void {
+    const pid = this.execs.get(id)?.process?.containerPid;
+    if (!pid) return;
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  /** Forgets one exec (a finished health check, so they do not pile up). */
+  discard(id: string): void {
+    this.execs.delete(id);
+  }
+
   idsOf(containerId: string): string[] {
     return [...this.execs.values()].filter((e) => e.containerId === containerId).map((e) => e.id);
   }
