@@ -225,9 +225,13 @@ export class OciRuntime {
       const processFile = path.join(dir, 'process.json');
       const pidFile = path.join(dir, 'pid');
       const logFile = path.join(dir, 'log');
-      await fs.writeFile(processFile, JSON.stringify({ ...execProcess, terminal: opts.tty }), {
-        mode: 0o600,
-      });
+      const processSpec: OciProcess = { ...execProcess, terminal: opts.tty };
+      // runc sizes the pty from its own terminal only after the process runs; the
+      // spec's size is set before, so a quick `stty size` never reads 0 0.
+      if (opts.tty && !processSpec.consoleSize && opts.cols && opts.rows) {
+        processSpec.consoleSize = { height: opts.rows, width: opts.cols };
+      }
+      await fs.writeFile(processFile, JSON.stringify(processSpec), { mode: 0o600 });
       const args = [...this.globalArgs(logFile), 'exec', '--process', processFile, '--pid-file', pidFile, id];
       const proc = await this.launch(args, dir, opts);
       if ((await waitStarted(pidFile, proc.exited)) === 'started') {

@@ -322,7 +322,7 @@ describe('docker build (classic builder)', () => {
   it('stops and cleans up when the client goes away mid-RUN', async () => {
     const dir = await context({ Dockerfile: 'FROM busybox\nRUN echo started; sleep 60\n' });
     const child = spawn('docker', ['build', dir], {
-      env: dockerEnv(engine(), CLASSIC) as NodeJS.ProcessEnv,
+      env: { ...process.env, ...dockerEnv(engine(), CLASSIC) } as NodeJS.ProcessEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
