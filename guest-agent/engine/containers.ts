@@ -408,19 +408,31 @@ export class ContainerService {
       });
       live.releaseMounts = mountSetup.release;
       record.ResolvedMounts = mountSetup.mounts;
-      await writeEtcFiles(
-        { hostname: record.HostnamePath, hosts: record.HostsPath, resolv: record.ResolvConfPath },
-        this.etcFilesInput(record, network.mode === 'host', 'ip' in network ? network.ip : undefined),
-      );
+      // A container in another's network namespace uses that one's hostname and
+      // /etc files, as with dockerd: its resolver and names are the other's.
+      const joined = 'joined' in network ? network.joined : undefined;
+      const etcOwner = joined ?? record;
+      if (!joined) {
+        await writeEtcFiles(
+          { hostname: record.HostnamePath, hosts: record.HostsPath, resolv: record.ResolvConfPath },
+          this.etcFilesInput(record, network.mode === 'host', 'ip' in network ? network.ip : undefined),
+        );
+      }
       const user = await resolveUser(merged, config.User);
       const spec = buildOciSpec({
         id,
         rootfsPath: merged,
         args: [record.Path, ...record.Args],
-        env: processEnv(config.Env ?? [], config.Hostname ?? '', config.Tty ?? false),
+        env: processEnv(
+          config.Env ?? [],
+          (joined ? joined.Config.Hostname : config.Hostname) ?? '',
+          config.Tty ?? false,
+        ),
         cwd: config.WorkingDir || '/',
         user,
-        hostname: config.Hostname ?? id.slice(0, 12),
+        hostname: joined
+          ? (joined.Config.Hostname ?? joined.Id.slice(0, 12))
+          : (config.Hostname ?? id.slice(0, 12)),
         domainname: config.Domainname || undefined,
         tty: config.Tty ?? false,
         readonlyRootfs: hc.ReadonlyRootfs ?? false,
@@ -432,19 +444,19 @@ export class ContainerService {
         mounts: [
           {
             destination: '/etc/resolv.conf',
-            source: record.ResolvConfPath,
+            source: etcOwner.ResolvConfPath,
             type: 'bind',
             options: ['rbind', 'rprivate'],
           },
           {
             destination: '/etc/hostname',
-            source: record.HostnamePath,
+            source: etcOwner.HostnamePath,
             type: 'bind',
             options: ['rbind', 'rprivate'],
           },
           {
             destination: '/etc/hosts',
-            source: record.HostsPath,
+            source: etcOwner.HostsPath,
             type: 'bind',
             options: ['rbind', 'rprivate'],
           },
@@ -561,6 +573,11 @@ export class ContainerService {
 
   /** After connect/disconnect: the resolver changes when the first user network comes or the last goes. */
   private async refreshResolvConf(record: ContainerRecord, dnsBefore: string | undefined): Promise<void> {
+    await this.deps.network
+      .syncDnsRedirect(record.Id)
+      .catch((err: Error) =>
+        log.warn('cannot redirect 127.0.0.11 to the embedded DNS', { id: record.Id, error: err.message }),
+      );
     if (this.deps.network.embeddedDnsAddress(record.Id) === dnsBefore) return;
     await rewriteResolvConf(record.ResolvConfPath, this.etcFilesInput(record, false)).catch((err) =>
       log.warn('cannot rewrite resolv.conf', { id: record.Id, error: String(err) }),
@@ -578,7 +595,11 @@ export class ContainerService {
   private async setupNetwork(
     record: ContainerRecord,
     live: LiveContainer,
-  ): Promise<{ mode: 'host' } | { mode: 'private' } | { mode: 'netns'; path: string; ip?: string }> {
+  ): Promise<
+    | { mode: 'host' }
+    | { mode: 'private' }
+    | { mode: 'netns'; path: string; ip?: string; joined?: ContainerRecord }
+  > {
     const mode = record.HostConfig.NetworkMode ?? 'bridge';
     if (mode === 'host') return { mode: 'host' };
     if (mode.startsWith('container:')) {
@@ -589,7 +610,7 @@ export class ContainerService {
       }
       live.netnsPath = otherNetns;
       live.ownNetns = false;
-      return { mode: 'netns', path: otherNetns };
+      return { mode: 'netns', path: otherNetns, joined: other };
     }
     // none: a namespace with loopback only, which the runtime makes (two processes
     // fewer per start); it is found through the container's pid once it runs.
@@ -621,6 +642,8 @@ export class ContainerService {
       // Published ports go to the --network's address (or, when it was disconnected, the first one's).
       if (name === mode || !primaryIp) primaryIp = endpoint.IPAddress;
     }
+    // Only when the first network had no embedded DNS and a later one has: no process otherwise.
+    await this.deps.network.syncDnsRedirect(record.Id);
     const bindings = portBindings(record);
     if (Object.keys(bindings).length) await this.deps.network.publish(record.Id, { ip: primaryIp }, bindings);
     return { mode: 'netns', path: netnsPath, ip: primaryIp };

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { EngineError } from '../errors.js';
 import { CommandError, run } from '../util/subprocess.js';
-import { engineNetnsPath, ipBatchInNetns, removeNetns } from './netns.js';
+import { engineNetnsPath, ipBatchInNetns, removeNetns, type NetnsExtras } from './netns.js';
 
 /** Several `ip` commands in one process (`ip -batch -`), run in `netnsPath` when given. */
 async function ipBatch(lines: string[], netnsPath?: string): Promise<void> {
@@ -112,6 +112,8 @@ export interface EndpointSpec {
   mtu?: number;
   /** Lets a container reach itself through a published port when the kernel NAT does it (no userland proxy). */
   hairpin?: boolean;
+  /** Done inside the namespace by the same process (the embedded DNS redirect). */
+  extras?: NetnsExtras;
 }
 
 /** The host-side veth name is in use (names are random: pick another and retry). */
@@ -136,7 +138,7 @@ export async function createEndpoint(spec: EndpointSpec & { createNetns?: boolea
   if (spec.defaultGateway)
     inside.push(`route replace default via ${spec.defaultGateway} dev ${spec.containerIf}`);
   try {
-    await ipBatchInNetns(spec.netnsPath, inside, { create: spec.createNetns });
+    await ipBatchInNetns(spec.netnsPath, inside, { create: spec.createNetns, extras: spec.extras });
   } catch (err) {
     // `ip -batch` stops at the first failing line and names it: "Command failed -:N"
     // (a new namespace's batch starts with one more line, for loopback).

@@ -7,12 +7,12 @@
 // namespace (no setns), so doing the same would take a helper process per
 // container, 5–10 ms per spawn against a budget of 30 ms for all of a container's
 // network setup. Instead the engine listens once per user network, in its own
-// namespace, on that network's gateway address, and each container's resolv.conf
-// names the gateway. Starting a container costs no process, socket or rule: the
+// namespace, on that network's gateway address (each container's resolv.conf
+// names 127.0.0.11, or the gateway when the engine runs without iptables). Starting a container costs no process or socket: the
 // server finds the asker from the query's source address among the endpoints the
-// network service keeps anyway. (127.0.0.11 inside the container would need a
-// DNAT rule in each container's namespace, hence a process per container: left
-// out for that cost.)
+// network service keeps anyway. Inside the container, 127.0.0.11 is sent here by
+// a DNAT rule in its namespace (dns-redirect.ts), loaded by the same process that
+// makes the namespace, so it costs no process either.
 //
 // The listener takes a free port on the gateway address, and a DNAT rule per
 // network (iptables.ts) sends <gateway>:53 from that network's bridge to it, so

@@ -24,19 +24,47 @@ export async function createNetns(file: string): Promise<void> {
   await ipBatchInNetns(file, [], { create: true });
 }
 
+/** More setup inside the namespace after the `ip` lines, by the same process. */
+export interface NetnsExtras {
+  /** Keys under /proc/sys of the namespace ("net/ipv4/conf/all/route_localnet") and their values. */
+  sysctls?: Readonly<Record<string, string>>;
+  /** Rules for `iptables-restore --noflush`, loaded into the namespace's own tables. */
+  iptablesRestore?: string;
+}
+
 /**
- * Runs `ip -batch` lines inside the namespace at `file`, in one process. With
- * `create`, the namespace is made first (by unshare, which binds it onto the
- * file) and loopback brought up, so a new container's whole network setup
- * inside its namespace costs a single process; a failure removes it again.
+ * The command that runs `ip -batch -` (its lines on stdin), then the extras, in
+ * one process: without extras `ip` itself, else a shell (its writes to /proc/sys
+ * and the iptables-restore need no process of the engine's own).
+ */
+function inNetnsCommand(hasLines: boolean, extras?: NetnsExtras): string[] {
+  const sysctls = Object.entries(extras?.sysctls ?? {});
+  if (!sysctls.length && !extras?.iptablesRestore) return ['ip', '-batch', '-'];
+  const steps = hasLines ? ['ip -batch -'] : [];
+  for (const [key, value] of sysctls) {
+    if (!/^[a-z0-9_/.-]+$/.test(key) || !/^[0-9 ]+$/.test(value))
+      throw new Error(`bad sysctl ${key}=${value}`);
+    steps.push(`echo ${value} > /proc/sys/${key}`);
+  }
+  // The rules arrive as the shell's $1: stdin belongs to `ip -batch -`.
+  if (extras?.iptablesRestore) steps.push(`printf '%s' "$1" | iptables-restore -w --noflush`);
+  return ['sh', '-ec', steps.join(' && '), 'sh', extras?.iptablesRestore ?? ''];
+}
+
+/**
+ * Runs `ip -batch` lines (and `extras`) inside the namespace at `file`, in one
+ * process. With `create`, the namespace is made first (by unshare, which binds
+ * it onto the file) and loopback brought up, so a new container's whole network
+ * setup inside its namespace costs a single process; a failure removes it again.
  */
 export async function ipBatchInNetns(
   file: string,
   lines: readonly string[],
-  opts: { create?: boolean } = {},
+  opts: { create?: boolean; extras?: NetnsExtras } = {},
 ): Promise<void> {
   if (!opts.create) {
-    await run('nsenter', [`--net=${file}`, 'ip', '-batch', '-'], { input: lines.join('\n') + '\n' });
+    const cmd = inNetnsCommand(lines.length > 0, opts.extras);
+    await run('nsenter', [`--net=${file}`, ...cmd], { input: lines.length ? lines.join('\n') + '\n' : '' });
     return;
   }
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
@@ -46,7 +74,7 @@ export async function ipBatchInNetns(
   await fs.writeFile(file, '', { mode: 0o444 });
   try {
     const input = ['link set lo up', ...lines].join('\n') + '\n';
-    await run('unshare', [`--net=${file}`, 'ip', '-batch', '-'], { input });
+    await run('unshare', [`--net=${file}`, ...inNetnsCommand(true, opts.extras)], { input });
   } catch (err) {
     await removeNetns(file).catch(() => undefined);
     if (err instanceof CommandError) throw err;

@@ -57,6 +57,8 @@ import {
 } from './port-mapping.js';
 import { listenTcp, listenUdp, type ProxyHandle } from './userland-proxy.js';
 import { EmbeddedDns, parseUpstream, type DnsClient, type Upstream } from './embedded-dns.js';
+import { DNS_REDIRECT_SYSCTLS, EMBEDDED_DNS_IP, dnsRedirectRules } from './dns-redirect.js';
+import { ipBatchInNetns } from './netns.js';
 import type {
   ConnectOptions,
   EndpointSettings,
@@ -189,6 +191,8 @@ export class NetworkService {
   /** containerId → networkId → endpoint */
   private readonly endpoints = new Map<string, Map<string, Endpoint>>();
   private readonly publications = new Map<string, Publication[]>();
+  /** containerId → the gateway its 127.0.0.11 goes to (undefined: redirect installed, pointing nowhere). */
+  private readonly dnsRedirects = new Map<string, string | undefined>();
   private readonly ports = new PortTable();
   private readonly listeners = new Set<PortEventListener>();
   private readonly networkListeners = new Set<NetworkEventListener>();
@@ -586,6 +590,12 @@ export class NetworkService {
       },
     };
     eps.set(rec.Id, ep);
+    // A new namespace whose first network has an embedded DNS gets its 127.0.0.11
+    // redirect from the process that makes it; later changes go through syncDnsRedirect.
+    const redirectTo =
+      opts.createNetns && this.useIptables && userNetwork && this.dns.portOf(rec.Id) !== undefined
+        ? gateway
+        : undefined;
 
     try {
       for (let attempt = 0; ; attempt++) {
@@ -602,7 +612,11 @@ export class NetworkService {
             mtu: settings.mtu,
             hairpin: this.useIptables && !this.userlandProxy,
             createNetns: opts.createNetns,
+            extras: redirectTo
+              ? { sysctls: DNS_REDIRECT_SYSCTLS, iptablesRestore: dnsRedirectRules(redirectTo, true) }
+              : undefined,
           });
+          if (redirectTo) this.dnsRedirects.set(containerId, redirectTo);
           break;
         } catch (err) {
           if (!(err instanceof LinkNameTaken) || attempt >= 4) throw err;
@@ -653,6 +667,7 @@ export class NetworkService {
   /** At container exit: unpublish its ports and remove all its endpoints. */
   async releaseAll(containerId: string, opts: { removeNetns?: () => Promise<void> } = {}): Promise<void> {
     await this.unpublish(containerId);
+    this.dnsRedirects.delete(containerId);
     const eps = [...(this.endpoints.get(containerId)?.values() ?? [])];
     const announce = () => {
       for (const ep of eps) {
@@ -783,16 +798,45 @@ export class NetworkService {
     };
   }
 
-  /**
-   * The nameserver for the container's resolv.conf: the gateway of its first user
-   * network with a DNS listener; undefined (the host's resolvers) otherwise.
-   */
-  embeddedDnsAddress(containerId: string): string | undefined {
+  /** The gateway of the container's first user network with a DNS listener. */
+  private embeddedDnsGateway(containerId: string): string | undefined {
     for (const ep of this.endpoints.get(containerId)?.values() ?? []) {
       const rec = this.records.get(ep.networkId);
       if (rec && this.dns.portOf(rec.Id) !== undefined) return rec.IPAM.Config[0].Gateway;
     }
     return undefined;
+  }
+
+  /**
+   * The nameserver for the container's resolv.conf: 127.0.0.11 (redirected to the
+   * embedded DNS, as dockerd's), or without iptables that DNS's gateway address;
+   * undefined (the host's resolvers) when no user network of its has one.
+   */
+  embeddedDnsAddress(containerId: string): string | undefined {
+    const gateway = this.embeddedDnsGateway(containerId);
+    if (!gateway) return undefined;
+    return this.useIptables ? EMBEDDED_DNS_IP : gateway;
+  }
+
+  /**
+   * Points the container's 127.0.0.11 at the embedded DNS it should ask now, after
+   * a connect or disconnect (or a start whose first network had none). No process
+   * when nothing changes.
+   */
+  async syncDnsRedirect(containerId: string): Promise<void> {
+    if (!this.useIptables) return;
+    const want = this.embeddedDnsGateway(containerId);
+    const installed = this.dnsRedirects.has(containerId);
+    if (installed ? this.dnsRedirects.get(containerId) === want : !want) return;
+    const netnsPath = [...(this.endpoints.get(containerId)?.values() ?? [])][0]?.netnsPath;
+    if (!netnsPath) return;
+    await ipBatchInNetns(netnsPath, [], {
+      extras: {
+        sysctls: installed ? undefined : DNS_REDIRECT_SYSCTLS,
+        iptablesRestore: dnsRedirectRules(want, !installed),
+      },
+    });
+    this.dnsRedirects.set(containerId, want);
   }
 
   /** What `--add-host name:host-gateway` means: the engine's --host-gateway-ip, else the default bridge's gateway. */

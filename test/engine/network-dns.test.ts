@@ -69,10 +69,10 @@ describe('embedded DNS', () => {
     const plain = await ok('run', '-d', '--name', 'plain', 'busybox', 'sleep', '300');
     const plain2 = await ok('run', '-d', '--name', 'plain2', 'busybox', 'sleep', '300');
     const ipAlpha = await ok('inspect', '-f', '{{.NetworkSettings.Networks.dnsnet.IPAddress}}', alpha);
-    const gateway = await ok('network', 'inspect', '-f', '{{(index .IPAM.Config 0).Gateway}}', 'dnsnet');
 
+    // As with dockerd: 127.0.0.11 (redirected inside the container to the network's embedded DNS).
     const resolv = await ok('exec', beta, 'cat', '/etc/resolv.conf');
-    assert.match(resolv, new RegExp(`^nameserver ${gateway.replace(/\./g, '\\.')}$`, 'm'));
+    assert.match(resolv, /^nameserver 127\.0\.0\.11$/m);
     assert.equal(resolv.match(/^nameserver/gm)?.length, 1, resolv);
     assert.match(resolv, /^options ndots:0$/m);
 
@@ -114,8 +114,24 @@ describe('embedded DNS', () => {
     await ok('network', 'disconnect', 'dnsnet', gamma);
     assert.deepEqual(await lookup(beta, 'cache'), []);
 
+    // A container sharing beta's network namespace shares its hostname, resolver and names, as with dockerd.
+    const joined = await d(
+      'run',
+      '--rm',
+      '--network',
+      `container:${beta}`,
+      'busybox',
+      'sh',
+      '-c',
+      'hostname; cat /etc/resolv.conf; nslookup -type=a db',
+    );
+    assert.equal(joined.code, 0, joined.stderr);
+    assert.equal(joined.stdout.split('\n')[0], beta.slice(0, 12));
+    assert.match(joined.stdout, /^nameserver 127\.0\.0\.11$/m);
+    assert.match(joined.stdout, new RegExp(`^Address:\\s*${ipAlpha.replace(/\./g, '\\.')}$`, 'm'));
+
     // A default-bridge container connected to a user network gets its resolver, as with dockerd…
-    const gw = new RegExp(`^nameserver ${gateway.replace(/\./g, '\\.')}$`, 'm');
+    const gw = /^nameserver 127\.0\.0\.11$/m;
     await ok('network', 'connect', 'dnsnet', plain);
     assert.match(await ok('exec', plain, 'cat', '/etc/resolv.conf'), gw);
     assert.deepEqual(await lookup(plain, 'alpha'), [ipAlpha]);
@@ -151,14 +167,13 @@ describe('embedded DNS', () => {
       await ok('inspect', '-f', '{{.NetworkSettings.Networks.fwdnet.IPAddress}}', c),
     ]);
 
-    // busybox has no TCP DNS client: one is run in the container's network namespace.
+    // busybox has no TCP DNS client: one is run in the container's network namespace, asking 127.0.0.11.
     const pid = await ok('inspect', '-f', '{{.State.Pid}}', c);
-    const gateway = await ok('network', 'inspect', '-f', '{{(index .IPAM.Config 0).Gateway}}', 'fwdnet');
     const helper = pathToFileURL(path.join(repoRoot, 'test/helpers/fake-dns.ts')).href;
     const script =
       `import { queryDns } from ${JSON.stringify(helper)};` +
       `for (const n of ['asker', 'outside.test']) {` +
-      `const r = await queryDns({ address: ${JSON.stringify(gateway)}, port: 53 }, n, 'A', 'tcp');` +
+      `const r = await queryDns({ address: '127.0.0.11', port: 53 }, n, 'A', 'tcp');` +
       `console.log(n, r.rcode, (r.answers ?? []).map((a) => a.data).join(',')); }`;
     const tcp = await run(
       'nsenter',
