@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { copyUp, copyUpFromRoot } from '../../guest-agent/volumes/copy-up.js';
+import { copyUp, copyUpFromRoot, copyUpMarker } from '../../guest-agent/volumes/copy-up.js';
 import { run } from '../../guest-agent/util/subprocess.js';
 import { tempRoot } from './storage-fixtures.js';
 
@@ -74,6 +74,17 @@ test('a volume that already has content is left alone', async (t) => {
   await fs.writeFile(path.join(vol, 'mine'), 'data');
   assert.equal(await copyUp(img, vol), false);
   assert.deepEqual(await fs.readdir(vol), ['mine']);
+});
+
+test('a copy cut short by a crash (its marker left) is emptied and made whole again', async (t) => {
+  const { img, vol } = await setup(t);
+  await fs.writeFile(path.join(vol, 'tool'), 'half of it');
+  await fs.writeFile(copyUpMarker(vol), '');
+  assert.equal(await copyUp(img, vol), true);
+  assert.deepEqual((await fs.readdir(vol)).sort(), ['abs-link', 'conf', 'rel-link', 'tool', 'tool-hardlink']);
+  assert.notEqual(await fs.readFile(path.join(vol, 'tool'), 'utf8'), 'half of it');
+  await assert.rejects(fs.access(copyUpMarker(vol)), 'the marker goes once the copy is whole');
+  assert.equal(await copyUp(img, vol), false, "a whole copy is the volume's data from then on");
 });
 
 test('nothing to copy: a missing path, a file, a symlink given unresolved', async (t) => {
