@@ -1,10 +1,10 @@
 // berth: Berth's command-line client.
 import Docker from 'dockerode';
-import { BERTH_VERSION } from '../common/engine-api.js';
 import { engineSocket } from './engine-endpoint.js';
 import { engineChecks, hostChecks, type Check } from './doctor.js';
 import { vmCommand } from '../vm/commands.js';
 import { composeCommand } from './compose.js';
+import { dockerMain, isDockerCommand } from './docker-cli.js';
 
 const USAGE = `Usage: berth COMMAND
 
@@ -13,6 +13,18 @@ Commands:
   doctor     Check this machine and the engine, and say what to install
   vm         The Berth VM: start, stop, status, logs, build-image
   compose    Run a Compose project: up, down, ps, logs, config, exec, run, …
+  context    install: a "berth" docker context, so the docker CLI and other tools use Berth
+  explain    How a container is isolated: namespaces, cgroups, layers, mounts, network, env sources
+
+Docker-compatible commands (the docker CLI's flags and output):
+  run create start stop restart kill rm ps logs exec attach inspect cp commit
+  images pull push build tag rmi save load history volume network stats top
+  events port wait pause unpause rename info login logout
+
+Global options (before the command):
+  -H, --host ADDR      Engine address (unix:///path or tcp://host:port)
+  -c, --context NAME   Docker context to use
+      --config DIR     Docker config folder (default ~/.docker)
 `;
 
 function printChecks(checks: Check[]): boolean {
@@ -28,24 +40,6 @@ function printChecks(checks: Check[]): boolean {
 async function main(argv: string[]): Promise<number> {
   const [command] = argv;
   switch (command) {
-    case 'version': {
-      process.stdout.write(`Client: Berth ${BERTH_VERSION}\n`);
-      const socket = engineSocket();
-      try {
-        const v = (await new Docker({ socketPath: socket }).version()) as unknown as {
-          Version: string;
-          ApiVersion: string;
-          Platform?: { Name: string };
-        };
-        process.stdout.write(
-          `Server: ${v.Platform?.Name ?? 'unknown'} (API ${v.ApiVersion}, Docker ${v.Version} compatible) on ${socket}\n`,
-        );
-      } catch (err) {
-        process.stdout.write(`Server: not reachable on ${socket}: ${(err as Error).message}\n`);
-        return 1;
-      }
-      return 0;
-    }
     case 'doctor': {
       const socket = engineSocket();
       const ok = printChecks([
@@ -65,6 +59,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return command === undefined ? 1 : 0;
     default:
+      if (command.startsWith('-') || isDockerCommand(command)) return dockerMain(argv);
       process.stderr.write(`berth: unknown command "${command}"\n\n${USAGE}`);
       return 1;
   }

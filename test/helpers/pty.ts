@@ -33,13 +33,15 @@ export function stripAnsi(s: string): string {
 export function dockerPty(
   engine: { host: string },
   args: string[],
-  opts: { cols?: number; rows?: number } = {},
+  opts: { cols?: number; rows?: number; env?: Record<string, string>; command?: [string, ...string[]] } = {},
 ): DockerPty {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...process.env, ...dockerEnv(engine), TERM: 'xterm' })) {
+  for (const [k, v] of Object.entries({ ...process.env, ...dockerEnv(engine), TERM: 'xterm', ...opts.env })) {
     if (v !== undefined) env[k] = v;
   }
-  const term = pty.spawn('docker', args, {
+  // `command` runs another docker-compatible client (berth) in the terminal.
+  const [file, ...pre] = opts.command ?? ['docker'];
+  const term = pty.spawn(file, [...pre, ...args], {
     name: 'xterm',
     cols: opts.cols ?? 80,
     rows: opts.rows ?? 24,
