@@ -5,6 +5,7 @@ import { engineChecks, hostChecks, type Check } from './doctor.js';
 import { vmCommand } from '../vm/commands.js';
 import { composeCommand } from './compose.js';
 import { dockerMain, isDockerCommand } from './docker-cli.js';
+import { dashboardCommand } from './dashboard.js';
 
 const USAGE = `Usage: berth COMMAND
 
@@ -13,6 +14,7 @@ Commands:
   doctor     Check this machine and the engine, and say what to install
   vm         The Berth VM: start, stop, status, logs, build-image
   compose    Run a Compose project: up, down, ps, logs, config, exec, run, …
+  dashboard  Serve the dashboard on 127.0.0.1 and print its address
   context    install: a "berth" docker context, so the docker CLI and other tools use Berth
   explain    How a container is isolated: namespaces, cgroups, layers, mounts, network, env sources
 
@@ -52,6 +54,8 @@ async function main(argv: string[]): Promise<number> {
       return vmCommand(argv.slice(1));
     case 'compose':
       return composeCommand(argv.slice(1));
+    case 'dashboard':
+      return dashboardCommand(argv.slice(1));
     case undefined:
     case '-h':
     case '--help':

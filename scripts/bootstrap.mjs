@@ -149,7 +149,12 @@ function ensureNodeModules(quiet) {
   const npmStdio = quiet ? ['ignore', 'ignore', 'inherit'] : 'inherit';
   if (!treeMatchesLock()) {
     say(quiet, 'installing npm packages (npm ci)');
-    mustRun(npm, ['ci', '--no-audit', '--no-fund'], { stdio: npmStdio });
+    // Electron is there for its types (the desktop shell is not run on these
+    // machines); its install script would download a binary: never.
+    mustRun(npm, ['ci', '--no-audit', '--no-fund'], {
+      stdio: npmStdio,
+      env: { ...process.env, ELECTRON_SKIP_BINARY_DOWNLOAD: '1' },
+    });
   }
   if (!nodePtyLoads()) {
     // npm 11 may skip install scripts; node-pty's native addon then is not built.

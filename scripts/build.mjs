@@ -15,7 +15,7 @@ export const BUILD_ENTRIES = [
 ];
 
 /** Folders whose files end up in the bundles (bootstrap compares their mtimes with dist/). */
-export const BUILD_SOURCES = ['guest-agent', 'cli', 'compose', 'common', 'vm'];
+export const BUILD_SOURCES = ['guest-agent', 'cli', 'compose', 'common', 'vm', 'main'];
 
 // CommonJS dependencies inside an ESM bundle call require(); give them one.
 const BANNER =
@@ -45,7 +45,8 @@ export async function build({ quiet = false } = {}) {
       minify: true,
       sourcemap: true,
       banner: { js: BANNER },
-      external: ['node-pty', 'cpu-features', 'ssh2'],
+      // ws loads bufferutil/utf-8-validate only if installed (they are not).
+      external: ['node-pty', 'cpu-features', 'ssh2', 'bufferutil', 'utf-8-validate'],
       logLevel: quiet ? 'warning' : 'info',
     });
     built.push(out);
