@@ -11,6 +11,7 @@ import { imageCommands } from './commands/images.js';
 import { inspect } from './commands/inspect.js';
 import { systemCommands } from './commands/system.js';
 import { contextCommand } from './commands/context.js';
+import { explain } from './commands/explain.js';
 
 const COMMANDS: Record<string, CommandHandler> = {
   ...containerCommands,
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, CommandHandler> = {
   ...systemCommands,
   inspect,
   context: contextCommand,
+  explain,
 };
 
 /** Management commands (docker container ls, docker image rm, …) mapped onto the top-level ones. */

@@ -148,12 +148,10 @@ const push: CommandHandler = async (ctx, argv) => {
   }
   const [repo, tag] = splitReference(ref);
   const auth = { serveraddress: repo.split('/')[0] };
-  const stream = (await ctx.docker
-    .getImage(repo)
-    .push({
-      tag: f['all-tags'] === true ? undefined : tag,
-      authconfig: auth,
-    } as object)) as NodeJS.ReadableStream;
+  const stream = (await ctx.docker.getImage(repo).push({
+    tag: f['all-tags'] === true ? undefined : tag,
+    authconfig: auth,
+  } as object)) as NodeJS.ReadableStream;
   await showProgress(stream, ctx.io.stdout, { quiet: f.quiet === true });
   if (f.quiet === true) ctx.io.stdout.write(`${ref}\n`);
   return 0;
@@ -317,8 +315,8 @@ const build: CommandHandler = async (ctx, argv) => {
       networkmode: asString(f.network),
     }) as unknown as Docker.ImageBuildOptions,
   )) as NodeJS.ReadableStream;
-  const id = await showProgress(stream, quiet ? { write: () => true } : ctx.io.stdout, {});
-  if (quiet && id) ctx.io.stdout.write(`${id}\n`);
+  // With -q the engine sends only the image ID, as a line of output.
+  const id = await showProgress(stream, ctx.io.stdout);
   const iidfile = asString(f.iidfile);
   if (iidfile && id) await fs.writeFile(iidfile, id);
   return 0;

@@ -17,6 +17,7 @@ import { registerArchiveRoutes } from './routes/archive.js';
 import { registerNetworkRoutes } from './routes/networks.js';
 import { registerDistributionRoutes } from './routes/distribution.js';
 import { registerBuildRoutes } from './routes/build.js';
+import { registerBerthRoutes } from './routes/berth.js';
 
 const VERSIONED = /^\/v(\d+)\.(\d+)(\/.*)$/;
 
@@ -37,6 +38,7 @@ export function buildRouter(engine: Engine): Router {
   registerNetworkRoutes(router, engine);
   registerDistributionRoutes(router, engine);
   registerBuildRoutes(router, engine);
+  registerBerthRoutes(router, engine);
   return router;
 }
 

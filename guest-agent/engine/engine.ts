@@ -35,6 +35,8 @@ import { checkFilterKeys, matchLabels, type Filters } from './filters.js';
 import { enginePaths, type EnginePaths } from './paths.js';
 import { inspectView, summaryView, type NetworkFacts } from './container-views.js';
 import { systemInfo, versionInfo } from './system.js';
+import { explainContainer } from './explain.js';
+import type { ContainerExplanation } from '../../common/explain.js';
 
 export interface EngineOptions {
   dataRoot: string;
@@ -237,6 +239,29 @@ export class Engine {
       netnsPath: this.containers.netnsPathOf(record.Id),
       sizes: withSize ? await this.images.containerSizes(record) : undefined,
       net: this.networkFacts(record),
+    });
+  }
+
+  /** GET /berth/containers/{id}/explain: how the container is isolated. */
+  async explainContainer(ref: string): Promise<ContainerExplanation> {
+    const record = this.containers.get(ref);
+    const image = this.imageStore.resolve(record.Image);
+    const base = path.join(this.paths.dataRoot, 'overlay', record.Id);
+    const running = record.State.Running;
+    return explainContainer({
+      record,
+      imageEnv: image?.config.config?.Env ?? [],
+      layerDirs: image ? this.imageStore.layerDirs(image) : [],
+      rootfs: {
+        upperDir: this.rootfs.upperDir(record.Id),
+        workDir: path.join(base, 'work'),
+        merged: path.join(base, 'merged'),
+      },
+      endpoints: running ? this.network.endpointsOf(record.Id) : {},
+      interfaces: running ? this.network.interfacesOf(record.Id) : {},
+      ports: running ? this.network.portsOf(record.Id) : {},
+      cgroupRoot: '/sys/fs/cgroup',
+      cgroupPath: `/berth/${record.Id}`,
     });
   }
 

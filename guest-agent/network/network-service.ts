@@ -730,6 +730,16 @@ export class NetworkService {
     return out;
   }
 
+  /** The host side of each of the container's endpoints, by network name (for berth explain). */
+  interfacesOf(containerId: string): Record<string, { hostIf: string; bridge: string | null }> {
+    const out: Record<string, { hostIf: string; bridge: string | null }> = {};
+    for (const ep of this.endpoints.get(containerId)?.values() ?? []) {
+      const rec = this.records.get(ep.networkId);
+      if (rec) out[rec.Name] = { hostIf: ep.hostIf, bridge: rec.bridgeName ?? null };
+    }
+    return out;
+  }
+
   /** `docker network inspect` → Containers. */
   containersOf(idOrName: string): Record<string, NetworkContainerView> {
     const rec = this.get(idOrName);
