@@ -589,7 +589,19 @@ export class ContainerService {
       live.logDriver?.log(msg);
       for (const listener of live.logListeners) listener();
     };
-    return { stdout: new LineSplitter('stdout', emit), stderr: new LineSplitter('stderr', emit) };
+    // A driver that takes whole runs of lines gets them so: the log path then costs per chunk, not per line.
+    const driver = live.logDriver;
+    const linesOf = (stream: StreamName) =>
+      driver?.logLines
+        ? (lines: Buffer, latin1: string, timeNs: bigint) => {
+            driver.logLines!(stream, lines, latin1, timeNs);
+            for (const listener of live.logListeners) listener();
+          }
+        : undefined;
+    return {
+      stdout: new LineSplitter('stdout', emit, undefined, linesOf('stdout')),
+      stderr: new LineSplitter('stderr', emit, undefined, linesOf('stderr')),
+    };
   }
 
   private async setupNetwork(

@@ -38,6 +38,11 @@ export interface LogDriver {
   start?(): Promise<void>;
   /** Synchronous enqueue; never throws into the copier. */
   log(msg: LogMessage): void;
+  /**
+   * Optional fast path: a run of complete lines (each ending '\n', none split, so no partial metadata),
+   * all stamped `timeNs`; `latin1` is the same bytes read one char per byte. Same contract as log().
+   */
+  logLines?(stream: 'stdout' | 'stderr', lines: Buffer, latin1: string, timeNs: bigint): void;
   /** Flush everything queued and release the files. */
   close(): Promise<void>;
   /** Called after queued lines reach storage (and after a rotation); returns an unsubscribe function. */

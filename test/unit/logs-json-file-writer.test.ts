@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { EngineError } from '../../guest-agent/errors.js';
-import { JsonFileLogger, parseJsonFileOptions } from '../../guest-agent/logs/json-file-writer.js';
+import {
+  JsonFileLogger,
+  encodeJsonLogEntry,
+  encodeJsonLogLines,
+  parseJsonFileOptions,
+} from '../../guest-agent/logs/json-file-writer.js';
+import { LineSplitter } from '../../guest-agent/logs/line-splitter.js';
 import { readJsonFileLogs } from '../../guest-agent/logs/json-file-reader.js';
 import type { LogMessage } from '../../guest-agent/logs/log-types.js';
 
@@ -67,6 +73,137 @@ test('escaping matches dockerd: HTML characters, control bytes, U+2028/9, invali
     '{"log":"\\u003ca href=\\"x\\"\\u003e\\u0026\\u0009\\\\\\r\\u0001\x7f\\u2028\\u2029é€😀' +
       '\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\n","stream":"stdout","time":"2024-05-01T12:34:56Z"}\n',
   );
+});
+
+/** Lines of random bytes, biased towards what needs escaping: the bytes are what a container may write. */
+function randomLines(seed: number, count: number): Buffer {
+  let x = seed;
+  const rnd = (n: number) => {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    return x % n;
+  };
+  const pieces = [
+    'a',
+    'Z',
+    ' ',
+    '"',
+    '\\',
+    '\\n',
+    '<',
+    '>',
+    '&',
+    '\t',
+    '\b',
+    '\f',
+    '\r',
+    '\x1b[31m',
+    '\x00',
+    '\x7f',
+    'é',
+    '€',
+    '😀',
+    '\u2028',
+    '\u2029',
+    '{"k":"v"}',
+  ];
+  const parts: Buffer[] = [];
+  for (let l = 0; l < count; l++) {
+    const len = rnd(30);
+    for (let i = 0; i < len; i++) {
+      if (rnd(10) === 0)
+        parts.push(Buffer.from([0x80 + rnd(128)])); // a stray byte: invalid UTF-8 mostly
+      else parts.push(Buffer.from(pieces[rnd(pieces.length)]!));
+    }
+    parts.push(Buffer.from('\n'));
+  }
+  return Buffer.concat(parts);
+}
+
+test('a run of lines encodes to exactly the bytes of its lines encoded one by one', () => {
+  for (let seed = 1; seed <= 300; seed++) {
+    // Most runs valid UTF-8 (the fast paths, with and without backslashes), some not.
+    let lines = randomLines(seed, 1 + (seed % 7));
+    if (seed % 3 !== 0) lines = Buffer.from(lines.toString('utf8').replace(/\ufffd/g, '?'));
+    if (seed % 2 === 0) lines = Buffer.from(lines.toString('latin1').replace(/\\/g, '/'), 'latin1');
+    const one = Buffer.concat(
+      lines
+        .toString('latin1')
+        .split('\n')
+        .slice(0, -1)
+        .map((l) => encodeJsonLogEntry(msg(Buffer.from(`${l}\n`, 'latin1'), T + 5n, 'stderr'))),
+    );
+    const run = encodeJsonLogLines(lines, lines.toString('latin1'), 'stderr', T + 5n);
+    assert.equal(
+      run.toString('latin1'),
+      one.toString('latin1'),
+      `seed ${seed}: ${JSON.stringify(lines.toString('latin1'))}`,
+    );
+  }
+});
+
+test('the splitter hands whole lines on in runs and the rest line by line, with the same content', () => {
+  const input = Buffer.concat([
+    randomLines(7, 50),
+    Buffer.from('x'.repeat(40_000) + '\n'),
+    randomLines(8, 50),
+  ]);
+  const collect = (withRuns: boolean) => {
+    const out: string[] = [];
+    let inRuns = 0;
+    const splitter = new LineSplitter(
+      'stdout',
+      (m) => out.push(`${m.line.toString('latin1')}${m.partial ? '…' : ''}`),
+      16 * 1024,
+      withRuns
+        ? (buf, latin1) => {
+            assert.equal(buf.toString('latin1'), latin1);
+            const lines = latin1.split('\n').slice(0, -1);
+            out.push(...lines.map((l) => `${l}\n`));
+            inRuns += lines.length;
+          }
+        : undefined,
+    );
+    for (let at = 0; at < input.length; at += 777) splitter.write(input.subarray(at, at + 777));
+    splitter.flush();
+    return { out, inRuns };
+  };
+  const lineByLine = collect(false);
+  const runs = collect(true);
+  assert.deepEqual(runs.out, lineByLine.out);
+  // Only the line each chunk's cut ran through (and the long line's pieces) went one by one.
+  assert.ok(runs.inRuns > lineByLine.out.length * 0.6, `${runs.inRuns} of ${lineByLine.out.length} in runs`);
+  assert.ok(
+    lineByLine.out.some((l) => l.endsWith('…')),
+    'the long line was split into pieces',
+  );
+});
+
+test('a run of lines crossing max-size rotates after the line that reaches it, as line-by-line writing does', async (t) => {
+  const write = async (dir: string, runs: boolean) => {
+    const path = join(dir, 'c-json.log');
+    const logger = new JsonFileLogger(path, parseJsonFileOptions({ 'max-size': '1k', 'max-file': '5' }));
+    const text = Array.from({ length: 60 }, (_, i) => lineText(i)).join('');
+    if (runs) {
+      for (let at = 0; at < 60; at += 20) {
+        const part = Buffer.from(
+          text
+            .split('\n')
+            .slice(at, at + 20)
+            .join('\n') + '\n',
+        );
+        logger.logLines('stdout', part, part.toString('latin1'), T);
+      }
+    } else {
+      for (const l of text.split('\n').slice(0, -1)) logger.log(msg(`${l}\n`, T));
+    }
+    await logger.close();
+    return readdirSync(dir)
+      .sort()
+      .map((f) => readFileSync(join(dir, f), 'utf8'));
+  };
+  const inRuns = await write(tempDir(t), true);
+  assert.deepEqual(inRuns, await write(tempDir(t), false));
+  assert.ok(inRuns.length >= 4, `${inRuns.length} files`);
 });
 
 test('appends to an existing file and counts its size towards max-size', async (t) => {
