@@ -12,12 +12,14 @@ import {
 } from '../compose/lifecycle.js';
 import { loadProject } from '../compose/load-project.js';
 import { showLogs } from '../compose/logs.js';
-import type { Project } from '../compose/model.js';
+import type { Project, Service } from '../compose/model.js';
+import { buildService, pullServices } from '../compose/service-images.js';
+import { top } from '../compose/top.js';
 import { projectContainers } from '../compose/project-containers.js';
 import { resolvedConfigYaml } from '../compose/resolved-config.js';
 import { runOneOff } from '../compose/run.js';
 import { up } from '../compose/up.js';
-import { psTable } from './compose-ps.js';
+import { psTable, topText } from './compose-tables.js';
 import { engineSocket } from './engine-endpoint.js';
 import { parseFlags, UsageError, type FlagSpec } from './flag-parser.js';
 
@@ -32,8 +34,12 @@ Options:
       --ansi never|always|auto  Colour in the output
 
 Commands:
-  up        Create and start the services' containers (-d, --force-recreate, --no-deps, --scale SVC=N)
-  down      Stop and remove containers and networks (-v: named volumes too)
+  up        Create and start the services' containers (-d, --build, --force-recreate, --no-deps,
+            --scale SVC=N, --wait: until running, and healthy where there is a healthcheck,
+            --wait-timeout SECONDS)
+  down      Stop and remove containers and networks (-v: named volumes too, --rmi all|local: images)
+  build     Build the services' images (--no-cache, --pull)
+  pull      Pull the services' images
   ps        List containers (-a, -q, --services)
   logs      Show output (-f, --tail N, -t, --no-color)
   config    Print the resolved compose file (-q: only check it)
@@ -41,6 +47,7 @@ Commands:
   rm        Remove stopped service containers (-f, -s, -v)
   exec      Run a command in a running service container (-T, -e, -u, -w, --index, -d)
   run       Run a one-off command in a new service container (--rm, -e, -T, -d, --no-deps, --entrypoint, --name)
+  top       Show the processes of the running service containers
 `;
 
 const GLOBAL: Record<string, FlagSpec> = {
@@ -62,8 +69,19 @@ const COMMANDS: Record<string, Record<string, FlagSpec>> = {
     'no-color': {},
     timeout: { short: 't', value: true },
     'remove-orphans': {},
+    build: {},
+    wait: {},
+    'wait-timeout': { value: true },
   },
-  down: { volumes: { short: 'v' }, timeout: { short: 't', value: true }, 'remove-orphans': {} },
+  down: {
+    volumes: { short: 'v' },
+    timeout: { short: 't', value: true },
+    'remove-orphans': {},
+    rmi: { value: true },
+  },
+  build: { 'no-cache': {}, pull: {} },
+  pull: {},
+  top: {},
   ps: { all: { short: 'a' }, quiet: { short: 'q' }, services: {} },
   logs: {
     follow: { short: 'f' },
@@ -107,11 +125,11 @@ const io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stder
 const progress = (line: string) => process.stderr.write(` ✔ ${line}\n`);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : []);
-const seconds = (v: unknown): number | undefined => {
+const seconds = (v: unknown, flag = '--timeout'): number | undefined => {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0)
-    throw new UsageError(`--timeout: "${String(v)}" is not a number of seconds`);
+    throw new UsageError(`${flag}: "${String(v)}" is not a number of seconds`);
   return n;
 };
 
@@ -189,17 +207,45 @@ async function dispatch(argv: string[]): Promise<number> {
         noDeps: Boolean(flags['no-deps']),
         scale,
         removeOrphans: Boolean(flags['remove-orphans']),
+        build: Boolean(flags.build),
+        wait: Boolean(flags.wait) || flags['wait-timeout'] !== undefined,
+        waitTimeout:
+          flags['wait-timeout'] === undefined ? undefined : seconds(flags['wait-timeout'], '--wait-timeout'),
         progress,
+        buildOutput: (t) => process.stderr.write(t),
       });
-      if (flags.detach) return 0;
+      if (flags.detach || flags.wait || flags['wait-timeout'] !== undefined) return 0;
       return attachAndWait(docker, project, containers, upStarted, color, seconds(flags.timeout));
     }
-    case 'down':
+    case 'down': {
+      const rmi = str(flags.rmi);
+      if (rmi !== undefined && rmi !== 'all' && rmi !== 'local')
+        throw new UsageError(`--rmi: "${rmi}" is not all or local`);
       await down(docker, project, {
         volumes: Boolean(flags.volumes),
+        rmi,
         timeout: seconds(flags.timeout),
         progress,
       });
+      return 0;
+    }
+    case 'build': {
+      const services = selectServices(project, positionals).filter((s) => s.build);
+      for (const s of services) {
+        await buildService(docker, project, s, {
+          noCache: Boolean(flags['no-cache']),
+          pull: Boolean(flags.pull),
+          progress,
+          output: (t) => process.stdout.write(t),
+        });
+      }
+      return 0;
+    }
+    case 'pull':
+      await pullServices(docker, selectServices(project, positionals), progress);
+      return 0;
+    case 'top':
+      process.stdout.write(topText(await top(docker, project, positionals)));
       return 0;
     case 'ps': {
       const containers = await projectContainers(docker, project.name, {
@@ -299,6 +345,14 @@ async function dispatch(argv: string[]): Promise<number> {
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
+}
+
+/** The named services (all without names), refusing a name the project does not have. */
+function selectServices(project: Project, names: string[]): Service[] {
+  for (const n of names) if (!project.services[n]) throw new ComposeError(`no such service: ${n}`);
+  return Object.values(project.services)
+    .filter((s) => names.length === 0 || names.includes(s.name))
+    .sort((a, b) => a.name.localeCompare(b.name));
 }
 
 function config(project: Project, flags: Record<string, unknown>): number {

@@ -1,6 +1,6 @@
 // A service (and one container number of it) → the Engine API's create body.
 import type Dockerode from 'dockerode';
-import { LABEL, projectLabels } from './labels.js';
+import { environmentSourcesLabel, LABEL, projectLabels } from './labels.js';
 import type { EnvValue, Project, Service } from './model.js';
 
 export interface ContainerIdentity {
@@ -46,9 +46,7 @@ export function containerCreateOptions(
     [LABEL.configHash]: id.configHash,
     [LABEL.image]: id.imageId,
   };
-  labels[LABEL.environmentSources] = JSON.stringify(
-    Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v.source])),
-  );
+  labels[LABEL.environmentSources] = environmentSourcesLabel(env);
   if (id.number !== undefined) labels[LABEL.containerNumber] = String(id.number);
   if (id.slug) labels[LABEL.slug] = id.slug;
   const depends = Object.entries(service.dependsOn).map(([n, d]) => `${n}:${d.condition}:${d.required}`);
@@ -164,7 +162,8 @@ export function containerCreateOptions(
       Timeout: h.timeout,
       Retries: h.retries,
       StartPeriod: h.startPeriod,
-    };
+      StartInterval: h.startInterval,
+    } as Dockerode.ContainerCreateOptions['Healthcheck'];
   }
   if (first && !service.networkMode) {
     options.NetworkingConfig = {

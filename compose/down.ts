@@ -1,7 +1,8 @@
 // `compose down`: the project's containers (one-off ones too), then its
-// networks, and with -v its named volumes and the containers' anonymous ones.
+// networks, with --rmi the services' images, and with -v its named volumes
+// and the containers' anonymous ones.
 import type Dockerode from 'dockerode';
-import { unlessNotFound } from './engine-errors.js';
+import { engineMessage, statusOf, unlessNotFound } from './engine-errors.js';
 import { LABEL } from './labels.js';
 import type { Project } from './model.js';
 import { projectContainers } from './project-containers.js';
@@ -10,6 +11,8 @@ import { removeContainer, stopContainer, stopSeconds } from './service-container
 
 export interface DownOptions {
   volumes?: boolean;
+  /** --rmi: all the services' images, or only the project's own (built without an image: name). */
+  rmi?: 'all' | 'local';
   /** Seconds to wait for a stop before the kill; default each service's stop_grace_period. */
   timeout?: number;
   progress: Progress;
@@ -43,6 +46,7 @@ export async function down(docker: Dockerode, project: Project, o: DownOptions):
     await docker.getNetwork(name).remove();
     o.progress(`Network ${name}  Removed`);
   }
+  if (o.rmi) await removeImages(docker, project, o.rmi, o.progress);
   if (!o.volumes) return;
   const labelled = await docker.listVolumes({
     filters: JSON.stringify({ label: [`${LABEL.project}=${project.name}`] }),
@@ -58,5 +62,28 @@ export async function down(docker: Dockerode, project: Project, o: DownOptions):
     if (!vol) continue;
     await docker.getVolume(name).remove();
     o.progress(`Volume ${name}  Removed`);
+  }
+}
+
+async function removeImages(
+  docker: Dockerode,
+  project: Project,
+  which: 'all' | 'local',
+  progress: Progress,
+): Promise<void> {
+  const images = new Set(
+    Object.values(project.services)
+      .filter((s) => which === 'all' || (s.build && !s.build.imageNamed))
+      .map((s) => s.image),
+  );
+  for (const image of [...images].sort()) {
+    try {
+      await docker.getImage(image).remove();
+      progress(`Image ${image}  Removed`);
+    } catch (err) {
+      if (statusOf(err) === 404) continue;
+      // In use by a container of another project, say: down goes on, as docker compose does.
+      progress(`Image ${image}  Not removed: ${engineMessage(err)}`);
+    }
   }
 }

@@ -12,3 +12,5 @@ export { execInService, type ExecOptions } from './exec.js';
 export { runOneOff, type RunOptions } from './run.js';
 export { resolvedConfig, resolvedConfigYaml } from './resolved-config.js';
 export { LABEL } from './labels.js';
+export { buildService, ensureImages, pullServices, type BuildOptions } from './service-images.js';
+export { top, type ContainerProcesses } from './top.js';

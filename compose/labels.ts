@@ -3,7 +3,8 @@
 // tool made them. Also the config hash that tells `up` whether a container
 // still matches its service.
 import { createHash } from 'node:crypto';
-import type { Project, Service } from './model.js';
+import { ENV_SOURCES_LABEL, type EnvSource as ExplainedEnvSource } from '../common/explain.js';
+import type { EnvSource, Project, Service } from './model.js';
 
 export const LABEL = {
   project: 'com.docker.compose.project',
@@ -21,8 +22,24 @@ export const LABEL = {
   volume: 'com.docker.compose.volume',
   dependsOn: 'com.docker.compose.depends_on',
   /** Berth's own: where each container variable came from (JSON, KEY → source), for `berth explain`. */
-  environmentSources: 'berth.compose.environment-sources',
+  environmentSources: ENV_SOURCES_LABEL,
 } as const;
+
+/** Compose's sources by the names `berth explain` shows. */
+const EXPLAINED_SOURCE: Record<EnvSource, ExplainedEnvSource> = {
+  'run -e': 'compose run -e',
+  'environment (interpolated)': 'compose .env interpolation',
+  'env_file (interpolated)': 'compose .env interpolation',
+  environment: 'compose environment',
+  env_file: 'compose env_file',
+};
+
+/** The environment-sources label's value: KEY → source, JSON. */
+export function environmentSourcesLabel(env: Record<string, { source: EnvSource }>): string {
+  return JSON.stringify(
+    Object.fromEntries(Object.entries(env).map(([k, v]) => [k, EXPLAINED_SOURCE[v.source]])),
+  );
+}
 
 /**
  * What goes into com.docker.compose.version. docker-compose 1.29 compares it
@@ -60,7 +77,15 @@ function canonical(value: unknown): string {
  * what a container is, so they stay out (as in docker compose).
  */
 export function serviceConfigHash(service: Service): string {
-  const { scale: _scale, profiles: _profiles, dependsOn: _deps, ...rest } = service;
+  // How the image is made or fetched is not the container either: the image id label covers what came of it.
+  const {
+    scale: _scale,
+    profiles: _profiles,
+    dependsOn: _deps,
+    build: _build,
+    pullPolicy: _pullPolicy,
+    ...rest
+  } = service;
   // Where a value came from does not change the container, only the value does.
   const environment = Object.fromEntries(Object.entries(rest.environment).map(([k, v]) => [k, v.value]));
   return createHash('sha256')

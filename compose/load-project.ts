@@ -21,7 +21,7 @@ import {
 } from './schema-keys.js';
 import type { ServiceDraft } from './service-draft.js';
 import { resolveServiceEnvironment } from './service-environment.js';
-import { readYamlSource } from './yaml-source.js';
+import { readYamlSource, type YamlSource } from './yaml-source.js';
 
 export interface LoadOptions {
   /** -f, in order; none: COMPOSE_FILE, else compose.yaml and its usual other names in cwd. */
@@ -77,8 +77,10 @@ export function loadProject(opts: LoadOptions = {}): Project {
   const volumeDefs: Record<string, { raw: Raw; file: string }> = {};
   let nameFromFile: string | undefined;
 
+  const sources = new Map<string, YamlSource>();
   for (const file of files) {
     const source = readYamlSource(file);
+    sources.set(file, source);
     const fail = (keyPath: (string | number)[], problem: string): never => {
       throw new ComposeError(problem, { file, key: keyPath.join('.'), line: source.lineOf(keyPath) });
     };
@@ -119,17 +121,19 @@ export function loadProject(opts: LoadOptions = {}): Project {
   const networks = topLevelNetworks(name, networkDefs);
   const volumes = topLevelVolumes(name, volumeDefs);
   const services: Record<string, Service> = {};
-  for (const [svcName, d] of Object.entries(drafts)) {
-    services[svcName] = finishService(d, networks, volumes, lookup);
-  }
-  startOrder(
-    Object.fromEntries(
-      Object.values(drafts).map((d) => [
-        d.name,
-        { name: d.name, dependsOn: d.dependsOn ?? {}, file: d.file },
-      ]),
-    ),
-  );
+  withLine(sources, () => {
+    for (const [svcName, d] of Object.entries(drafts)) {
+      services[svcName] = finishService(name, d, networks, volumes, lookup);
+    }
+    startOrder(
+      Object.fromEntries(
+        Object.values(drafts).map((d) => [
+          d.name,
+          { name: d.name, dependsOn: d.dependsOn ?? {}, file: d.file },
+        ]),
+      ),
+    );
+  });
   return {
     name,
     workingDir: projectDir,
@@ -141,6 +145,19 @@ export function loadProject(opts: LoadOptions = {}): Project {
     disabledServices: allServices.filter((s) => !drafts[s]),
     warnings,
   };
+}
+
+/** Errors found after the files were merged name a file and key; this adds the key's line. */
+function withLine(sources: Map<string, YamlSource>, f: () => void): void {
+  try {
+    f();
+  } catch (err) {
+    if (err instanceof ComposeError && err.where.file && err.where.key && err.where.line === undefined) {
+      const line = sources.get(err.where.file)?.lineOf(err.where.key.split('.'));
+      if (line !== undefined) throw new ComposeError(err.problem, { ...err.where, line });
+    }
+    throw err;
+  }
 }
 
 function findFiles(opts: LoadOptions, cwd: string, shell: NodeJS.ProcessEnv): string[] {
@@ -287,14 +304,14 @@ function topLevelVolumes(
 }
 
 function finishService(
+  project: string,
   d: ServiceDraft,
   networks: Record<string, TopLevelNetwork>,
   volumes: Record<string, TopLevelVolume>,
   lookup: Lookup,
 ): Service {
   const where = (key: string) => ({ file: d.file, key: `services.${d.name}${key ? `.${key}` : ''}` });
-  if (!d.image)
-    throw new ComposeError('has no image (build is not supported by berth compose yet)', where(''));
+  if (!d.image && !d.build) throw new ComposeError('has neither image nor build', where(''));
   const serviceNetworks = d.networkMode ? {} : (d.networks ?? { default: { aliases: [] } });
   for (const n of Object.keys(serviceNetworks)) {
     if (!networks[n]) throw new ComposeError(`refers to undefined network "${n}"`, where('networks'));
@@ -310,7 +327,8 @@ function finishService(
   const { environmentEntries: _e, envFiles: _f, file: _file, ...rest } = d;
   return {
     ...rest,
-    image: d.image,
+    image: d.image ?? `${project}-${d.name}`,
+    build: d.build ? { ...d.build, imageNamed: d.image !== undefined } : undefined,
     environment: resolveServiceEnvironment(d, lookup),
     ports: d.ports ?? [],
     expose: d.expose ?? [],

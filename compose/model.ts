@@ -44,7 +44,29 @@ export interface Healthcheck {
   timeout?: number;
   retries?: number;
   startPeriod?: number;
+  startInterval?: number;
 }
+
+/** `build:` of a service: what POST /build gets. */
+export interface ServiceBuild {
+  /** Absolute folder sent as the context. */
+  context: string;
+  /** Relative to the context. */
+  dockerfile: string;
+  args: Record<string, string>;
+  target?: string;
+  labels: Record<string, string>;
+  noCache: boolean;
+  /** Pull the base images even when the engine has them. */
+  pull: boolean;
+  /**
+   * The service names its image (image:). Otherwise the image is
+   * <project>-<service>, the project's own: down --rmi local removes it.
+   */
+  imageNamed: boolean;
+}
+
+export type PullPolicy = 'always' | 'never' | 'missing' | 'build';
 
 export interface ServiceDependency {
   condition: DependencyCondition;
@@ -53,7 +75,10 @@ export interface ServiceDependency {
 
 export interface Service {
   name: string;
+  /** The image to run: `image:`, or for a service with only `build:`, <project>-<service>. */
   image: string;
+  build?: ServiceBuild;
+  pullPolicy?: PullPolicy;
   command?: string[];
   entrypoint?: string[];
   /** The container's variables after env_file and environment, with where each came from. */

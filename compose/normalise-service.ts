@@ -3,7 +3,15 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Lookup } from './interpolate.js';
-import type { DependencyCondition, PortMapping, ServiceMount, ServiceNetwork } from './model.js';
+import type {
+  DependencyCondition,
+  PortMapping,
+  PullPolicy,
+  ServiceBuild,
+  ServiceMount,
+  ServiceNetwork,
+} from './model.js';
+import { BUILD_KEYS, BUILD_NOT_YET } from './schema-keys.js';
 import type { EnvEntry, EnvFileRef, ServiceDraft } from './service-draft.js';
 import { shellWords } from './shell-words.js';
 import { parseDuration, parseSize } from './units.js';
@@ -87,6 +95,17 @@ export function normaliseService(name: string, raw: unknown, ctx: NormaliseConte
   };
 
   s.image = str('image');
+  if (raw.build !== undefined && raw.build !== null) s.build = build(raw.build, at('build'), ctx);
+  const pullPolicy = str('pull_policy');
+  if (pullPolicy !== undefined) {
+    const policy = pullPolicy === 'if_not_present' ? 'missing' : pullPolicy;
+    if (!['always', 'never', 'missing', 'build'].includes(policy))
+      ctx.fail(
+        at('pull_policy'),
+        `"${pullPolicy}" is not one of always, never, missing, if_not_present, build`,
+      );
+    s.pullPolicy = policy as PullPolicy;
+  }
   s.command = command('command');
   s.entrypoint = command('entrypoint');
   s.environmentEntries = environment(raw.environment, at('environment'), ctx);
@@ -362,6 +381,62 @@ function dependsOn(v: unknown, at: (string | number)[], ctx: NormaliseContext): 
   return out;
 }
 
+function build(v: unknown, at: (string | number)[], ctx: NormaliseContext): ServiceBuild {
+  const spec: Raw = typeof v === 'string' ? { context: v } : (v as Raw);
+  if (!isObject(spec)) ctx.fail(at, 'must be a path or a mapping');
+  for (const key of Object.keys(spec)) {
+    if (key.startsWith('x-') || BUILD_KEYS.has(key)) continue;
+    if (BUILD_NOT_YET.has(key))
+      ctx.fail([...at, key], `"build.${key}" is not supported by berth compose yet`);
+    ctx.fail([...at, key], `unknown build key "${key}"`);
+  }
+  const contextText = spec.context === undefined || spec.context === null ? '.' : String(spec.context);
+  if (/^[a-z][a-z0-9+.-]*:\/\/|^git@/i.test(contextText))
+    ctx.fail([...at, 'context'], 'a remote build context (URL or git) is not supported by berth compose yet');
+  const context = path.resolve(ctx.projectDir, contextText);
+  const dockerfileText = spec.dockerfile === undefined ? 'Dockerfile' : String(spec.dockerfile);
+  const dockerfile = path.relative(context, path.resolve(context, dockerfileText));
+  if (dockerfile.startsWith('..') || path.isAbsolute(dockerfile))
+    ctx.fail([...at, 'dockerfile'], `${dockerfileText} is outside the build context ${context}`);
+  const stringMap = (key: string, fromEnv: boolean): Record<string, string> => {
+    const value = spec[key];
+    if (value === undefined || value === null) return {};
+    const out: Record<string, string> = {};
+    const put = (k: string, val: string | undefined) => {
+      // A bare KEY (or KEY: with no value) takes the shell's or .env's value, left out when unset.
+      const resolved = val ?? (fromEnv ? ctx.lookup(k) : '');
+      if (resolved !== undefined) out[k] = resolved;
+    };
+    if (Array.isArray(value)) {
+      for (const item of value) {
+        const text = String(item);
+        const eq = text.indexOf('=');
+        put(eq < 0 ? text : text.slice(0, eq), eq < 0 ? undefined : text.slice(eq + 1));
+      }
+    } else if (isObject(value)) {
+      for (const [k, val] of Object.entries(value)) put(k, val === null ? undefined : String(val));
+    } else ctx.fail([...at, key], 'must be a mapping or a list of KEY=VALUE');
+    return out;
+  };
+  const flag = (key: string): boolean => {
+    const value = spec[key];
+    if (value === undefined || value === null) return false;
+    if (typeof value === 'boolean') return value;
+    if (value === 'true' || value === 'false') return value === 'true';
+    ctx.fail([...at, key], 'must be true or false');
+  };
+  return {
+    context,
+    dockerfile,
+    args: stringMap('args', true),
+    target: spec.target === undefined || spec.target === null ? undefined : String(spec.target),
+    labels: stringMap('labels', false),
+    noCache: flag('no_cache'),
+    pull: flag('pull'),
+    imageNamed: false,
+  };
+}
+
 function healthcheck(
   v: unknown,
   at: (string | number)[],
@@ -388,6 +463,7 @@ function healthcheck(
     interval: dur('interval'),
     timeout: dur('timeout'),
     startPeriod: dur('start_period'),
+    startInterval: dur('start_interval'),
     retries: v.retries === undefined ? undefined : Number(v.retries),
   };
 }

@@ -1,8 +1,8 @@
-// The networks, volumes and images a project's services need, made (or
-// pulled) before any container is created.
+// The networks and volumes a project's services need, made before any
+// container is created (images: service-images.ts).
 import type Dockerode from 'dockerode';
 import { ComposeError } from './errors.js';
-import { engineMessage, unlessNotFound } from './engine-errors.js';
+import { unlessNotFound } from './engine-errors.js';
 import { COMPOSE_LABEL_VERSION, LABEL } from './labels.js';
 import type { Project, Service } from './model.js';
 
@@ -74,31 +74,4 @@ export async function ensureVolumes(
     });
     progress(`Volume ${vol.name}  Created`);
   }
-}
-
-/** Image ids by image reference, pulling the ones the engine does not have. */
-export async function ensureImages(
-  docker: Dockerode,
-  services: Service[],
-  progress: Progress,
-): Promise<Map<string, string>> {
-  const ids = new Map<string, string>();
-  for (const image of new Set(services.map((s) => s.image))) {
-    let info = await unlessNotFound(docker.getImage(image).inspect());
-    if (!info) {
-      progress(`Image ${image}  Pulling`);
-      try {
-        const stream = await docker.pull(image);
-        await new Promise<void>((resolve, reject) =>
-          docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
-        );
-      } catch (err) {
-        throw new ComposeError(`could not pull ${image}: ${engineMessage(err)}`);
-      }
-      info = await docker.getImage(image).inspect();
-      progress(`Image ${image}  Pulled`);
-    }
-    ids.set(image, info.Id);
-  }
-  return ids;
 }

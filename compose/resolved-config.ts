@@ -88,6 +88,10 @@ function serviceOut(s: Service): Out {
           retries: s.healthcheck.retries,
           start_period:
             s.healthcheck.startPeriod !== undefined ? formatDuration(s.healthcheck.startPeriod) : undefined,
+          start_interval:
+            s.healthcheck.startInterval !== undefined
+              ? formatDuration(s.healthcheck.startInterval)
+              : undefined,
         })
       : undefined,
     scale: s.scale,

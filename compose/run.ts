@@ -7,7 +7,8 @@ import { joinStream, terminalSize, type StdIo } from './attached-io.js';
 import { ComposeError } from './errors.js';
 import { serviceConfigHash } from './labels.js';
 import type { Project } from './model.js';
-import { ensureImages, ensureNetworks, ensureVolumes, type Progress } from './project-resources.js';
+import { ensureNetworks, ensureVolumes, type Progress } from './project-resources.js';
+import { ensureImages } from './service-images.js';
 import { createServiceContainer, removeContainer, startContainer } from './service-containers.js';
 import { withRunOverrides } from './service-environment.js';
 import { up } from './up.js';
@@ -67,7 +68,9 @@ export async function runOneOff(docker: Dockerode, project: Project, o: RunOptio
   if (!o.noDeps && deps.length > 0) await up(docker, project, { services: deps, progress: o.progress });
   await ensureNetworks(docker, project, [service], o.progress);
   await ensureVolumes(docker, project, [service], o.progress);
-  const imageId = (await ensureImages(docker, [service], o.progress)).get(service.image) as string;
+  const imageId = (await ensureImages(docker, project, [service], { progress: o.progress })).get(
+    service.image,
+  ) as string;
   const slug = randomBytes(32).toString('hex');
   const name = o.name ?? `${project.name}-${service.name}-run-${slug.slice(0, 12)}`;
   const container = await createServiceContainer(

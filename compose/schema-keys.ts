@@ -48,13 +48,13 @@ export const SERVICE_KEYS = new Set([
   'mem_limit',
   'cpus',
   'pull_policy',
+  'build',
 ]);
 
 export const SERVICE_NOT_YET = new Set([
   'annotations',
   'attach',
   'blkio_config',
-  'build',
   'cgroup',
   'cgroup_parent',
   'configs',
@@ -98,6 +98,28 @@ export const SERVICE_NOT_YET = new Set([
   'userns_mode',
   'uts',
   'volumes_from',
+]);
+
+export const BUILD_KEYS = new Set(['context', 'dockerfile', 'args', 'target', 'labels', 'no_cache', 'pull']);
+
+export const BUILD_NOT_YET = new Set([
+  'additional_contexts',
+  'cache_from',
+  'cache_to',
+  'dockerfile_inline',
+  'entitlements',
+  'extra_hosts',
+  'isolation',
+  'network',
+  'platforms',
+  'privileged',
+  'provenance',
+  'sbom',
+  'secrets',
+  'shm_size',
+  'ssh',
+  'tags',
+  'ulimits',
 ]);
 
 export const NETWORK_KEYS = new Set([

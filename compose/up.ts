@@ -4,11 +4,13 @@
 // matches is left alone (started if it was stopped), surplus numbers go.
 import type Dockerode from 'dockerode';
 import { withDependencies } from './dependency-order.js';
-import { waitCompleted, waitHealthy } from './dependency-wait.js';
+import { ComposeError } from './errors.js';
+import { waitCompleted, waitHealthy, waitRunningOrHealthy } from './dependency-wait.js';
 import { serviceConfigHash } from './labels.js';
 import type { Project, Service } from './model.js';
 import { projectContainers, serviceContainerName, type ProjectContainer } from './project-containers.js';
-import { ensureImages, ensureNetworks, ensureVolumes, type Progress } from './project-resources.js';
+import { ensureNetworks, ensureVolumes, type Progress } from './project-resources.js';
+import { ensureImages } from './service-images.js';
 import {
   createServiceContainer,
   removeContainer,
@@ -26,7 +28,15 @@ export interface UpOptions {
   scale?: Record<string, number>;
   /** Remove containers of services the files no longer have (otherwise they are only reported). */
   removeOrphans?: boolean;
+  /** --build: build images even when they exist. */
+  build?: boolean;
+  /** --wait: return once every container runs (and is healthy where it has a healthcheck). */
+  wait?: boolean;
+  /** --wait-timeout, seconds: give up waiting after this long. */
+  waitTimeout?: number;
   progress: Progress;
+  /** The builder's output, when up builds. */
+  buildOutput?: (text: string) => void;
 }
 
 export async function up(docker: Dockerode, project: Project, o: UpOptions): Promise<ProjectContainer[]> {
@@ -37,7 +47,11 @@ export async function up(docker: Dockerode, project: Project, o: UpOptions): Pro
   const services = order.map((n) => project.services[n]);
   await ensureNetworks(docker, project, services, o.progress);
   await ensureVolumes(docker, project, services, o.progress);
-  const imageIds = await ensureImages(docker, services, o.progress);
+  const imageIds = await ensureImages(docker, project, services, {
+    build: o.build,
+    progress: o.progress,
+    output: o.buildOutput,
+  });
   await handleOrphans(docker, project, o);
   const started = new Set<string>();
   for (const service of services) {
@@ -46,7 +60,37 @@ export async function up(docker: Dockerode, project: Project, o: UpOptions): Pro
     await converge(docker, project, service, scale, imageIds.get(service.image) as string, o);
     started.add(service.name);
   }
-  return projectContainers(docker, project.name, { services: order, oneoff: false });
+  const containers = await projectContainers(docker, project.name, { services: order, oneoff: false });
+  if (o.wait) {
+    const waits = Promise.all(
+      containers.map(async (c) => {
+        o.progress(`Container ${c.name}  Waiting`);
+        const reached = await waitRunningOrHealthy(docker, c.id, c.name);
+        o.progress(`Container ${c.name}  ${reached === 'healthy' ? 'Healthy' : 'Running'}`);
+      }),
+    );
+    if (o.waitTimeout === undefined) await waits;
+    else await withTimeout(waits, o.waitTimeout);
+  }
+  return containers;
+}
+
+async function withTimeout(p: Promise<unknown>, seconds: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new ComposeError(`the services were not running and healthy within --wait-timeout ${seconds} s`),
+        ),
+      seconds * 1000,
+    );
+  });
+  try {
+    await Promise.race([p, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function handleOrphans(docker: Dockerode, project: Project, o: UpOptions): Promise<void> {
@@ -136,11 +180,7 @@ async function waitForDependencies(
     for (const c of containers) {
       progress(`Container ${c.name}  Waiting`);
       if (d.condition === 'service_healthy') {
-        await waitHealthy(docker, c.id, c.name, {
-          service: dep,
-          healthcheck: project.services[dep].healthcheck,
-          progress,
-        });
+        await waitHealthy(docker, c.id, c.name);
         progress(`Container ${c.name}  Healthy`);
       } else {
         await waitCompleted(docker, c.id, c.name);

@@ -172,6 +172,7 @@ volumes: {data: {}}
       interval: 5e9,
       timeout: undefined,
       startPeriod: undefined,
+      startInterval: undefined,
       retries: 2,
     });
     assert.equal(web.cpus, 0.5);
@@ -249,8 +250,28 @@ volumes: {data: {}}
       ],
       [
         'not yet supported service key',
-        'services:\n  a:\n    build: .\n',
-        /line 3: services\.a\.build: "build" is not supported by berth compose yet/,
+        'services:\n  a:\n    image: x\n    devices: [/dev/fuse]\n',
+        /line 4: services\.a\.devices: "devices" is not supported by berth compose yet/,
+      ],
+      [
+        'not yet supported build key',
+        'services:\n  a:\n    build:\n      context: .\n      ssh: [default]\n',
+        /line 5: services\.a\.build\.ssh: "build\.ssh" is not supported by berth compose yet/,
+      ],
+      [
+        'a remote build context',
+        'services:\n  a:\n    build: https://github.com/x/y.git\n',
+        /line 3: services\.a\.build\.context: a remote build context/,
+      ],
+      [
+        'a Dockerfile outside the context',
+        'services:\n  a:\n    build: {context: sub, dockerfile: ../Dockerfile}\n',
+        /line 3: services\.a\.build\.dockerfile: \.\.\/Dockerfile is outside the build context/,
+      ],
+      [
+        'a bad pull_policy',
+        'services:\n  a:\n    image: x\n    pull_policy: sometimes\n',
+        /line 4: services\.a\.pull_policy: "sometimes" is not one of/,
       ],
       [
         'bad interpolation',
@@ -282,12 +303,16 @@ volumes: {data: {}}
         'services:\n  a:\n    image: x\n    networks: [nope]\n',
         /services\.a\.networks: refers to undefined network "nope"/,
       ],
-      ['a service without image', 'services:\n  a:\n    command: ["x"]\n', /services\.a: has no image/],
+      [
+        'a service without image or build',
+        'services:\n  a:\n    command: ["x"]\n',
+        /line 2: services\.a: has neither image nor build/,
+      ],
       ['YAML syntax', 'services:\n  a: [\n', /compose\.yaml, line \d+: /],
       [
         'a depends_on cycle',
         'services:\n  a:\n    image: x\n    depends_on: [a]\n',
-        /services\.a\.depends_on: dependency cycle: a → a/,
+        /line 4: services\.a\.depends_on: dependency cycle: a → a/,
       ],
     ];
     for (const [name, yaml, error] of cases) {
@@ -300,7 +325,7 @@ volumes: {data: {}}
       const dir = project({ 'compose.yaml': 'services:\n  a:\n    image: x\n    env_file: gone.env\n' });
       assert.match(
         loadError(dir).message,
-        /compose\.yaml: services\.a\.env_file: env file .*gone\.env not found \(set required: false/,
+        /compose\.yaml, line 4: services\.a\.env_file: env file .*gone\.env not found \(set required: false/,
       );
       const bad = project({
         'compose.yaml': 'services:\n  a:\n    image: x\n    env_file: bad.env\n',

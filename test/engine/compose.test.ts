@@ -119,11 +119,11 @@ describe('berth compose', () => {
       assert.equal(labels['com.docker.compose.project.working_dir'], dir);
       assert.equal(labels['com.docker.compose.project.config_files'], `${dir}/compose.yaml`);
       assert.ok(labels['com.docker.compose.version']);
-      assert.deepEqual(JSON.parse(labels['berth.compose.environment-sources']), {
-        FROM_DOTENV: 'environment (interpolated)',
-        FROM_FILE: 'env_file',
-        FROM_SHELL: 'environment (interpolated)',
-        NODE_ENV: 'environment',
+      assert.deepEqual(JSON.parse(labels['berth.environment-sources']), {
+        FROM_DOTENV: 'compose .env interpolation',
+        FROM_FILE: 'compose env_file',
+        FROM_SHELL: 'compose .env interpolation',
+        NODE_ENV: 'compose environment',
       });
     });
 
@@ -482,7 +482,7 @@ services:
   });
 
   describe('depends_on conditions', () => {
-    it('service_healthy waits for the healthcheck (run by compose where the engine does not)', async () => {
+    it('service_healthy waits for the engine to find the dependency healthy', async () => {
       const dir = project('healthy', {
         'compose.yaml': `
 services:
@@ -540,7 +540,7 @@ services:
       assert.equal(r.code, 1);
       assert.match(
         r.stderr,
-        /container unhealthy-db-1 is unhealthy: its healthcheck failed 2 times \(last: exit code 1\)/,
+        /container unhealthy-db-1 is unhealthy \(last check: exit code 1\)/,
       );
       assert.doesNotMatch((await d('ps', '-a', '--format', '{{.Names}}')).stdout, /unhealthy-app/);
       ok(await compose(dir, ['down']), 'down');
@@ -573,12 +573,12 @@ services:
       {
         name: 'missing required env_file',
         yaml: 'services:\n  a:\n    image: busybox\n    env_file: nothere.env\n',
-        error: /compose\.yaml: services\.a\.env_file: env file .*nothere\.env not found/,
+        error: /compose\.yaml, line 4: services\.a\.env_file: env file .*nothere\.env not found/,
       },
       {
         name: 'a depends_on cycle',
         yaml: 'services:\n  a:\n    image: busybox\n    depends_on: [b]\n  b:\n    image: busybox\n    depends_on: [a]\n',
-        error: /compose\.yaml: services\.a\.depends_on: dependency cycle: a → b → a/,
+        error: /compose\.yaml, line 4: services\.a\.depends_on: dependency cycle: a → b → a/,
       },
     ];
     for (const [i, c] of bad.entries()) {

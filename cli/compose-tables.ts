@@ -1,6 +1,7 @@
-// The table `berth compose ps` prints: docker compose v2's columns.
+// The tables `berth compose ps` and `top` print: docker compose v2's columns.
 import type Dockerode from 'dockerode';
 import type { ProjectContainer } from '../compose/project-containers.js';
+import type { ContainerProcesses } from '../compose/top.js';
 
 function ago(unixSeconds: number): string {
   const s = Math.max(0, Math.floor(Date.now() / 1000 - unixSeconds));
@@ -22,15 +23,9 @@ export function formatPorts(ports: Dockerode.Port[]): string {
     .join(', ');
 }
 
-export function psTable(containers: ProjectContainer[]): string {
-  const rows = [
-    ['NAME', 'IMAGE', 'COMMAND', 'SERVICE', 'CREATED', 'STATUS', 'PORTS'],
-    ...containers.map((c) => {
-      const cmd = c.command.length > 20 ? `${c.command.slice(0, 19)}…` : c.command;
-      return [c.name, c.image, `"${cmd}"`, c.service, ago(c.created), c.status, formatPorts(c.ports)];
-    }),
-  ];
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+/** Columns padded to their widest cell, three spaces apart, as Go's tabwriter lays them out. */
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows
     .map(
       (r) =>
@@ -40,4 +35,19 @@ export function psTable(containers: ProjectContainer[]): string {
           .trimEnd() + '\n',
     )
     .join('');
+}
+
+export function psTable(containers: ProjectContainer[]): string {
+  return table([
+    ['NAME', 'IMAGE', 'COMMAND', 'SERVICE', 'CREATED', 'STATUS', 'PORTS'],
+    ...containers.map((c) => {
+      const cmd = c.command.length > 20 ? `${c.command.slice(0, 19)}…` : c.command;
+      return [c.name, c.image, `"${cmd}"`, c.service, ago(c.created), c.status, formatPorts(c.ports)];
+    }),
+  ]);
+}
+
+/** Each container's name, then its processes. */
+export function topText(list: ContainerProcesses[]): string {
+  return list.map((c) => `${c.container}\n${table([c.titles, ...c.processes])}\n`).join('');
 }
