@@ -23,12 +23,26 @@ export const AUTHORIZED_KEY_PARAM = 'berth.key';
  */
 export const SHARE_PARAM = 'berth.share';
 
-/** Commands the host runs with `exec` on the control connection. */
+/**
+ * The control server's own socket inside the guest: `berth vm ssh` reaches it
+ * through the host's channel (a streamlocal tunnel from the VM process) and
+ * runs an ssh2 session of its own over it, authenticated with the same key.
+ */
+export const GUEST_CONTROL_SOCKET = '/run/berth/control.sock';
+
+/**
+ * Commands the host runs with `exec` on the control connection. They all start
+ * with "berth:"; any other exec is a shell command run as root (`berth vm ssh -- CMD`).
+ */
 export const CONTROL_COMMANDS = {
   /** Stop the engine cleanly, unmount the data disk and power off. */
-  shutdown: 'shutdown',
+  shutdown: 'berth:shutdown',
   /** Answers "ok": the control server is up. */
-  ping: 'ping',
-  /** `udp-forward IP PORT`: datagrams to and from a guest address, framed (common/udp-frames.ts). */
-  udpForward: 'udp-forward',
+  ping: 'berth:ping',
+  /** `berth:udp-forward IP PORT`: datagrams to and from a guest address, framed (common/udp-frames.ts). */
+  udpForward: 'berth:udp-forward',
+  /** `berth:time-sync MILLISECONDS`: set the guest's clock to the host's (after the host slept). */
+  timeSync: 'berth:time-sync',
 } as const;
+
+export const CONTROL_COMMAND_PREFIX = 'berth:';

@@ -29,6 +29,9 @@ export async function ensureDisk(file: string, sizeGiB: number): Promise<void> {
       `the VM disk ${file} cannot be read (${(err as Error).message}); \`berth vm reset\` makes a new one`,
     );
   }
-  if (info.format !== 'qcow2') throw new Error(`the VM disk ${file} is ${info.format}, not qcow2`);
+  if (info.format !== 'qcow2')
+    throw new Error(
+      `the VM disk ${file} is not a qcow2 image (qemu-img reads it as ${info.format}): it is damaged or not Berth's; \`berth vm reset\` makes a new one`,
+    );
   if (info.virtualSize < want) await exec('qemu-img', ['resize', '-q', file, `${sizeGiB}G`]);
 }

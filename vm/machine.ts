@@ -6,7 +6,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AUTHORIZED_KEY_PARAM, CONTROL_COMMANDS } from '../common/control.js';
+import { AUTHORIZED_KEY_PARAM, CONTROL_COMMANDS, GUEST_CONTROL_SOCKET } from '../common/control.js';
 import { ControlClient } from './channel/control-client.js';
 import { EngineSocketForwarder } from './channel/engine-socket.js';
 import { PortForwarder } from './ports/port-forwarder.js';
@@ -21,17 +21,14 @@ import {
 import { findVirtiofsd, startVirtiofsd, type VirtiofsDaemon } from './shares/virtiofsd.js';
 import { ensureDisk } from './disk.js';
 import { findImage } from './image/build-image.js';
+import { ClockJumpWatcher } from './clock-watch.js';
+import { readSettingsFile } from './settings.js';
+import type { VmSettingsFile } from '../common/vm-settings.js';
 import { ensureHostKey } from './keys.js';
 import { hostArch, vmPaths, type VmPaths } from './paths.js';
-import {
-  accelCandidates,
-  qemuArgv,
-  qemuBinary,
-  type Accel,
-  type HostPlatform,
-  type SharedFolder,
-} from './qemu/argv.js';
+import { accelCandidates, qemuArgv, type Accel, type HostPlatform, type SharedFolder } from './qemu/argv.js';
 import { QmpClient } from './qemu/qmp.js';
+import { requireQemu } from './qemu/binaries.js';
 import { acquireLock, releaseLock, writeState, type VmState, type VmStatus } from './state.js';
 import { spawnLongRunning } from './util/exec.js';
 import { log } from './util/log.js';
@@ -53,21 +50,41 @@ export interface MachineSettings {
   shareType: ShareType | 'auto';
 }
 
-export function defaultSettings(env: NodeJS.ProcessEnv = process.env): MachineSettings {
+/**
+ * The settings a VM starts with: defaults, then the settings file
+ * ($BERTH_HOME/settings.json), then the environment (BERTH_ACCEL,
+ * BERTH_SHARES, BERTH_SHARE_TYPE), which wins.
+ */
+export function defaultSettings(
+  env: NodeJS.ProcessEnv = process.env,
+  file: VmSettingsFile = {},
+): MachineSettings {
   const accel = env.BERTH_ACCEL as MachineSettings['accel'] | undefined;
   if (accel && !['auto', 'hvf', 'whpx', 'kvm', 'tcg'].includes(accel))
     throw new Error(`BERTH_ACCEL=${accel}: use auto, hvf, whpx, kvm or tcg`);
+  const tcgBootMs = (file.bootTimeoutSeconds ?? 120) * 1000;
   return {
-    cpus: Math.max(1, Math.min(4, os.cpus().length)),
-    memoryMiB: 2048,
-    diskGiB: 64,
-    accel: accel ?? 'auto',
-    bootTimeoutMs: { accelerated: 15_000, tcg: 120_000 },
+    cpus: file.cpus ?? Math.max(1, Math.min(4, os.cpus().length)),
+    memoryMiB: file.memoryMiB ?? 2048,
+    diskGiB: file.diskGiB ?? 64,
+    accel: accel ?? file.accel ?? 'auto',
+    bootTimeoutMs: { accelerated: Math.min(15_000, tcgBootMs), tcg: tcgBootMs },
     stopTimeoutMs: 30_000,
     portsLoopbackOnly: env.BERTH_PORTS_LOOPBACK_ONLY === '1',
-    shares: sharedFolders(env, os.homedir()),
-    shareType: shareTypeSetting(env.BERTH_SHARE_TYPE),
+    shares:
+      env.BERTH_SHARES !== undefined || !file.sharedFolders
+        ? sharedFolders(env, os.homedir())
+        : file.sharedFolders,
+    shareType: shareTypeSetting(env.BERTH_SHARE_TYPE ?? file.shareType),
   };
+}
+
+/** The settings for the VM of a data dir: its settings file (checked) under the environment. */
+export async function loadSettings(
+  paths: VmPaths,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<MachineSettings> {
+  return defaultSettings(env, await readSettingsFile(paths));
 }
 
 function shareTypeSetting(v: string | undefined): ShareType | 'auto' {
@@ -95,6 +112,11 @@ export class Machine {
   private qemuExited: Promise<void> = Promise.resolve();
   private control: ControlClient | undefined;
   private forwarder: EngineSocketForwarder | undefined;
+  private shellForwarder: EngineSocketForwarder | undefined;
+  private clockWatch: ClockJumpWatcher | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
+  /** Set while the engine inside does not answer (it died; the guest's supervisor restarts it). */
+  private engineProblem: string | undefined;
   private ports: PortForwarder | undefined;
   private portWatcher: PublishedPortsWatcher | undefined;
   private privateKey = '';
@@ -135,6 +157,7 @@ export class Machine {
         problems: this.shareProblems,
       },
       virtiofsdPids: this.virtiofsd.flatMap((d) => (d.pid ? [d.pid] : [])),
+      engineProblem: status === 'running' ? this.engineProblem : undefined,
     };
     // One write at a time, in order: the last state asked for is the one on disk.
     const write = this.stateWrites.then(() => writeState(this.paths, s));
@@ -148,6 +171,7 @@ export class Machine {
     await acquireLock(this.paths); // before any state is written: another VM's state is not ours to change
     try {
       await this.setState('starting');
+      const qemuBin = requireQemu(hostArch(), process.platform as HostPlatform);
       const image = await findImage(hostArch());
       if (!image) throw new Error('no guest image: run `berth vm build-image`');
       await ensureDisk(this.paths.disk, this.settings.diskGiB);
@@ -162,7 +186,7 @@ export class Machine {
       let lastError: Error | undefined;
       for (const accel of accelCandidates(this.settings.accel, platform)) {
         try {
-          await this.boot(accel, image.kernel, image.initramfs);
+          await this.boot(qemuBin, accel, image.kernel, image.initramfs);
           lastError = undefined;
           break;
         } catch (err) {
@@ -174,6 +198,9 @@ export class Machine {
       if (lastError) throw lastError;
       await this.setState('running');
       await this.startPortForwarding();
+      this.watchEngine();
+      this.clockWatch = new ClockJumpWatcher((gap) => void this.syncClock(gap));
+      this.clockWatch.start();
     } catch (err) {
       await this.teardown();
       await this.setState('error', (err as Error).message);
@@ -182,7 +209,7 @@ export class Machine {
     }
   }
 
-  private async boot(accel: Accel, kernel: string, initramfs: string): Promise<void> {
+  private async boot(qemuBin: string, accel: Accel, kernel: string, initramfs: string): Promise<void> {
     this.accel = accel;
     const started = Date.now();
     const publicBlob = (await ensureHostKey(this.paths.hostKey)).publicBlob;
@@ -226,7 +253,7 @@ export class Machine {
       shares: shared,
     });
     const qemuLog = { file: this.paths.supervisorLog, append: true } as const;
-    const qemu = spawnLongRunning(qemuBinary(hostArch(), process.platform as HostPlatform), argv, {
+    const qemu = spawnLongRunning(qemuBin, argv, {
       stdin: 'ignore',
       stdout: qemuLog,
       stderr: qemuLog,
@@ -242,18 +269,34 @@ export class Machine {
       accel === 'tcg' ? this.settings.bootTimeoutMs.tcg : this.settings.bootTimeoutMs.accelerated;
     const deadline = started + timeout;
     const alive = () => exitReason === undefined;
+    const hung = async (what: string) =>
+      new Error(
+        `${what} within ${timeout / 1000} s under ${accel}: the guest hangs at boot` +
+          `${await consoleTail(this.paths.serialLog)} (\`berth vm logs\` has the console)`,
+      );
     await waitFor(() => existsSync(this.paths.control), deadline, alive);
-    this.control = await ControlClient.connect(this.paths.control, this.privateKey, deadline, alive);
+    try {
+      this.control = await ControlClient.connect(this.paths.control, this.privateKey, deadline, alive);
+    } catch (err) {
+      if (!alive()) throw new Error(exitReason);
+      if (Date.now() >= deadline) throw await hung("the guest's control server did not answer");
+      throw err;
+    }
     this.control.onClose(() => void this.onControlClosed());
     this.forwarder = new EngineSocketForwarder(this.paths.engineSocket, () => this.control);
     await this.forwarder.listen();
     while (!(await pingEngine(this.paths.engineSocket))) {
       if (!alive()) throw new Error(exitReason);
-      if (Date.now() > deadline)
-        throw new Error(`the engine did not answer within ${timeout / 1000} s under ${accel}`);
+      if (Date.now() > deadline) throw await hung('the engine did not answer');
       await sleep(100);
     }
     this.bootMs = Date.now() - started;
+    this.shellForwarder = new EngineSocketForwarder(
+      this.paths.shellSocket,
+      () => this.control,
+      GUEST_CONTROL_SOCKET,
+    );
+    await this.shellForwarder.listen();
   }
 
   /** Follows the engine's published ports and opens each on the host. */
@@ -280,6 +323,49 @@ export class Machine {
     const ports = this.ports;
     this.portWatcher = new PublishedPortsWatcher(this.paths.engineSocket, (e) => ports.apply(e));
     await this.portWatcher.start();
+  }
+
+  /** The guest's clock stood still while the host slept: set it to the host's. */
+  async syncClock(gapMs?: number): Promise<void> {
+    const control = this.control;
+    if (!control) return;
+    try {
+      await control.run(`${CONTROL_COMMANDS.timeSync} ${Date.now()}`);
+      process.stderr.write(
+        `berth vm: clock synced${gapMs ? ` (the host was away ${Math.round(gapMs / 1000)} s)` : ''}\n`,
+      );
+    } catch (err) {
+      process.stderr.write(`berth vm: clock sync failed: ${(err as Error).message}\n`);
+    }
+  }
+
+  /**
+   * Pings the engine while the VM runs: when the engine dies the guest's
+   * supervisor restarts it, and meanwhile the status says so instead of
+   * "running" alone.
+   */
+  private watchEngine(): void {
+    let failures = 0;
+    const check = async () => {
+      if (this.status !== 'running') return;
+      const ok = await pingEngine(this.paths.engineSocket);
+      if (this.status !== 'running') return;
+      failures = ok ? 0 : failures + 1;
+      // One miss may be a busy guest; two in a row is an engine that is not there.
+      const problem =
+        failures >= 2
+          ? (this.engineProblem ??
+            `the engine in the VM has not answered since ${new Date().toISOString()} (the VM restarts it; \`berth vm logs\` says why)`)
+          : ok
+            ? undefined
+            : this.engineProblem;
+      if (problem !== this.engineProblem) {
+        this.engineProblem = problem;
+        await this.setState('running').catch((err: Error) => log.debug('state', { error: err.message }));
+      }
+      if (this.status === 'running') this.healthTimer = setTimeout(() => void check(), 2000);
+    };
+    this.healthTimer = setTimeout(() => void check(), 2000);
   }
 
   private onQemuExit(reason: string): void {
@@ -328,6 +414,12 @@ export class Machine {
 
   /** Ends QEMU (QMP quit, then SIGKILL by pid) and removes the sockets. */
   private async teardown(): Promise<void> {
+    clearTimeout(this.healthTimer);
+    this.engineProblem = undefined;
+    this.clockWatch?.stop();
+    this.clockWatch = undefined;
+    await this.shellForwarder?.close();
+    this.shellForwarder = undefined;
     this.portWatcher?.stop();
     this.portWatcher = undefined;
     this.ports?.close();
@@ -357,6 +449,20 @@ export class Machine {
     this.virtiofsd = [];
     for (const f of [this.paths.qmp, this.paths.control]) await fs.rm(f, { force: true });
   }
+}
+
+/** The console's last lines, to say where a boot stopped. */
+async function consoleTail(file: string): Promise<string> {
+  const text = await fs.readFile(file, 'utf8').catch(() => '');
+  const lines = text
+    .replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1bc/g, '')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const last = lines.at(-1);
+  return last
+    ? `; the console's last line: ${JSON.stringify(last.slice(0, 200))}`
+    : '; nothing on the console';
 }
 
 async function waitFor(cond: () => boolean, deadline: number, alive: () => boolean): Promise<void> {

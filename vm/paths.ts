@@ -31,6 +31,10 @@ export interface VmPaths {
   supervisorLog: string;
   hostKey: string;
   engineSocket: string;
+  /** The user's VM settings (common/vm-settings.ts). */
+  settings: string;
+  /** Where `berth vm ssh` reaches the guest's control server (through the VM process). */
+  shellSocket: string;
 }
 
 export function vmPaths(home: string = berthHome()): VmPaths {
@@ -47,6 +51,8 @@ export function vmPaths(home: string = berthHome()): VmPaths {
     supervisorLog: path.join(dir, 'vm.log'),
     hostKey: path.join(home, 'keys', 'id_ed25519'),
     engineSocket: path.join(home, 'docker.sock'),
+    settings: path.join(home, 'settings.json'),
+    shellSocket: path.join(dir, 'ssh.sock'),
   };
 }
 

@@ -22,6 +22,8 @@ export interface VmState {
   ports?: { forwarded: string[]; problems: string[] };
   /** Host folders shared into the VM (at the same paths), how, and those left out (with why). */
   shares?: { type: string; folders: string[]; problems: string[] };
+  /** While running: the engine inside does not answer (and since when). */
+  engineProblem?: string;
   /** The virtiofsd daemons serving the shares (ended with QEMU). */
   virtiofsdPids?: number[];
   since: string;

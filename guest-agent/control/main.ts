@@ -1,9 +1,10 @@
 // berth-guest-control: the guest's end of the host↔guest channel. Started and
 // supervised by the guest init; serves the host's ssh2 connections over the
 // virtio-serial port.
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { parseArgs } from 'node:util';
-import { AUTHORIZED_KEY_PARAM, CONTROL_PORT_NAME } from '../../common/control.js';
+import { AUTHORIZED_KEY_PARAM, CONTROL_PORT_NAME, GUEST_CONTROL_SOCKET } from '../../common/control.js';
 import { ControlServer } from './server.js';
 import { servePort } from './virtio-port.js';
 
@@ -22,6 +23,7 @@ const { values } = parseArgs({
   options: {
     port: { type: 'string', default: `/dev/virtio-ports/${CONTROL_PORT_NAME}` },
     'authorized-key': { type: 'string' },
+    socket: { type: 'string', default: GUEST_CONTROL_SOCKET },
   },
 });
 const authorizedKey = values['authorized-key'] ?? keyFromCmdline();
@@ -35,5 +37,9 @@ const server = new ControlServer({
   // The init (pid 1) treats SIGUSR2 as poweroff, as busybox's poweroff does.
   onShutdown: () => process.kill(1, 'SIGUSR2'),
 });
-log(`serving ${values.port}`);
-await servePort(values.port!, (stream) => server.serve(stream));
+// `berth vm ssh` arrives here, tunnelled by the host's own connection, and authenticates as the host does.
+rmSync(values.socket!, { force: true });
+const local = net.createServer((s) => server.serve(s));
+local.listen({ path: values.socket!, readableAll: false, writableAll: false });
+log(`serving ${values.port} and ${values.socket}`);
+await servePort(values.port!, (stream) => server.serve(stream), `berth-guest-control ${process.pid} started`);

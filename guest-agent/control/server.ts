@@ -7,8 +7,15 @@ import net from 'node:net';
 import os from 'node:os';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
-import { CONTROL_COMMANDS, GUEST_ENGINE_SOCKET } from '../../common/control.js';
+import {
+  CONTROL_COMMANDS,
+  CONTROL_COMMAND_PREFIX,
+  GUEST_CONTROL_SOCKET,
+  GUEST_ENGINE_SOCKET,
+} from '../../common/control.js';
 import { FrameDecoder, encodeFrame } from '../../common/udp-frames.js';
+import { runShell, type PtyRequest } from './shell.js';
+import { setClock } from './clock.js';
 
 const { Server, utils } = ssh2;
 
@@ -17,6 +24,8 @@ export interface ControlServerOptions {
   authorizedKey: string;
   /** The engine socket tunnels may reach (default GUEST_ENGINE_SOCKET). */
   engineSocket?: string;
+  /** The control server's own socket (default GUEST_CONTROL_SOCKET), which `berth vm ssh` tunnels to. */
+  controlSocket?: string;
   /** Called for `shutdown`. */
   onShutdown: () => void;
   log: (msg: string) => void;
@@ -29,6 +38,7 @@ export class ControlServer {
     const allowed = utils.parseKey(opts.authorizedKey);
     if (allowed instanceof Error) throw new Error(`bad authorized key: ${allowed.message}`);
     const engineSocket = opts.engineSocket ?? GUEST_ENGINE_SOCKET;
+    const controlSocket = opts.controlSocket ?? GUEST_CONTROL_SOCKET;
     // The host key is made fresh at each start: the port is a point-to-point
     // link owned by the host's QEMU, so the host does not pin it.
     const hostKey = utils.generateKeyPairSync('ed25519').private;
@@ -44,7 +54,7 @@ export class ControlServer {
       });
       client.on('ready', () => {
         client.on('openssh.streamlocal', (accept, reject, info) => {
-          if (info.socketPath !== engineSocket) return reject();
+          if (info.socketPath !== engineSocket && info.socketPath !== controlSocket) return reject();
           const upstream = net.connect(info.socketPath);
           upstream.once('connect', () => {
             const channel = accept();
@@ -71,31 +81,82 @@ export class ControlServer {
           });
           upstream.once('error', () => reject());
         });
-        client.on('session', (acceptSession) => {
-          const session = acceptSession();
-          session.on('exec', (acceptExec, _rejectExec, info) => {
-            const stream = acceptExec();
-            const [command, ...args] = info.command.split(' ');
-            if (command === CONTROL_COMMANDS.udpForward) return relayUdp(stream, args);
-            switch (info.command) {
-              case CONTROL_COMMANDS.ping:
-                stream.end('ok\n');
-                stream.exit(0);
-                break;
-              case CONTROL_COMMANDS.shutdown:
-                stream.exit(0);
-                stream.end();
-                opts.onShutdown();
-                break;
-              default:
-                stream.stderr.write(`unknown command: ${info.command}\n`);
-                stream.exit(127);
-                stream.end();
-            }
-          });
-        });
+        client.on('session', (acceptSession) => this.session(acceptSession(), opts));
       });
       client.on('error', (err) => opts.log(`control connection: ${err.message}`));
+    });
+  }
+
+  /**
+   * One session channel: a control command (exec "berth:…"), or a shell or a
+   * shell command for `berth vm ssh`, with the pty, env and window-change
+   * requests that come with them.
+   */
+  private session(session: ssh2.Session, opts: ControlServerOptions): void {
+    let pty: PtyRequest | undefined;
+    const env: Record<string, string> = {};
+    let resize: ((cols: number, rows: number) => void) | undefined;
+    session.on('pty', (accept, _reject, info) => {
+      pty = { term: info.term, cols: info.cols, rows: info.rows };
+      accept?.();
+    });
+    session.on('env', (accept, _reject, info) => {
+      env[info.key] = info.val;
+      accept?.();
+    });
+    session.on('window-change', (accept, _reject, info) => {
+      if (pty) Object.assign(pty, { cols: info.cols, rows: info.rows });
+      resize?.(info.cols, info.rows);
+      accept?.();
+    });
+    const startShell = (channel: ssh2.ServerChannel, command: string | undefined) => {
+      runShell(channel, command, pty, env).then(
+        (r) => (resize = r),
+        (err: Error) => {
+          channel.stderr.write(`berth: ${err.message}\n`);
+          channel.exit(126);
+          channel.end();
+        },
+      );
+    };
+    session.on('shell', (accept) => startShell(accept(), undefined));
+    session.on('exec', (accept, _reject, info) => {
+      const stream = accept();
+      if (!info.command.startsWith(CONTROL_COMMAND_PREFIX)) return startShell(stream, info.command);
+      const [command, ...args] = info.command.split(' ');
+      switch (command) {
+        case CONTROL_COMMANDS.udpForward:
+          return relayUdp(stream, args);
+        case CONTROL_COMMANDS.ping:
+          // The status before the end: a channel that has ended sends nothing more.
+          stream.write('ok\n');
+          stream.exit(0);
+          stream.end();
+          break;
+        case CONTROL_COMMANDS.timeSync:
+          setClock(Number(args[0])).then(
+            (now) => {
+              stream.write(`${now}\n`);
+              stream.exit(0);
+              stream.end();
+            },
+            (err: Error) => {
+              stream.stderr.write(`time-sync: ${err.message}\n`);
+              stream.exit(1);
+              stream.end();
+            },
+          );
+          break;
+        case CONTROL_COMMANDS.shutdown:
+          stream.exit(0);
+          stream.end();
+          opts.onShutdown();
+          break;
+        default:
+          stream.stderr.write(`unknown command: ${info.command}\n`);
+          stream.exit(127);
+          stream.end();
+      }
     });
   }
 

@@ -40,9 +40,21 @@ class PortSession extends Duplex {
   }
 }
 
-/** Reads the port forever, calling onSession with a stream for each host connection. */
-export async function servePort(path: string, onSession: (stream: Duplex) => void): Promise<never> {
+/**
+ * Reads the port forever, calling onSession with a stream for each host
+ * connection. First it writes greeting, a line before any SSH ident (which
+ * RFC 4253 lets a server send): a host still connected to the server this one
+ * replaces reads it as garbage in its encrypted stream, drops the connection
+ * and reconnects; a host that connects afresh skips it.
+ */
+export async function servePort(
+  path: string,
+  onSession: (stream: Duplex) => void,
+  greeting?: string,
+): Promise<never> {
   const handle = await fs.open(path, 'r+');
+  // Not awaited: with no host connected the write waits (in the thread pool) until one is.
+  if (greeting) handle.write(`${greeting}\r\n`).catch(() => {});
   let session: PortSession | undefined;
   for (;;) {
     const buf = Buffer.allocUnsafe(64 * 1024);

@@ -96,3 +96,59 @@ test('channel: UDP datagrams through udp-forward and the host relay, replies to 
   await assert.rejects(second.listen(), /EADDRINUSE/);
   second.close();
 });
+
+/** Runs a command over the channel; its output and exit status. */
+async function shellRun(
+  client: ControlClient,
+  command: string,
+  input = '',
+  pty?: { term: string; cols: number; rows: number },
+): Promise<{ stdout: string; stderr: string; code: number }> {
+  const { channel, exitCode } = await client.openShell(command, pty);
+  let stdout = '';
+  let stderr = '';
+  channel.on('data', (d: Buffer) => (stdout += d.toString()));
+  channel.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  channel.end(input);
+  const code = await exitCode;
+  return { stdout, stderr, code };
+}
+
+test('channel: shell commands for `berth vm ssh` (output, stderr, exit code, stdin, a terminal)', async (t) => {
+  const client = await channelPair(t);
+  assert.deepEqual(await shellRun(client, 'echo out; echo err >&2; exit 3'), {
+    stdout: 'out\n',
+    stderr: 'err\n',
+    code: 3,
+  });
+  assert.deepEqual(await shellRun(client, 'tr a-z A-Z', 'piped in\n'), {
+    stdout: 'PIPED IN\n',
+    stderr: '',
+    code: 0,
+  });
+  assert.equal(
+    (await shellRun(client, 'kill -TERM $$')).code,
+    128 + 15,
+    'killed by a signal: 128 + its number',
+  );
+  const tty = await shellRun(client, 'tty; stty size', '', { term: 'xterm', cols: 91, rows: 33 });
+  assert.equal(tty.code, 0, tty.stdout);
+  assert.match(tty.stdout, /^\/dev\/pts\/\d+\r\n33 91\r\n$/);
+});
+
+test('channel: control commands answer with their status; a bad time is refused', async (t) => {
+  const client = await channelPair(t);
+  assert.equal(await client.run(CONTROL_COMMANDS.ping), 'ok\n');
+  assert.deepEqual(await shellRun(client, CONTROL_COMMANDS.ping), { stdout: 'ok\n', stderr: '', code: 0 });
+  // (A good time would set this machine's clock: the VM test sends one to the guest.)
+  assert.deepEqual(await shellRun(client, `${CONTROL_COMMANDS.timeSync} soon`), {
+    stdout: '',
+    stderr: 'time-sync: not a time in milliseconds: NaN\n',
+    code: 1,
+  });
+  assert.deepEqual(await shellRun(client, 'berth:nothing'), {
+    stdout: '',
+    stderr: 'unknown command: berth:nothing\n',
+    code: 127,
+  });
+});

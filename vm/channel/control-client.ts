@@ -1,6 +1,7 @@
 // The host's end of the host↔guest channel: one ssh2 connection over the
 // VM's virtio-serial port (QEMU exposes it as a unix socket on the host).
 import net from 'node:net';
+import os from 'node:os';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import ssh2 from 'ssh2';
@@ -35,7 +36,9 @@ export class ControlClient {
           username: CONTROL_USER,
           privateKey,
           readyTimeout: timeoutMs,
-          keepaliveInterval: 0,
+          // A guest that stops answering (its control server gone) ends the connection, and the machine reconnects.
+          keepaliveInterval: 15_000,
+          keepaliveCountMax: 4,
           // The other end is the guest on a point-to-point port QEMU gives only to us; its key is made per boot.
           hostVerifier: () => true,
         });
@@ -89,6 +92,37 @@ export class ControlClient {
   openExec(command: string): Promise<Duplex> {
     return new Promise((resolve, reject) => {
       this.conn.exec(command, (err, stream) => (err ? reject(err) : resolve(stream)));
+    });
+  }
+
+  /**
+   * A shell (command undefined) or a shell command in the guest, as root, on a
+   * channel left to the caller, with its exit status once it has closed (255
+   * when it closed without one: the connection dropped).
+   */
+  openShell(
+    command: string | undefined,
+    pty?: { term: string; cols: number; rows: number },
+  ): Promise<{ channel: ssh2.ClientChannel; exitCode: Promise<number> }> {
+    const options: ssh2.PseudoTtyOptions | false = pty
+      ? { term: pty.term, cols: pty.cols, rows: pty.rows }
+      : false;
+    return new Promise((resolve, reject) => {
+      const done = (err: Error | undefined, channel: ssh2.ClientChannel) => {
+        if (err) return reject(err);
+        // Listened to here, not by the caller: the status may come in the same
+        // read as the channel's confirmation, before a promise continuation runs.
+        const exitCode = new Promise<number>((resolveExit) => {
+          let status = 255;
+          channel.on('exit', (code: number | null, signal?: string) => {
+            status = code ?? 128 + (signal ? (os.constants.signals[signal as NodeJS.Signals] ?? 0) : 0);
+          });
+          channel.on('close', () => resolveExit(status));
+        });
+        resolve({ channel, exitCode });
+      };
+      if (command === undefined) this.conn.shell(options, done);
+      else this.conn.exec(command, { pty: options }, done);
     });
   }
 

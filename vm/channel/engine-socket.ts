@@ -1,5 +1,6 @@
 // The engine's socket on the host (~/.berth/docker.sock): each connection a
-// channel to the guest engine's unix socket. Half-closes pass through both
+// channel to the guest engine's unix socket. (Also the socket `berth vm ssh`
+// uses, to the guest's control server.) Half-closes pass through both
 // ways, so hijacked streams (attach, exec) behave as on a local socket.
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
@@ -14,6 +15,7 @@ export class EngineSocketForwarder {
   constructor(
     private readonly socketPath: string,
     private readonly control: () => ControlClient | undefined,
+    private readonly guestSocket: string = GUEST_ENGINE_SOCKET,
   ) {
     this.server = net.createServer({ allowHalfOpen: true }, (sock) => this.forward(sock));
   }
@@ -28,7 +30,7 @@ export class EngineSocketForwarder {
       return;
     }
     sock.pause();
-    client.openSocket(GUEST_ENGINE_SOCKET).then(
+    client.openSocket(this.guestSocket).then(
       (channel) => {
         sock.pipe(channel);
         channel.pipe(sock);

@@ -1,0 +1,151 @@
+// Inside the VM, under TCG: `berth vm ssh` (a command's output and exit code,
+// a terminal with -t), the guest clock set over the channel, the engine and
+// the control server killed inside and back by themselves (the status saying
+// so meanwhile), `berth vm restart` keeping what the engine stored, and
+// `berth vm reset` starting over.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { run } from '../../guest-agent/util/subprocess.js';
+import { processAlive } from '../../vm/state.js';
+import { docker } from '../helpers/docker.js';
+import { assertVersionLoadAndRun } from '../helpers/engine-basics.js';
+import { recordForSweep } from '../helpers/leftovers.js';
+import { VM_TEST_CACHE } from '../fixtures/vm-image.js';
+
+const repoRoot = path.join(import.meta.dirname, '..', '..');
+
+/** Polls until cond(value) holds or the deadline passes; returns the last value. */
+async function until<T>(get: () => Promise<T>, cond: (v: T) => boolean, ms = 90_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await get();
+    if (cond(v) || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+test('berth vm: ssh, clock sync, the agent supervised, restart, reset', async (t) => {
+  const home = mkdtempSync(path.join(tmpdir(), 'berth-vm-guest-'));
+  recordForSweep(home);
+  const shared = mkdtempSync(path.join(tmpdir(), 'berth-share-'));
+  recordForSweep(shared);
+  const missing = path.join(shared, 'not-there');
+  const berth = (args: string[], input?: string) =>
+    run(process.execPath, [path.join(repoRoot, 'bin', 'berth'), ...args], {
+      env: {
+        BERTH_HOME: home,
+        BERTH_SHARES: `${shared}:${missing}`,
+        BERTH_CACHE: VM_TEST_CACHE,
+        BERTH_ACCEL: 'tcg',
+        BERTH_PORTS_LOOPBACK_ONLY: '1',
+      },
+      input,
+      allowFailure: true,
+      timeoutMs: 240_000,
+    });
+  t.after(async () => {
+    await berth(['vm', 'stop']);
+    const state = JSON.parse(
+      await fs.readFile(path.join(home, 'vm', 'state.json'), 'utf8').catch(() => '{}'),
+    ) as { pid?: number; qemuPid?: number };
+    for (const pid of [state.pid, state.qemuPid]) if (pid && processAlive(pid)) process.kill(pid, 'SIGKILL');
+    await fs.rm(home, { recursive: true, force: true });
+    await fs.rm(shared, { recursive: true, force: true });
+  });
+  const engine = { host: `unix://${path.join(home, 'docker.sock')}` };
+
+  const start = await berth(['vm', 'start']);
+  assert.equal(start.exitCode, 0, `${start.stdout}${start.stderr}`);
+  // A share that does not exist is left out, and the status says so.
+  assert.match(start.stdout, new RegExp(`^share ${missing}: does not exist: not shared$`, 'm'));
+  await assertVersionLoadAndRun(engine);
+
+  // One command: its output, its stderr apart, its exit code; stdin reaches it.
+  const uname = await berth(['vm', 'ssh', '--', 'uname', '-s']);
+  assert.deepEqual([uname.exitCode, uname.stdout, uname.stderr], [0, 'Linux\n', '']);
+  const failing = await berth(['vm', 'ssh', '--', 'sh', '-c', 'echo to stderr >&2; exit 7']);
+  assert.deepEqual([failing.exitCode, failing.stdout, failing.stderr], [7, '', 'to stderr\n']);
+  const cat = await berth(['vm', 'ssh', '--', 'cat'], 'through the channel\n');
+  assert.deepEqual([cat.exitCode, cat.stdout], [0, 'through the channel\n']);
+  // The shared folder is where the host has it.
+  await fs.writeFile(path.join(shared, 'f'), 'shared\n');
+  assert.equal((await berth(['vm', 'ssh', '--', 'cat', path.join(shared, 'f')])).stdout, 'shared\n');
+  // -t: a terminal (what an interactive `berth vm ssh` gets).
+  const tty = await berth(['vm', 'ssh', '-t', '--', 'tty']);
+  assert.equal(tty.exitCode, 0, tty.stderr);
+  assert.match(tty.stdout, /^\/dev\/pts\/\d+\r?\n$/);
+
+  // The clock: set far off inside, then synced from the host over the channel
+  // (what the VM does when it sees that the host slept).
+  assert.equal((await berth(['vm', 'ssh', '--', 'date', '-u', '-s', '@1000000000'])).exitCode, 0);
+  const skewed = Number((await berth(['vm', 'ssh', '--', 'date', '+%s'])).stdout);
+  assert.ok(Math.abs(skewed - 1e9) < 120, `guest clock set back: ${skewed}`);
+  const sync = await berth(['vm', 'ssh', '--', 'berth:time-sync', String(Date.now())]);
+  assert.equal(sync.exitCode, 0, sync.stderr);
+  const synced = Number((await berth(['vm', 'ssh', '--', 'date', '+%s'])).stdout);
+  assert.ok(Math.abs(synced - Date.now() / 1000) < 30, `guest clock synced: ${synced}`);
+  const bad = await berth(['vm', 'ssh', '--', 'berth:time-sync', 'soon']);
+  assert.equal(bad.exitCode, 1);
+  assert.match(bad.stderr, /time-sync: not a time in milliseconds/);
+
+  // The engine killed inside: the status says it does not answer, then it is back.
+  const kill = await berth(['vm', 'ssh', '--', 'sh', '-c', 'kill -9 $(cat /run/berth/berth-engine.pid)']);
+  assert.equal(kill.exitCode, 0, kill.stderr);
+  const down = await until(
+    () => berth(['vm', 'status']),
+    (r) => /^engine: the engine in the VM has not answered since/m.test(r.stdout),
+    30_000,
+  );
+  assert.match(down.stdout, /^running/);
+  assert.match(down.stdout, /^engine: the engine in the VM has not answered since .* \(the VM restarts it/m);
+  const back = await until(
+    () => berth(['vm', 'status']),
+    (r) => !/^engine:/m.test(r.stdout),
+  );
+  assert.doesNotMatch(back.stdout, /^engine:/m);
+  const images = await docker(engine, ['images', '--format', '{{.Repository}}:{{.Tag}}']);
+  assert.equal(images.code, 0, images.stderr);
+  assert.match(images.stdout, /^busybox:latest$/m);
+
+  // The control server killed inside (it serves this very command): the host reconnects.
+  await berth([
+    'vm',
+    'ssh',
+    '--',
+    'sh',
+    '-c',
+    'for p in /proc/[0-9]*; do grep -q berth-guest-control $p/cmdline 2>/dev/null && kill -9 ${p#/proc/}; done',
+  ]);
+  const again = await until(
+    () => berth(['vm', 'ssh', '--', 'echo', 'back']),
+    (r) => r.exitCode === 0,
+  );
+  assert.deepEqual([again.exitCode, again.stdout], [0, 'back\n']);
+  const ran = await docker(engine, ['run', '--rm', 'busybox', 'echo', 'still here']);
+  assert.equal(ran.code, 0, ran.stderr);
+  assert.equal(ran.stdout, 'still here\n');
+
+  // restart: stopped and booted again, what the engine stored is still there.
+  const volume = await docker(engine, ['volume', 'create', 'kept']);
+  assert.equal(volume.code, 0, volume.stderr);
+  const restart = await berth(['vm', 'restart']);
+  assert.equal(restart.exitCode, 0, `${restart.stdout}${restart.stderr}`);
+  assert.match(restart.stdout, /^stopped$/m);
+  assert.match(restart.stdout, /^running \(tcg, booted in [\d.]+ s\)/m);
+  const volumes = await docker(engine, ['volume', 'ls', '--format', '{{.Name}}']);
+  assert.equal(volumes.code, 0, volumes.stderr);
+  assert.match(volumes.stdout, /^kept$/m);
+
+  // reset: the VM stopped, its disk gone; the image cache is left alone.
+  const reset = await berth(['vm', 'reset', '--force']);
+  assert.equal(reset.exitCode, 0, reset.stderr);
+  assert.equal((await berth(['vm', 'status'])).stdout.trim(), 'stopped');
+  await assert.rejects(fs.stat(path.join(home, 'vm', 'data.qcow2')));
+  await fs.stat(path.join(VM_TEST_CACHE, 'images', 'x86_64', 'manifest.json'));
+  const ssh = await berth(['vm', 'ssh', '--', 'true']);
+  assert.equal(ssh.exitCode, 255);
+  assert.match(ssh.stderr, /the VM is not running \(stopped\)/);
+});
