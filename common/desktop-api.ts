@@ -2,7 +2,10 @@
 // talk to anything. The Electron preload and the headless server both serve it:
 // request/response calls by method name, and streams (live list, logs, exec
 // terminal, pull progress) as WebSocket paths with typed messages.
-import type { VmStatus } from '../vm/state.js';
+import type { ContainerExplanation } from './explain.js';
+
+/** The VM's state, as vm/state.ts records it. */
+export type VmStatus = 'stopped' | 'starting' | 'running' | 'stopping' | 'error';
 
 export type ContainerStateName =
   'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -177,6 +180,11 @@ export interface DesktopMethods {
   /** The `docker run …` line that makes this container again. */
   'containers.runLine': { params: { id: string }; result: string };
   'containers.files': { params: { id: string; path: string }; result: FileEntry[] };
+  /** How the container is isolated; from: engine (Berth's explain endpoint) or inspect (another engine: no namespaces, no live use). */
+  'containers.explain': {
+    params: { id: string };
+    result: { explanation: ContainerExplanation; from: 'engine' | 'inspect' };
+  };
   'images.list': { params: Record<string, never>; result: ImageRow[] };
   'images.history': { params: { id: string }; result: ImageHistoryRow[] };
   'images.remove': { params: { id: string; force?: boolean }; result: void };
@@ -199,6 +207,8 @@ export interface DesktopMethods {
   'machine.doctor': { params: Record<string, never>; result: DoctorCheck[] };
   'machine.action': { params: { action: 'start' | 'stop' | 'restart' }; result: MachineInfo };
   'settings.get': { params: Record<string, never>; result: Settings };
+  /** What the settings may ask of this machine: its CPUs and memory. */
+  'settings.limits': { params: Record<string, never>; result: { hostCpus: number; hostMemoryMiB: number } };
   'settings.save': { params: { settings: Settings }; result: SettingsSaveResult };
 }
 

@@ -5,10 +5,11 @@ import { connectEngine, type EngineConnection } from './engine-connection.js';
 import { DesktopFailure } from './errors.js';
 import { LiveHub } from './live.js';
 import { ContainersService } from './services/containers.js';
+import { explainContainer } from './services/explain.js';
 import { ImagesService } from './services/images.js';
 import { MachineService } from './services/machine.js';
 import { ComposeService, NetworksService, VolumesService } from './services/resources.js';
-import { SettingsService } from './services/settings.js';
+import { SettingsService, hostLimits } from './services/settings.js';
 
 export interface BackendOptions {
   /** The engine socket; default DOCKER_HOST, else the VM's ($BERTH_HOME/docker.sock). */
@@ -67,6 +68,7 @@ export class DesktopBackend {
       'containers.remove': (p) => c.remove(str(p, 'id'), p.force === true),
       'containers.runLine': (p) => c.runLine(str(p, 'id')),
       'containers.files': (p) => c.files(str(p, 'id'), str(p, 'path')),
+      'containers.explain': (p) => explainContainer(d, str(p, 'id')),
       'images.list': () => this.images.list(),
       'images.history': (p) => this.images.history(str(p, 'id')),
       'images.remove': (p) => this.images.remove(str(p, 'id'), p.force === true),
@@ -104,6 +106,7 @@ export class DesktopBackend {
         return this.machine.action(p.action);
       },
       'settings.get': () => this.settings.get(),
+      'settings.limits': async () => hostLimits(),
       'settings.save': (p) => {
         if (!p?.settings || typeof p.settings !== 'object')
           throw new DesktopFailure('"settings" is missing', 400);

@@ -30,6 +30,8 @@ export const DEBIAN_PACKAGES = [
   ...virtiofsdPackage(),
   // The compose interop tests: Debian's docker-compose 1.29 against the engine.
   'docker-compose',
+  // The dashboard's UI tests: a real browser driven by playwright-core.
+  'chromium',
 ];
 
 /**
@@ -202,9 +204,26 @@ export async function ensureBuilt(quiet) {
     const o = join(repoRoot, out);
     return !existsSync(o) || statSync(o).mtimeMs < sources;
   });
-  if (stale.length === 0) return;
-  say(quiet, `building ${stale.map((s) => s.out).join(', ')}`);
-  await build({ quiet: true });
+  if (stale.length > 0) {
+    say(quiet, `building ${stale.map((s) => s.out).join(', ')}`);
+    await build({ quiet: true, renderer: false });
+  }
+  // The dashboard: rebuilt by Vite only when renderer/ or common/ changed.
+  const { RENDERER_SOURCES, RENDERER_OUT, buildRenderer } = await import(
+    pathToFileURL(join(repoRoot, 'scripts', 'build.mjs')).href
+  );
+  const rendererOut = join(repoRoot, RENDERER_OUT);
+  const rendererSources = Math.max(
+    ...RENDERER_SOURCES.map((d) => newestMtime(join(repoRoot, d))),
+    statSync(join(repoRoot, 'package-lock.json')).mtimeMs,
+  );
+  if (
+    existsSync(join(repoRoot, 'renderer')) &&
+    (!existsSync(rendererOut) || statSync(rendererOut).mtimeMs < rendererSources)
+  ) {
+    say(quiet, `building the dashboard (${RENDERER_OUT})`);
+    await buildRenderer({ quiet: true });
+  }
 }
 
 /** Debian packages, node_modules, dist/: each only when missing or stale. */

@@ -22,7 +22,29 @@ const BANNER =
   "import { createRequire as __berthCreateRequire } from 'node:module';\n" +
   'const require = __berthCreateRequire(import.meta.url);';
 
-export async function build({ quiet = false } = {}) {
+/** What the dashboard bundle is made from (bootstrap rebuilds dist/renderer when one is newer). */
+export const RENDERER_SOURCES = ['renderer', 'common'];
+export const RENDERER_OUT = 'dist/renderer/index.html';
+
+/** The dashboard (renderer/: React, built by Vite) into dist/renderer. */
+export async function buildRenderer({ quiet = false } = {}) {
+  const { build: viteBuild } = await import('vite');
+  await viteBuild({
+    root: join(repoRoot, 'renderer'),
+    base: './',
+    configFile: false,
+    logLevel: quiet ? 'warn' : 'info',
+    build: {
+      outDir: join(repoRoot, 'dist', 'renderer'),
+      emptyOutDir: true,
+      sourcemap: true,
+      chunkSizeWarningLimit: 1500,
+    },
+  });
+  return [RENDERER_OUT];
+}
+
+export async function build({ quiet = false, renderer = true } = {}) {
   const esbuild = await import('esbuild');
   mkdirSync(join(repoRoot, 'dist'), { recursive: true });
   const built = [];
@@ -51,6 +73,7 @@ export async function build({ quiet = false } = {}) {
     });
     built.push(out);
   }
+  if (renderer) built.push(...(await buildRenderer({ quiet })));
   return built;
 }
 

@@ -187,6 +187,11 @@ async function main() {
       '.',
       '--noEmit',
     ]);
+    check('typecheck the dashboard (tsc -p renderer)', process.execPath, [
+      join(repoRoot, 'node_modules/typescript/bin/tsc'),
+      '-p',
+      'renderer',
+    ]);
     check('lint (eslint .)', process.execPath, [join(repoRoot, 'node_modules/eslint/bin/eslint.js'), '.']);
   }
 

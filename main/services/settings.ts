@@ -19,8 +19,9 @@ export class SettingsService {
   }
 
   async get(): Promise<Settings> {
-    const stored = await readJson<Partial<Settings>>(this.file, { ignoreCorrupt: true });
-    return { ...DEFAULT_SETTINGS, ...(stored ?? {}) };
+    const stored = (await readJson<Partial<Settings>>(this.file, { ignoreCorrupt: true })) ?? {};
+    // The VM reads the same file: no sharedFolders there means the user's home.
+    return { ...DEFAULT_SETTINGS, sharedFolders: [os.homedir()], ...stored };
   }
 
   async save(next: Settings): Promise<SettingsSaveResult> {
@@ -28,7 +29,11 @@ export class SettingsService {
     if (Object.keys(fields).length > 0) throw new DesktopFailure('some settings are not valid', 400, fields);
     const before = await this.get();
     const settings: Settings = { ...DEFAULT_SETTINGS, ...next };
-    await writeFileAtomic(this.file, JSON.stringify(settings, null, 2) + '\n', 0o644, { mkdir: true });
+    // The file is shared with the VM (vm/ reads its own keys): keys this view does not edit stay.
+    const file = (await readJson<Record<string, unknown>>(this.file, { ignoreCorrupt: true })) ?? {};
+    await writeFileAtomic(this.file, JSON.stringify({ ...file, ...settings }, null, 2) + '\n', 0o644, {
+      mkdir: true,
+    });
     const needsRestart = RESTART_FIELDS.filter(
       (k) => JSON.stringify(before[k]) !== JSON.stringify(settings[k]),
     );

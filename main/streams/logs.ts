@@ -66,7 +66,8 @@ export async function followLogs(
     stdout: true,
     stderr: true,
     timestamps: true,
-    tail: opts.tail === 'all' ? undefined : opts.tail,
+    // 'all' as the API spells it: an undefined tail goes out as tail= (no lines).
+    tail: opts.tail as number,
   })) as unknown as Readable;
   let batch: LogLine[] = [];
   let timer: NodeJS.Timeout | undefined;

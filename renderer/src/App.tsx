@@ -1,0 +1,120 @@
+// The dashboard's frame: navigation, the current view by the hash route, the
+// theme, and the toasts' live region.
+import { useEffect, useState } from 'react';
+import { useHash, useVanilla } from './hooks.js';
+import { toasts } from './stores/toasts.js';
+import { containersStore } from './live.js';
+import { ContainersView } from './views/ContainersView.js';
+import { ContainerDetail } from './views/ContainerDetail.js';
+import { ImagesView } from './views/ImagesView.js';
+import { VolumesView } from './views/VolumesView.js';
+import { NetworksView } from './views/NetworksView.js';
+import { ComposeView } from './views/ComposeView.js';
+import { SettingsView } from './views/SettingsView.js';
+import { MachineView } from './views/MachineView.js';
+
+const NAV = [
+  ['containers', 'Containers'],
+  ['images', 'Images'],
+  ['volumes', 'Volumes'],
+  ['networks', 'Networks'],
+  ['compose', 'Compose'],
+  ['machine', 'Machine'],
+  ['settings', 'Settings'],
+] as const;
+
+type Theme = 'light' | 'dark';
+
+function initialTheme(): Theme {
+  const stored = localStorage.getItem('berth-theme');
+  if (stored === 'light' || stored === 'dark') return stored;
+  return matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
+}
+
+export function App() {
+  const route = useHash();
+  const [view = 'containers', id, tab] = route;
+  const [theme, setTheme] = useState<Theme>(initialTheme);
+  const connected = useVanilla(containersStore, (s) => s.connected);
+  const engineError = useVanilla(containersStore, (s) => s.engineError);
+  useEffect(() => {
+    document.documentElement.dataset.theme = theme;
+    localStorage.setItem('berth-theme', theme);
+  }, [theme]);
+
+  let body;
+  if (view === 'containers' && id) body = <ContainerDetail id={id} tab={tab ?? 'logs'} />;
+  else if (view === 'images') body = <ImagesView />;
+  else if (view === 'volumes') body = <VolumesView />;
+  else if (view === 'networks') body = <NetworksView />;
+  else if (view === 'compose') body = <ComposeView />;
+  else if (view === 'settings') body = <SettingsView onTheme={(t) => setTheme(t)} />;
+  else if (view === 'machine') body = <MachineView />;
+  else body = <ContainersView />;
+
+  return (
+    <div className="app">
+      <nav className="sidebar" aria-label="Main">
+        <div className="brand" aria-hidden="true">
+          ⚓ Berth
+        </div>
+        <ul>
+          {NAV.map(([key, label]) => (
+            <li key={key}>
+              <a href={`#/${key}`} aria-current={view === key ? 'page' : undefined}>
+                {label}
+              </a>
+            </li>
+          ))}
+        </ul>
+        <div className="sidebar-foot">
+          <span
+            className={`engine-dot ${connected ? 'ok' : 'down'}`}
+            role="status"
+            aria-label={
+              connected ? 'Engine connected' : `Engine not connected${engineError ? `: ${engineError}` : ''}`
+            }
+            title={engineError}
+          />
+          {connected ? 'Engine running' : 'Engine not connected'}
+          <button
+            type="button"
+            className="ghost"
+            aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}
+            onClick={() => setTheme(theme === 'dark' ? 'light' : 'dark')}
+          >
+            {theme === 'dark' ? '☀' : '☾'}
+          </button>
+        </div>
+      </nav>
+      <main className="content">{body}</main>
+      <Toasts />
+    </div>
+  );
+}
+
+function Toasts() {
+  const list = useVanilla(toasts, (s) => s.toasts);
+  useEffect(() => {
+    if (list.length === 0) return;
+    const t = setTimeout(() => toasts.getState().dismiss(list[0].id), 5000);
+    return () => clearTimeout(t);
+  }, [list]);
+  return (
+    <div className="toasts" role="status" aria-live="polite">
+      {list.map((t) => (
+        <div key={t.id} className={`toast ${t.kind}`}>
+          {t.text}
+          <button
+            type="button"
+            className="ghost"
+            aria-label="Dismiss"
+            onClick={() => toasts.getState().dismiss(t.id)}
+          >
+            ×
+          </button>
+        </div>
+      ))}
+    </div>
+  );
+}
