@@ -410,6 +410,8 @@ services:
       dotenv?: string;
       runArgs?: string[];
       want: string;
+      /** Where berth explain will say the value came from (the label compose sets); none: the image. */
+      source?: string;
     }[] = [
       {
         name: 'image ENV alone',
@@ -420,29 +422,39 @@ services:
         name: 'environment over image ENV',
         service: 'environment: [PATH=/only/here]',
         want: 'PATH=/only/here',
+        source: 'compose environment',
       },
-      { name: 'env_file alone', service: 'env_file: api.env', want: 'NODE_ENV=test' },
+      {
+        name: 'env_file alone',
+        service: 'env_file: api.env',
+        want: 'NODE_ENV=test',
+        source: 'compose env_file',
+      },
       {
         name: 'environment over env_file',
         service: 'env_file: api.env\n    environment: [NODE_ENV=production]',
         want: 'NODE_ENV=production',
+        source: 'compose environment',
       },
       {
         name: 'environment KEY alone takes the shell value',
         service: 'env_file: api.env\n    environment: [NODE_ENV]',
         env: { NODE_ENV: 'from-shell' },
         want: 'NODE_ENV=from-shell',
+        source: 'compose .env interpolation',
       },
       {
         name: 'environment KEY alone, unset everywhere: env_file value',
         service: 'env_file: api.env\n    environment: [NODE_ENV]',
         want: 'NODE_ENV=test',
+        source: 'compose env_file',
       },
       {
         name: 'interpolated from .env over env_file',
         service: 'env_file: api.env\n    environment:\n      - NODE_ENV=${NODE_ENV}',
         dotenv: 'NODE_ENV=from-dotenv\n',
         want: 'NODE_ENV=from-dotenv',
+        source: 'compose .env interpolation',
       },
       {
         name: 'the shell over .env in interpolation',
@@ -450,6 +462,7 @@ services:
         env: { NODE_ENV: 'from-shell' },
         dotenv: 'NODE_ENV=from-dotenv\n',
         want: 'NODE_ENV=from-shell',
+        source: 'compose .env interpolation',
       },
       {
         name: 'run -e over everything',
@@ -457,6 +470,7 @@ services:
         env: { NODE_ENV: 'from-shell' },
         runArgs: ['-e', 'NODE_ENV=from-run'],
         want: 'NODE_ENV=from-run',
+        source: 'compose run -e',
       },
     ];
     for (const [i, c] of cases.entries()) {
@@ -471,12 +485,22 @@ services:
         const r = ok(
           await compose(
             dir,
-            ['run', '--rm', ...(c.runArgs ?? []), 'app', '/bin/sh', '-c', `echo "${key}=$${key}"`],
+            ['run', ...(c.runArgs ?? []), 'app', '/bin/sh', '-c', `echo "${key}=$${key}"`],
             c.env ?? {},
           ),
           'run',
         );
         assert.equal(r.stdout.trim(), c.want);
+        const sources = await d(
+          'ps',
+          '-a',
+          '--filter',
+          `label=com.docker.compose.project=precedence${i}`,
+          '--format',
+          '{{.Label "berth.environment-sources"}}',
+        );
+        assert.equal(JSON.parse(sources.stdout)[key], c.source);
+        ok(await compose(dir, ['down']), 'down');
       });
     }
   });
@@ -538,10 +562,7 @@ services:
       });
       const r = await compose(dir, ['up', '-d']);
       assert.equal(r.code, 1);
-      assert.match(
-        r.stderr,
-        /container unhealthy-db-1 is unhealthy \(last check: exit code 1\)/,
-      );
+      assert.match(r.stderr, /container unhealthy-db-1 is unhealthy \(last check: exit code 1\)/);
       assert.doesNotMatch((await d('ps', '-a', '--format', '{{.Names}}')).stdout, /unhealthy-app/);
       ok(await compose(dir, ['down']), 'down');
     });
@@ -667,6 +688,32 @@ services:
       ok(await dockerCompose(engine(), ['down', '-v'], { cwd: dir, env: shell }), 'docker-compose down');
       assert.equal((await d('ps', '-aq')).stdout.trim(), '');
       assert.doesNotMatch((await d('network', 'ls', '--format', '{{.Name}}')).stdout, /interop/);
+    });
+
+    it("docker-compose waits for service_healthy on the engine's health checks", async () => {
+      const healthDir = project('interophealth', {
+        'compose.yaml': `
+services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "sleep 1; touch /tmp/ready; exec sleep 3600"]
+    stop_grace_period: 1s
+    healthcheck: {test: ["CMD", "test", "-e", "/tmp/ready"], interval: 300ms, retries: 30}
+  app:
+    image: busybox
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+    depends_on:
+      db: {condition: service_healthy}
+`,
+      });
+      ok(await dockerCompose(engine(), ['up', '-d'], { cwd: healthDir }), 'docker-compose up -d');
+      const health = await d('inspect', '-f', '{{.State.Health.Status}}', 'interophealth_db_1');
+      assert.equal(health.stdout.trim(), 'healthy', 'app was started only once db was healthy');
+      const ps = ok(await dockerCompose(engine(), ['ps'], { cwd: healthDir }), 'docker-compose ps');
+      assert.match(ps.stdout, /interophealth_db_1\s.*Up \(healthy\)/);
+      assert.match(ps.stdout, /interophealth_app_1\s.*Up/);
+      ok(await dockerCompose(engine(), ['down'], { cwd: healthDir }), 'docker-compose down');
     });
   });
 });
