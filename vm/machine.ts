@@ -20,7 +20,7 @@ import {
 } from './shares/shares.js';
 import { findVirtiofsd, startVirtiofsd, type VirtiofsDaemon } from './shares/virtiofsd.js';
 import { ensureDisk } from './disk.js';
-import { findImage } from './image/build-image.js';
+import { findImage, type GuestImage } from './image/build-image.js';
 import { ClockJumpWatcher } from './clock-watch.js';
 import { readSettingsFile } from './settings.js';
 import type { VmSettingsFile } from '../common/vm-settings.js';
@@ -186,7 +186,7 @@ export class Machine {
       let lastError: Error | undefined;
       for (const accel of accelCandidates(this.settings.accel, platform)) {
         try {
-          await this.boot(qemuBin, accel, image.kernel, image.initramfs);
+          await this.boot(qemuBin, accel, image);
           lastError = undefined;
           break;
         } catch (err) {
@@ -209,7 +209,7 @@ export class Machine {
     }
   }
 
-  private async boot(qemuBin: string, accel: Accel, kernel: string, initramfs: string): Promise<void> {
+  private async boot(qemuBin: string, accel: Accel, image: GuestImage): Promise<void> {
     this.accel = accel;
     const started = Date.now();
     const publicBlob = (await ensureHostKey(this.paths.hostKey)).publicBlob;
@@ -240,8 +240,9 @@ export class Machine {
       accel,
       cpus: this.settings.cpus,
       memoryMiB: this.settings.memoryMiB,
-      kernel,
-      initramfs,
+      kernel: image.kernel,
+      initramfs: image.initramfs,
+      rootDisk: image.rootDisk,
       kernelParams: [
         `${AUTHORIZED_KEY_PARAM}=${publicBlob}`,
         ...shareKernelParams(this.shares, this.shareType),

@@ -8,7 +8,6 @@ export HOME=/root
 DATA_ROOT=/var/lib/berth
 EXEC_ROOT=/run/berth
 ENGINE_SOCKET=$EXEC_ROOT/docker.sock
-DATA_DISK=/dev/vda
 
 say() { echo "berth-init: $*"; }
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
@@ -55,10 +54,18 @@ if ip link show eth0 >/dev/null 2>&1; then
   ip route add default via 10.0.2.2
 fi
 
-# The persistent data disk: formatted on first boot, then mounted at the data root.
-for _ in 1 2 3 4 5 6 7 8 9 10; do [ -b $DATA_DISK ] && break; sleep 0.2; done
+# The persistent data disk (the virtio disk with serial berth-data; vm/qemu/argv.ts):
+# formatted on first boot, then mounted at the data root.
+DATA_DISK=
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+  for b in /sys/block/vd*; do
+    [ "$(cat "$b/serial" 2>/dev/null)" = berth-data ] && DATA_DISK=/dev/${b##*/}
+  done
+  [ -n "$DATA_DISK" ] && [ -b "$DATA_DISK" ] && break
+  sleep 0.2
+done
 mkdir -p $DATA_ROOT $EXEC_ROOT
-if [ -b $DATA_DISK ]; then
+if [ -n "$DATA_DISK" ] && [ -b "$DATA_DISK" ]; then
   if ! blkid $DATA_DISK >/dev/null 2>&1; then
     say "formatting $DATA_DISK (first boot)"
     mkfs.ext4 -q -F -L berth-data -E nodiscard $DATA_DISK
@@ -69,7 +76,7 @@ if [ -b $DATA_DISK ]; then
     say "ERROR: cannot mount $DATA_DISK; the engine keeps its data in memory"
   fi
 else
-  say "ERROR: no data disk ($DATA_DISK); the engine keeps its data in memory"
+  say "ERROR: no data disk (serial berth-data); the engine keeps its data in memory"
 fi
 say "data disk ready at $(uptime_s) s"
 

@@ -41,6 +41,8 @@ test('common to every variant: disk, user networking, channel, QMP, serial log, 
   assert.equal(after(argv, '-initrd'), '/c/initramfs.img');
   assert.match(after(argv, '-append')!, /\bberth\.key=AAAA\b/);
   assert.match(after(argv, '-drive')!, /^file=\/h\/vm\/data\.qcow2,.*format=qcow2,discard=unmap/);
+  assert.ok(allAfter(argv, '-device').includes('virtio-blk-pci,drive=data,serial=berth-data'));
+  assert.equal(allAfter(argv, '-drive').length, 1, 'no root disk: an image from before it had one');
   // Networking is user-mode only, with no host forwards.
   assert.deepEqual(allAfter(argv, '-netdev'), ['user,id=net0']);
   assert.ok(!argv.some((a) => /hostfwd|bridge|tap/.test(a)));
@@ -120,4 +122,12 @@ test('shares: virtiofs devices on shared guest memory; 9p served by QEMU itself'
   assert.ok(ninep.includes('virtio-9p-pci,fsdev=fs0,mount_tag=berth0'));
 
   assert.deepEqual(allAfter(qemuArgv(config({})), '-object'), [], 'no shares: nothing extra');
+});
+
+test('qemu argv: the read-only root disk, found by the guest by its serial', () => {
+  const argv = qemuArgv(config({ rootDisk: '/c/root,1.img' }));
+  assert.deepEqual(allAfter(argv, '-drive').slice(1), [
+    'file=/c/root,,1.img,if=none,id=root,format=raw,readonly=on',
+  ]);
+  assert.ok(allAfter(argv, '-device').includes('virtio-blk-pci,drive=root,serial=berth-root'));
 });

@@ -28,6 +28,7 @@ import {
   userlandDirs,
 } from './contents.js';
 import { writeCpioGz } from './cpio.js';
+import { extractPvhKernel } from './pvh-kernel.js';
 import { elfDeps } from './elf.js';
 import { repoRoot } from './repo-root.js';
 
@@ -39,9 +40,14 @@ export interface ImageManifest {
   node: { version: string; source: string };
   /** Hash of everything that goes in: equal keys mean a rebuild would give the same image. */
   inputKey: string;
-  /** sha256 over the kernel and the initramfs as built. */
+  /** sha256 over the kernel, the initramfs and the root disk as built. */
   contentHash: string;
   initramfsBytes: number;
+  /** The kernel QEMU boots: vmlinux (x86_64, PVH entry) or vmlinuz. */
+  kernelFile?: string;
+  /** The read-only root disk (ext4) the initramfs mounts under a tmpfs overlay. */
+  rootDiskFile?: string;
+  rootDiskBytes?: number;
   builtAt: string;
 }
 
@@ -49,6 +55,7 @@ export interface GuestImage {
   dir: string;
   kernel: string;
   initramfs: string;
+  rootDisk?: string;
   manifest: ImageManifest;
 }
 
@@ -70,10 +77,15 @@ const GUEST_INIT = ['guest-agent/init/stage1.sh', 'guest-agent/init/berth-init.s
 function imagePaths(dir: string) {
   return {
     kernel: path.join(dir, 'vmlinuz'),
+    pvhKernel: path.join(dir, 'vmlinux'),
     initramfs: path.join(dir, 'initramfs.img'),
+    rootDisk: path.join(dir, 'root.img'),
     manifest: path.join(dir, 'manifest.json'),
   };
 }
+
+/** Modules the first stage loads to mount the root disk (all in BOOT_MODULES too). */
+const STAGE1_MODULES = ['virtio_pci', 'virtio_blk', 'crc32c_generic', 'ext4', 'overlay'];
 
 /** The image in the cache, if one was built (whatever its inputs). */
 export async function findImage(
@@ -83,8 +95,12 @@ export async function findImage(
   const dir = imageDir(arch, cache);
   const p = imagePaths(dir);
   const manifest = await readJson<ImageManifest>(p.manifest, { ignoreCorrupt: true });
-  if (!manifest || !existsSync(p.kernel) || !existsSync(p.initramfs)) return undefined;
-  return { dir, kernel: p.kernel, initramfs: p.initramfs, manifest };
+  if (!manifest) return undefined;
+  const kernel = path.join(dir, manifest.kernelFile ?? 'vmlinuz');
+  const rootDisk = manifest.rootDiskFile ? path.join(dir, manifest.rootDiskFile) : undefined;
+  if (!existsSync(kernel) || !existsSync(p.initramfs) || (rootDisk && !existsSync(rootDisk)))
+    return undefined;
+  return { dir, kernel, initramfs: p.initramfs, rootDisk, manifest };
 }
 
 async function hashFiles(hash: ReturnType<typeof createHash>, files: string[]): Promise<void> {
@@ -275,12 +291,27 @@ export async function buildImage(opts: BuildOptions = {}): Promise<GuestImage & 
 
     await stageInit(stage);
 
-    progress('initramfs (cpio, gzip)');
-    await writeCpioGz(stage, path.join(work, 'initramfs.img'));
+    progress('root disk (ext4, read-only)');
+    await writeRootDisk(stage, path.join(work, 'root.img'));
+
+    progress('initramfs (first stage: the root disk drivers)');
+    const boot = path.join(work, 'boot');
+    await stageFirstBoot(stage, boot, kernelVersion);
+    await writeCpioGz(boot, path.join(work, 'initramfs.img'));
+
+    let kernelFile = 'vmlinuz';
+    if (
+      arch === 'x86_64' &&
+      (await extractPvhKernel(path.join(work, 'vmlinuz'), path.join(work, 'vmlinux')))
+    ) {
+      progress('kernel: vmlinux for a PVH boot');
+      kernelFile = 'vmlinux';
+    }
 
     const contentHash = createHash('sha256');
-    contentHash.update(await fs.readFile(path.join(work, 'vmlinuz')));
+    contentHash.update(await fs.readFile(path.join(work, kernelFile)));
     contentHash.update(await fs.readFile(path.join(work, 'initramfs.img')));
+    contentHash.update(await fs.readFile(path.join(work, 'root.img')));
     const manifest: ImageManifest = {
       arch,
       layoutVersion: IMAGE_LAYOUT_VERSION,
@@ -290,19 +321,92 @@ export async function buildImage(opts: BuildOptions = {}): Promise<GuestImage & 
       inputKey,
       contentHash: contentHash.digest('hex'),
       initramfsBytes: (await fs.stat(path.join(work, 'initramfs.img'))).size,
+      kernelFile,
+      rootDiskFile: 'root.img',
+      rootDiskBytes: (await fs.stat(path.join(work, 'root.img'))).size,
       builtAt: new Date().toISOString(),
     };
     // Kernel and initramfs first, the manifest last: a manifest names a complete image.
     await fs.mkdir(outDir, { recursive: true });
     await fs.rm(out.manifest, { force: true });
     await fs.rename(path.join(work, 'vmlinuz'), out.kernel);
+    if (kernelFile === 'vmlinux') await fs.rename(path.join(work, 'vmlinux'), out.pvhKernel);
     await fs.rename(path.join(work, 'initramfs.img'), out.initramfs);
+    // A running VM keeps the old root disk open: rename gives the new one a new inode.
+    await fs.rename(path.join(work, 'root.img'), out.rootDisk);
     await writeFileAtomic(out.manifest, JSON.stringify(manifest, null, 2) + '\n', 0o644, { mkdir: true });
-    progress(`image built: ${outDir} (${(manifest.initramfsBytes / 1e6).toFixed(1)} MB initramfs)`);
-    return { dir: outDir, kernel: out.kernel, initramfs: out.initramfs, manifest, rebuilt: true };
+    progress(
+      `image built: ${outDir} (${(manifest.initramfsBytes / 1e6).toFixed(1)} MB initramfs, ${(manifest.rootDiskBytes! / 1e6).toFixed(0)} MB root disk)`,
+    );
+    return {
+      dir: outDir,
+      kernel: path.join(outDir, kernelFile),
+      initramfs: out.initramfs,
+      rootDisk: out.rootDisk,
+      manifest,
+      rebuilt: true,
+    };
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }
+}
+
+/** The first stage's tree: its /init, busybox and the kernel modules (with modules.dep) it loads from. */
+async function stageFirstBoot(stage: string, boot: string, kver: string): Promise<void> {
+  await fs.mkdir(path.join(boot, 'bin'), { recursive: true });
+  await fs.mkdir(path.join(boot, 'etc', 'berth'), { recursive: true });
+  await fs.copyFile(path.join(stage, 'init'), path.join(boot, 'init'));
+  await fs.chmod(path.join(boot, 'init'), 0o755);
+  await fs.copyFile(path.join(stage, 'bin', 'busybox'), path.join(boot, 'bin', 'busybox'));
+  await fs.chmod(path.join(boot, 'bin', 'busybox'), 0o755);
+  await fs.cp(path.join(stage, 'lib', 'modules', kver), path.join(boot, 'lib', 'modules', kver), {
+    recursive: true,
+  });
+  await fs.writeFile(path.join(boot, 'etc', 'berth', 'stage1-modules'), STAGE1_MODULES.join('\n') + '\n');
+}
+
+/** Bytes under dir (files and links). */
+async function treeBytes(dir: string): Promise<number> {
+  let n = 0;
+  for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) n += 4096 + (await treeBytes(p));
+    else n += (await fs.lstat(p)).size + 4096;
+  }
+  return n;
+}
+
+/**
+ * The stage as an ext4 image (mke2fs -d, e2fsprogs): no journal (it is
+ * mounted read-only), fixed UUID, hash seed and times so the same tree gives
+ * the same bytes.
+ */
+async function writeRootDisk(stage: string, out: string): Promise<void> {
+  const mib = Math.ceil(((await treeBytes(stage)) * 1.1) / 1024 ** 2) + 16;
+  await exec(
+    'mke2fs',
+    [
+      '-q',
+      '-F',
+      '-t',
+      'ext4',
+      '-O',
+      '^has_journal',
+      '-m',
+      '0',
+      '-L',
+      'berth-root',
+      '-U',
+      'b3c7e0a1-0000-4000-8000-000000000001',
+      '-E',
+      'hash_seed=b3c7e0a1-0000-4000-8000-000000000002,root_owner=0:0',
+      '-d',
+      stage,
+      out,
+      `${mib}M`,
+    ],
+    { env: { ...process.env, E2FSPROGS_FAKE_TIME: '1' } },
+  );
 }
 
 async function symlinkIn(root: string, link: string, target: string): Promise<void> {

@@ -3,7 +3,7 @@
 import type { GuestArch } from '../paths.js';
 
 /** Bump when the image layout or the init changes in a way inputs do not show. */
-export const IMAGE_LAYOUT_VERSION = 1;
+export const IMAGE_LAYOUT_VERSION = 2;
 
 export function kernelMetaPackage(arch: GuestArch): string {
   return arch === 'aarch64' ? 'linux-image-arm64' : 'linux-image-amd64';

@@ -15,6 +15,8 @@ export interface VmConfig {
   memoryMiB: number;
   kernel: string;
   initramfs: string;
+  /** The read-only root disk the small initramfs mounts (guest-agent/init/stage1.sh); older images have none. */
+  rootDisk?: string;
   /** Extra kernel parameters (the host's key). */
   kernelParams: string[];
   disk: string;
@@ -147,10 +149,20 @@ export function qemuArgv(c: VmConfig): string[] {
     '-append',
     params.join(' '),
     // The data disk: discard=unmap lets the guest's fstrim shrink the qcow2 on the host.
+    // The guest finds its disks by serial (berth-data, berth-root), not by order.
     '-drive',
-    `file=${c.disk},if=none,id=data,format=qcow2,discard=unmap,cache=writeback`,
+    `file=${qemuOptionValue(c.disk)},if=none,id=data,format=qcow2,discard=unmap,cache=writeback`,
     '-device',
-    'virtio-blk-pci,drive=data',
+    'virtio-blk-pci,drive=data,serial=berth-data',
+    ...(c.rootDisk
+      ? [
+          // Shared by every VM of this image: read-only, so QEMU takes only a shared lock.
+          '-drive',
+          `file=${qemuOptionValue(c.rootDisk)},if=none,id=root,format=raw,readonly=on`,
+          '-device',
+          'virtio-blk-pci,drive=root,serial=berth-root',
+        ]
+      : []),
     // User-mode networking only: the guest reaches out through QEMU; nothing is forwarded in.
     '-netdev',
     'user,id=net0',
