@@ -5,6 +5,7 @@
 import { promises as fs } from 'node:fs';
 import { busyboxArchive } from '../test/fixtures/busybox-image.js';
 import {
+  alternate,
   median,
   must,
   printTable,
@@ -33,19 +34,6 @@ async function rssMb(pids: number[]): Promise<number> {
     if (m) kb += Number(m[1]);
   }
   return kb / 1024;
-}
-
-/** Interleaved samples: each round times `fn` once on every subject, in turn. */
-async function alternate(
-  subjects: Subject[],
-  rounds: number,
-  fn: (s: Subject) => Promise<unknown>,
-): Promise<number[][]> {
-  const samples = subjects.map(() => [] as number[]);
-  for (let i = 0; i < rounds; i++) {
-    for (const [k, s] of subjects.entries()) samples[k]!.push(await timed(() => fn(s)));
-  }
-  return samples;
 }
 
 async function main(): Promise<void> {

@@ -81,6 +81,20 @@ export async function timed(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
+/** Interleaved samples: each round times `fn` once on every subject, in turn, so a change in the machine's
+ * load hits all alike. */
+export async function alternate(
+  subjects: Subject[],
+  rounds: number,
+  fn: (s: Subject) => Promise<unknown>,
+): Promise<number[][]> {
+  const samples = subjects.map(() => [] as number[]);
+  for (let i = 0; i < rounds; i++) {
+    for (const [k, s] of subjects.entries()) samples[k]!.push(await timed(() => fn(s)));
+  }
+  return samples;
+}
+
 /**
  * The engines create bridges, veths and iptables rules: run only inside the
  * network namespace scripts/bench.mjs made for this run (it names it in

@@ -18,7 +18,7 @@ import { log } from '../util/logger.js';
 import { shortId } from '../util/ids.js';
 import type { ImageStore, OpenedImage, StagedLayer } from '../storage/image-store.js';
 import { validateConfig } from '../storage/archive-load.js';
-import { detectCompression } from '../storage/layer-unpack.js';
+import { createLayerGunzip, detectCompression } from '../storage/layer-unpack.js';
 import { MEDIA_TYPES, type ImageConfig } from '../storage/image-types.js';
 import {
   DEFAULT_DOMAIN,
@@ -433,7 +433,7 @@ export class ImageDistribution {
       case 'none':
         break;
       case 'gzip':
-        decompressor = zlib.createGunzip();
+        decompressor = createLayerGunzip();
         break;
       case 'zstd':
         if (!zstdDecompress) {

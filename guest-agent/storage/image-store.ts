@@ -521,13 +521,18 @@ export class ImageStore {
     const handle = await fs.open(blob, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
     let size: number;
     try {
+      // Each chunk is written to layer.tar while the unpacker works on it, not before.
+      let writing: Promise<unknown> = Promise.resolve();
       const tee = async function* () {
         for await (const chunk of tarStream) {
           const b = chunk as Buffer;
           hash.update(b);
-          await handle.write(b);
+          await writing;
+          writing = handle.write(b);
+          writing.catch(() => undefined); // awaited above or below; never an unhandled rejection
           yield b;
         }
+        await writing;
       };
       ({ size } = await unpackLayer(Readable.from(tee()), path.join(unpacked, 'diff')));
       await handle.sync();

@@ -93,6 +93,14 @@ function external(tool: string, source: Readable): Readable {
   return out;
 }
 
+/**
+ * gunzip for layers: 64 KiB output chunks instead of zlib's 16 KiB, so everything downstream (hashing, the
+ * tar parser, file writes) runs a quarter as many times per layer; under V8's lite mode that is most of the cost.
+ */
+export function createLayerGunzip(): zlib.Gunzip {
+  return zlib.createGunzip({ chunkSize: 64 * 1024 });
+}
+
 /** The stream's content, decompressed when it starts with a gzip, bzip2, xz or zstd magic. */
 export async function decompress(input: NodeJS.ReadableStream): Promise<Readable> {
   const { head, stream } = await sniff(toReadable(input), 6);
@@ -101,7 +109,7 @@ export async function decompress(input: NodeJS.ReadableStream): Promise<Readable
     case 'none':
       return stream;
     case 'gzip': {
-      const gunzip = zlib.createGunzip();
+      const gunzip = createLayerGunzip();
       pipelineCb(stream, gunzip, () => {});
       return gunzip;
     }
