@@ -38,7 +38,7 @@ Commands:
             --scale SVC=N, --wait: until running, and healthy where there is a healthcheck,
             --wait-timeout SECONDS)
   down      Stop and remove containers and networks (-v: named volumes too, --rmi all|local: images)
-  build     Build the services' images (--no-cache, --pull)
+  build     Build the services' images (--build-arg K=V, --no-cache, --pull)
   pull      Pull the services' images
   ps        List containers (-a, -q, --services)
   logs      Show output (-f, --tail N, -t, --no-color)
@@ -79,7 +79,7 @@ const COMMANDS: Record<string, Record<string, FlagSpec>> = {
     'remove-orphans': {},
     rmi: { value: true },
   },
-  build: { 'no-cache': {}, pull: {} },
+  build: { 'no-cache': {}, pull: {}, 'build-arg': { value: true, multiple: true } },
   pull: {},
   top: {},
   ps: { all: { short: 'a' }, quiet: { short: 'q' }, services: {} },
@@ -231,8 +231,16 @@ async function dispatch(argv: string[]): Promise<number> {
     }
     case 'build': {
       const services = selectServices(project, positionals).filter((s) => s.build);
+      // --build-arg KEY=VALUE, or KEY alone for the shell's value (left out when unset).
+      const args: Record<string, string> = {};
+      for (const a of list(flags['build-arg'])) {
+        const eq = a.indexOf('=');
+        const value = eq < 0 ? process.env[a] : a.slice(eq + 1);
+        if (value !== undefined) args[eq < 0 ? a : a.slice(0, eq)] = value;
+      }
       for (const s of services) {
         await buildService(docker, project, s, {
+          args,
           noCache: Boolean(flags['no-cache']),
           pull: Boolean(flags.pull),
           progress,

@@ -32,6 +32,18 @@ function serviceOut(s: Service): Out {
       : undefined;
   return prune({
     image: s.image,
+    build: s.build
+      ? prune({
+          context: s.build.context,
+          dockerfile: s.build.dockerfile,
+          args: s.build.args,
+          target: s.build.target,
+          labels: s.build.labels,
+          no_cache: s.build.noCache,
+          pull: s.build.pull,
+        })
+      : undefined,
+    pull_policy: s.pullPolicy,
     container_name: s.containerName,
     command: s.command,
     entrypoint: s.entrypoint,

@@ -14,6 +14,8 @@ import type { Progress } from './project-resources.js';
 export interface BuildOptions {
   noCache?: boolean;
   pull?: boolean;
+  /** --build-arg: over the file's args. */
+  args?: Record<string, string>;
   /** The builder's output (Step 1/3 : FROM …); default: dropped. */
   output?: (text: string) => void;
   progress: Progress;
@@ -66,7 +68,7 @@ export async function buildService(
   const options = {
     t: service.image,
     dockerfile: b.dockerfile,
-    buildargs: b.args,
+    buildargs: { ...b.args, ...o.args },
     labels: { ...b.labels, [LABEL.project]: project.name, [LABEL.service]: service.name },
     nocache: b.noCache || o.noCache === true,
     rm: true,

@@ -9,6 +9,7 @@ import tar from 'tar-stream';
 import { contextTar, isIgnored, parseDockerignore } from '../../compose/build-context.js';
 import { serviceConfigHash } from '../../compose/labels.js';
 import { loadProject } from '../../compose/load-project.js';
+import { resolvedConfig } from '../../compose/resolved-config.js';
 
 const roots: string[] = [];
 after(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
@@ -84,6 +85,17 @@ describe('compose build', () => {
       pull: false,
       imageNamed: true,
     });
+    // compose config shows it in the long form.
+    const out = resolvedConfig(p).services as Record<string, Record<string, unknown>>;
+    assert.deepEqual(out.web.build, {
+      context: path.join(dir, 'web'),
+      dockerfile: 'docker/Web.Dockerfile',
+      args: { FROM_SHELL: 'sh', FROM_DOTENV: 'dot', FIXED: '1' },
+      target: 'prod',
+      labels: { team: 'web' },
+      no_cache: true,
+    });
+    assert.equal(out.web.pull_policy, 'build');
     // How the image is made is not part of the container's config hash.
     const { build: _b, ...withoutBuild } = web;
     assert.equal(serviceConfigHash(web), serviceConfigHash({ ...withoutBuild, name: 'web' }));

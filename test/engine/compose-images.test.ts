@@ -91,6 +91,11 @@ services:
     assert.match(again.stderr, /shop-app-1\s+Recreated/);
     assert.notEqual((await d('inspect', '-f', '{{.Id}}', 'shop-app-1')).stdout.trim(), firstId);
     assert.equal((await d('exec', 'shop-app-1', 'cat', '/greeting')).stdout, 'second\n');
+    // build --build-arg over the file's args; the next up recreates what runs the old image.
+    ok(await compose(dir, ['build', '--build-arg', 'GREETING=third', 'app']), 'build --build-arg');
+    const third = ok(await compose(dir, ['up', '-d', 'app']), 'up after build');
+    assert.match(third.stderr, /shop-app-1\s+Recreated/);
+    assert.equal((await d('exec', 'shop-app-1', 'cat', '/greeting')).stdout, 'third\n');
 
     const top = ok(await compose(dir, ['top']), 'top');
     const blocks = top.stdout.trim().split('\n\n');
