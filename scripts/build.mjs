@@ -1,7 +1,7 @@
 // Bundles the engine and the CLI into dist/ with esbuild: one ESM file each, so
 // they start fast and need nothing of tsx at run time. Native addons (and the
 // packages that load them) stay external and are loaded from node_modules.
-import { existsSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -12,6 +12,9 @@ export const BUILD_ENTRIES = [
   { entry: 'cli/main.ts', out: 'dist/berth.mjs' },
   // The guest's end of the host↔guest channel, shipped in the VM image.
   { entry: 'guest-agent/control/main.ts', out: 'dist/berth-guest-control.mjs' },
+  // The desktop app's Electron main process and its window's preload (sandboxed preloads are CommonJS).
+  { entry: 'main/electron/main.ts', out: 'dist/electron/main.mjs' },
+  { entry: 'main/electron/preload.ts', out: 'dist/electron/preload.cjs', format: 'cjs' },
 ];
 
 /** Folders whose files end up in the bundles (bootstrap compares their mtimes with dist/). */
@@ -48,7 +51,7 @@ export async function build({ quiet = false, renderer = true } = {}) {
   const esbuild = await import('esbuild');
   mkdirSync(join(repoRoot, 'dist'), { recursive: true });
   const built = [];
-  for (const { entry, out } of BUILD_ENTRIES) {
+  for (const { entry, out, format = 'esm' } of BUILD_ENTRIES) {
     if (!existsSync(join(repoRoot, entry))) {
       console.warn(`build: ${entry} does not exist yet; ${out} not built`);
       continue;
@@ -60,19 +63,21 @@ export async function build({ quiet = false, renderer = true } = {}) {
       bundle: true,
       platform: 'node',
       target: 'node20',
-      format: 'esm',
+      format,
       // Smaller source is less for V8 to hold at idle (the engine's RSS target).
       // Nothing reads function or class names; stack traces are mapped back to
       // the sources with --log-level debug (bin/berth-engine).
       minify: true,
       sourcemap: true,
-      banner: { js: BANNER },
+      banner: format === 'esm' ? { js: BANNER } : undefined,
       // ws loads bufferutil/utf-8-validate only if installed (they are not).
-      external: ['node-pty', 'cpu-features', 'ssh2', 'bufferutil', 'utf-8-validate'],
+      external: ['node-pty', 'cpu-features', 'ssh2', 'bufferutil', 'utf-8-validate', 'electron'],
       logLevel: quiet ? 'warning' : 'info',
     });
     built.push(out);
   }
+  // The tray's icons, beside the Electron main process.
+  cpSync(join(repoRoot, 'main', 'electron', 'icons'), join(repoRoot, 'dist', 'electron', 'icons'), { recursive: true });
   if (renderer) built.push(...(await buildRenderer({ quiet })));
   return built;
 }

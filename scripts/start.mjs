@@ -7,13 +7,53 @@
 //   BERTH_EXEC_ROOT  (default /run/berth)
 //   BERTH_SOCKET     (default unix://$BERTH_DATA_ROOT/docker.sock)
 //   npm start -- --runtime runc --log-level debug   extra flags go to berth-engine
-import { spawn } from 'node:child_process';
+//
+// The dashboard comes up beside the engine: the Electron app where there is a
+// display and an Electron binary, else the headless dashboard (`berth
+// dashboard`, which prints its address). `--no-dashboard` leaves it out.
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import { dirname, join } from 'node:path';
 import { bootstrap, repoRoot } from './bootstrap.mjs';
 
 await bootstrap();
+
+const noDashboardFlag = process.argv.indexOf('--no-dashboard');
+const wantDashboard = noDashboardFlag < 0 && process.env.npm_config_dashboard !== 'false';
+if (noDashboardFlag >= 0) process.argv.splice(noDashboardFlag, 1);
+let dashboard;
+
+/** The Electron binary, if this machine has one (npm ci never downloads it here). */
+function electronBinary() {
+  const r = spawnSync(process.execPath, ['-e', "process.stdout.write(require('electron'))"], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  });
+  return r.status === 0 && r.stdout && existsSync(r.stdout) ? r.stdout : undefined;
+}
+
+function hasDisplay() {
+  return process.platform !== 'linux' || Boolean(process.env.DISPLAY || process.env.WAYLAND_DISPLAY);
+}
+
+/** Electron when it can show a window, else the headless dashboard on 127.0.0.1. */
+function startDashboard(env) {
+  if (!wantDashboard) return;
+  const electron = hasDisplay() ? electronBinary() : undefined;
+  dashboard = electron
+    ? spawn(electron, [repoRoot], { stdio: 'inherit', env })
+    : spawn(process.execPath, [join(repoRoot, 'bin', 'berth'), 'dashboard'], { stdio: 'inherit', env });
+  if (!electron)
+    console.log(
+      `(no ${hasDisplay() ? 'Electron binary' : 'display'}: the dashboard runs headless; open the address it prints)`,
+    );
+  dashboard.on('error', (err) => console.error(`could not start the dashboard: ${err.message}`));
+}
+
+function stopDashboard() {
+  if (dashboard && dashboard.exitCode === null) dashboard.kill('SIGTERM');
+}
 
 // `npm start --native` reaches us as npm's config, `npm start -- --native` as an argument.
 const nativeFlag = process.argv.indexOf('--native');
@@ -24,7 +64,13 @@ if (nativeFlag < 0 && process.env.npm_config_native !== 'true') {
   });
   // Passed on (a terminal's Ctrl-C reaches it too: it stops the VM once either way).
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => vm.kill(sig));
-  vm.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  vm.on('exit', (code, signal) => {
+    stopDashboard();
+    process.exit(code ?? (signal ? 1 : 0));
+  });
+  // The VM's engine, whatever DOCKER_HOST this shell has; the dashboard waits for it to answer.
+  const { DOCKER_HOST: _ignored, ...vmEnv } = process.env;
+  startDashboard(vmEnv);
   vm.on('error', (err) => {
     console.error(`could not start the VM: ${err.message}`);
     process.exit(1);
@@ -81,6 +127,7 @@ async function startNative() {
   let exited = false;
   engine.on('exit', (code, signal) => {
     exited = true;
+    stopDashboard();
     // Exit as the engine did; a signal death becomes the shell's 128+n convention.
     if (signal) process.exit(128 + ({ SIGINT: 2, SIGKILL: 9, SIGTERM: 15 }[signal] ?? 1));
     process.exit(code ?? 1);
@@ -104,6 +151,7 @@ async function startNative() {
   while (!exited) {
     if (await ping()) {
       console.log(`Berth engine ready: export DOCKER_HOST=${host}`);
+      startDashboard({ ...process.env, DOCKER_HOST: host });
       break;
     }
     if (Date.now() > deadline) {
