@@ -29,7 +29,18 @@ export class HttpError extends Error {
 export function statusOf(err: unknown): number {
   if (err instanceof HttpError) return err.status;
   if (err instanceof EngineError) return STATUS[err.kind];
+  if (fromClientInput(err)) return 400;
   return 500;
+}
+
+/**
+ * System errors that only a client's name or path can cause: one too long for
+ * the filesystem, or holding a NUL byte (which no file name may have).
+ */
+function fromClientInput(err: unknown): boolean {
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (e?.code === 'ENAMETOOLONG') return true;
+  return e?.code === 'ERR_INVALID_ARG_VALUE' && /without null bytes/.test(e.message);
 }
 
 export function messageOf(err: unknown): string {
@@ -52,6 +63,11 @@ export function sendError(res: ServerResponse, err: unknown): void {
     return;
   }
   const body = errorBody(err);
+  // The rest of a too-large body is never read: once the answer is out, the connection goes.
+  if (status === 413) {
+    res.setHeader('Connection', 'close');
+    res.once('finish', () => res.socket?.destroy());
+  }
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
   res.end(body);
 }

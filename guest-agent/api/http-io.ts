@@ -5,6 +5,8 @@ import type { Duplex } from 'node:stream';
 import { invalid } from '../errors.js';
 import type { RequestContext } from './router.js';
 import { errorBody, HttpError, messageOf, statusOf } from './http-errors.js';
+import { checkShape } from './request-shape.js';
+import { REQUEST_SHAPES } from './request-shapes.generated.js';
 
 const MAX_JSON_BODY = 16 * 1024 * 1024;
 
@@ -15,8 +17,11 @@ function readStream(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
+        // Reading stops here; the 413 goes out with Connection: close (sendError), then the socket goes.
+        req.removeAllListeners('data');
+        req.pause();
+        chunks.length = 0;
         reject(new HttpError(413, `request body too large (limit ${limit} bytes)`));
-        req.destroy();
         return;
       }
       chunks.push(chunk);
@@ -35,9 +40,15 @@ function parseJson(text: string): unknown {
   }
 }
 
+/** A body of the API's types, or a 400 naming the field that is not. */
+function checked(ctx: RequestContext, body: unknown): unknown {
+  checkShape(body, REQUEST_SHAPES[`${ctx.method} ${ctx.route}`]);
+  return body;
+}
+
 /** The request's JSON body (undefined when empty). */
 export async function readJsonBody(ctx: RequestContext): Promise<unknown> {
-  return parseJson((await readStream(ctx.req, MAX_JSON_BODY)).toString('utf8'));
+  return checked(ctx, parseJson((await readStream(ctx.req, MAX_JSON_BODY)).toString('utf8')));
 }
 
 /**
@@ -83,7 +94,10 @@ export async function readUpgradeBody(ctx: RequestContext): Promise<{ body: unkn
     if (!more) break;
     buffered = Buffer.concat([buffered, more]);
   }
-  return { body: parseJson(buffered.subarray(0, length).toString('utf8')), rest: buffered.subarray(length) };
+  return {
+    body: checked(ctx, parseJson(buffered.subarray(0, length).toString('utf8'))),
+    rest: buffered.subarray(length),
+  };
 }
 
 /** dockerd's BoolValue: "", "0", "no", "false", "none" are false. */

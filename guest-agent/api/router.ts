@@ -2,11 +2,14 @@
 // segment and `{name*}` for the rest (image names contain slashes).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { HttpError } from './http-errors.js';
 
 export interface RequestContext {
   method: string;
   path: string;
   params: Record<string, string>;
+  /** The route's pattern ("/containers/{id}/exec"): what request-shape checks are keyed by. */
+  route: string;
   query: URLSearchParams;
   apiVersion: string;
   req: IncomingMessage;
@@ -19,6 +22,7 @@ export type Handler = (ctx: RequestContext) => Promise<void> | void;
 
 interface Route {
   method: string;
+  pattern: string;
   regex: RegExp;
   names: string[];
   handler: Handler;
@@ -33,14 +37,14 @@ export class Router {
       names.push(name);
       return rest ? '(.+)' : '([^/]+)';
     });
-    this.routes.push({ method, regex: new RegExp(`^${source}$`), names, handler });
+    this.routes.push({ method, pattern, regex: new RegExp(`^${source}$`), names, handler });
     return this;
   }
 
   match(
     method: string,
     path: string,
-  ): { handler: Handler; params: Record<string, string> } | 'method-not-allowed' | undefined {
+  ): { handler: Handler; params: Record<string, string>; route: string } | 'method-not-allowed' | undefined {
     let pathMatched = false;
     for (const route of this.routes) {
       const m = route.regex.exec(path);
@@ -48,8 +52,17 @@ export class Router {
       pathMatched = true;
       if (route.method !== method && !(route.method === 'GET' && method === 'HEAD')) continue;
       const params: Record<string, string> = {};
-      route.names.forEach((name, i) => (params[name] = decodeURIComponent(m[i + 1])));
-      return { handler: route.handler, params };
+      for (const [i, name] of route.names.entries()) {
+        try {
+          params[name] = decodeURIComponent(m[i + 1]);
+        } catch {
+          throw new HttpError(
+            400,
+            `invalid escape in the request path: ${JSON.stringify(m[i + 1]).slice(0, 80)}`,
+          );
+        }
+      }
+      return { handler: route.handler, params, route: route.pattern };
     }
     return pathMatched ? 'method-not-allowed' : undefined;
   }

@@ -89,6 +89,7 @@ export function createApiServer(engine: Engine): http.Server {
         method,
         path: pathname,
         params: match.params,
+        route: match.route,
         query: url.searchParams,
         apiVersion,
         req,
