@@ -148,7 +148,23 @@ function sendOnce(req: HttpRequest, url: URL): Promise<HttpResponse> {
           unreachable(req, url, `the transfer stalled for ${deadlines.idleMs / 1000} s`, 'ETIMEDOUT'),
         ),
       );
+      // Node would say only "aborted" when the registry hangs up in the middle of
+      // a body; this listener runs before Node's and names what happened.
+      const socket = res.socket;
+      const onHangUp = () => {
+        if (!res.complete)
+          res.destroy(
+            unreachable(
+              req,
+              url,
+              'the registry closed the connection in the middle of the response',
+              'ECONNRESET',
+            ),
+          );
+      };
+      socket?.prependOnceListener('close', onHangUp);
       const done = () => {
+        socket?.removeListener('close', onHangUp);
         res.socket?.setTimeout(0);
         req.signal?.removeEventListener('abort', onAbort);
       };
@@ -184,8 +200,13 @@ export async function send(req: HttpRequest): Promise<HttpResponse> {
     const res = await sendOnce({ ...req, headers }, url);
     const location = res.headers.location;
     const redirect = [301, 302, 303, 307, 308].includes(res.status) && location;
-    if (!redirect || hop >= MAX_REDIRECTS || (req.body !== undefined && !Buffer.isBuffer(req.body))) {
-      return res;
+    if (!redirect || (req.body !== undefined && !Buffer.isBuffer(req.body))) return res;
+    if (hop >= MAX_REDIRECTS) {
+      res.body.resume();
+      throw new EngineError(
+        'unavailable',
+        `${req.method} "${req.url.href}": the registry ${url.host} redirected more than ${MAX_REDIRECTS} times (a redirect loop?)`,
+      );
     }
     res.body.resume();
     const next = new URL(location, url);
