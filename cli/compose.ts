@@ -12,7 +12,7 @@ import {
 } from '../compose/lifecycle.js';
 import { loadProject } from '../compose/load-project.js';
 import { showLogs } from '../compose/logs.js';
-import type { Project, Service } from '../compose/model.js';
+import type { Project, PullPolicy, Service } from '../compose/model.js';
 import { buildService, pullServices } from '../compose/service-images.js';
 import { top } from '../compose/top.js';
 import { projectContainers } from '../compose/project-containers.js';
@@ -36,7 +36,7 @@ Options:
 Commands:
   up        Create and start the services' containers (-d, --build, --force-recreate, --no-deps,
             --scale SVC=N, --wait: until running, and healthy where there is a healthcheck,
-            --wait-timeout SECONDS)
+            --wait-timeout SECONDS, --pull always|missing|never|build)
   down      Stop and remove containers and networks (-v: named volumes too, --rmi all|local: images)
   build     Build the services' images (--build-arg K=V, --no-cache, --pull)
   pull      Pull the services' images
@@ -70,6 +70,7 @@ const COMMANDS: Record<string, Record<string, FlagSpec>> = {
     timeout: { short: 't', value: true },
     'remove-orphans': {},
     build: {},
+    pull: { value: true },
     wait: {},
     'wait-timeout': { value: true },
   },
@@ -208,6 +209,7 @@ async function dispatch(argv: string[]): Promise<number> {
         scale,
         removeOrphans: Boolean(flags['remove-orphans']),
         build: Boolean(flags.build),
+        pull: pullPolicy(flags.pull),
         wait: Boolean(flags.wait) || flags['wait-timeout'] !== undefined,
         waitTimeout:
           flags['wait-timeout'] === undefined ? undefined : seconds(flags['wait-timeout'], '--wait-timeout'),
@@ -353,6 +355,14 @@ async function dispatch(argv: string[]): Promise<number> {
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
+}
+
+function pullPolicy(v: unknown): PullPolicy | undefined {
+  const policy = str(v);
+  if (policy === undefined) return undefined;
+  if (!['always', 'missing', 'never', 'build'].includes(policy))
+    throw new UsageError(`--pull: "${policy}" is not always, missing, never or build`);
+  return policy as PullPolicy;
 }
 
 /** The named services (all without names), refusing a name the project does not have. */

@@ -8,7 +8,7 @@ import { contextTar } from './build-context.js';
 import { ComposeError } from './errors.js';
 import { engineMessage, unlessNotFound } from './engine-errors.js';
 import { LABEL } from './labels.js';
-import type { Project, Service } from './model.js';
+import type { Project, PullPolicy, Service } from './model.js';
 import type { Progress } from './project-resources.js';
 
 export interface BuildOptions {
@@ -103,6 +103,8 @@ export async function pullImage(docker: Dockerode, image: string, progress: Prog
 export interface EnsureImagesOptions {
   /** up --build: build every service that has build:, even when its image exists. */
   build?: boolean;
+  /** up --pull: this policy for every service, over their pull_policy. */
+  pullPolicy?: PullPolicy;
   progress: Progress;
   output?: (text: string) => void;
 }
@@ -121,10 +123,11 @@ export async function ensureImages(
 ): Promise<Map<string, string>> {
   const ids = new Map<string, string>();
   const built = new Set<string>();
+  const policyOf = (s: Service) => o.pullPolicy ?? s.pullPolicy;
   for (const s of services) {
     if (!s.build || built.has(s.image)) continue;
     const present = await unlessNotFound(docker.getImage(s.image).inspect());
-    if (o.build || s.pullPolicy === 'build' || !present) {
+    if (o.build || policyOf(s) === 'build' || !present) {
       await buildService(docker, project, s, { progress: o.progress, output: o.output });
       built.add(s.image);
     }
@@ -132,11 +135,12 @@ export async function ensureImages(
   for (const s of services) {
     if (ids.has(s.image)) continue;
     let info = await unlessNotFound(docker.getImage(s.image).inspect());
-    if (!built.has(s.image) && !s.build && (s.pullPolicy === 'always' || !info)) {
-      if (!info && s.pullPolicy === 'never')
-        throw new ComposeError(`image ${s.image} is not on the engine and pull_policy is never`, {
-          key: `services.${s.name}.pull_policy`,
-        });
+    if (!built.has(s.image) && !s.build && (policyOf(s) === 'always' || !info)) {
+      if (!info && policyOf(s) === 'never')
+        throw new ComposeError(
+          `image ${s.image} is not on the engine and ${o.pullPolicy ? '--pull' : 'pull_policy'} is never`,
+          o.pullPolicy ? {} : { key: `services.${s.name}.pull_policy` },
+        );
       await pullImage(docker, s.image, o.progress);
       info = await docker.getImage(s.image).inspect();
     }

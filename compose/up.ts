@@ -7,7 +7,7 @@ import { withDependencies } from './dependency-order.js';
 import { ComposeError } from './errors.js';
 import { waitCompleted, waitHealthy, waitRunningOrHealthy } from './dependency-wait.js';
 import { serviceConfigHash } from './labels.js';
-import type { Project, Service } from './model.js';
+import type { Project, PullPolicy, Service } from './model.js';
 import { projectContainers, serviceContainerName, type ProjectContainer } from './project-containers.js';
 import { ensureNetworks, ensureVolumes, type Progress } from './project-resources.js';
 import { ensureImages } from './service-images.js';
@@ -30,6 +30,8 @@ export interface UpOptions {
   removeOrphans?: boolean;
   /** --build: build images even when they exist. */
   build?: boolean;
+  /** --pull: a pull policy for every service, over their pull_policy. */
+  pull?: PullPolicy;
   /** --wait: return once every container runs (and is healthy where it has a healthcheck). */
   wait?: boolean;
   /** --wait-timeout, seconds: give up waiting after this long. */
@@ -49,6 +51,7 @@ export async function up(docker: Dockerode, project: Project, o: UpOptions): Pro
   await ensureVolumes(docker, project, services, o.progress);
   const imageIds = await ensureImages(docker, project, services, {
     build: o.build,
+    pullPolicy: o.pull,
     progress: o.progress,
     output: o.buildOutput,
   });

@@ -20,6 +20,7 @@ RUN echo "$GREETING" > /greeting
 COPY . /ctx
 FROM base AS final
 LABEL stage=final
+HEALTHCHECK --interval=200ms CMD test -e /greeting
 FROM base AS broken
 RUN exit 7
 `;
@@ -73,7 +74,8 @@ services:
 
     const up = ok(await compose(dir, ['up', '--wait'], { GREETING: 'first' }), 'up --wait');
     assert.match(up.stderr, /shop-app-1\s+Healthy/);
-    assert.match(up.stderr, /shop-named-1\s+Running/);
+    // named has no healthcheck: key; its image's HEALTHCHECK is the engine's to run.
+    assert.match(up.stderr, /shop-named-1\s+Healthy/);
     assert.doesNotMatch(up.stderr, /Building/, 'up uses the images build made');
     assert.equal((await d('exec', 'shop-app-1', 'cat', '/greeting')).stdout, 'first\n');
     assert.equal(
@@ -256,6 +258,23 @@ services:
         r.stderr,
         /services\.tool\.pull_policy: image .*absent:1 is not on the engine and pull_policy is never/,
       );
+    });
+
+    it("up --pull overrides the services' pull_policy", async () => {
+      const ref = `${registry.host}/tools/busybox:1`;
+      const dir = project('uppull', {
+        'compose.yaml': `services:\n  tool:\n    image: ${ref}\n    command: ["sleep", "3600"]\n    stop_grace_period: 1s\n`,
+      });
+      const never = await compose(dir, ['up', '-d', '--pull', 'never']);
+      assert.equal(never.code, 1);
+      assert.match(never.stderr, /image .*busybox:1 is not on the engine and --pull is never/);
+      ok(await compose(dir, ['up', '-d']), 'up: missing, so pulled');
+      const always = ok(await compose(dir, ['up', '-d', '--pull', 'always']), 'up --pull always');
+      assert.match(always.stderr, new RegExp(`Image ${ref}\\s+Pulled`));
+      const bad = await compose(dir, ['up', '-d', '--pull', 'sometimes']);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /--pull: "sometimes" is not always, missing, never or build/);
+      ok(await compose(dir, ['down', '--rmi', 'all']), 'down');
     });
   });
 });
