@@ -1107,8 +1107,12 @@ export class ContainerService {
         state.Status = 'exited';
         state.ExitCode = 137;
         state.Error = 'the Berth engine stopped unexpectedly; the container was killed';
-        if (state.Health) state.Health.Status = 'unhealthy';
         state.FinishedAt = new Date().toISOString();
+        await store.save(record);
+      }
+      // Nobody checks a stopped container: unhealthy, as the health monitor leaves it when it stops.
+      if (state.Health && state.Health.Status !== 'unhealthy') {
+        state.Health.Status = 'unhealthy';
         await store.save(record);
       }
       if (record.HostConfig.AutoRemove && record.HasBeenStarted) {

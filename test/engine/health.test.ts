@@ -254,6 +254,35 @@ describe('health checks', () => {
     await waitStatus('paused', 'healthy');
   });
 
+  it('starts over when the engine restarts a container, and a stopped one stays unhealthy', async () => {
+    const flags = ['--health-cmd', 'true', '--health-interval', '200ms', '--stop-timeout', '1'];
+    for (const [name, policy] of [
+      ['kept', 'always'],
+      ['left', 'no'],
+    ]) {
+      const r = await d(
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--restart',
+        policy,
+        ...flags,
+        'busybox',
+        'sleep',
+        '600',
+      );
+      assert.equal(r.code, 0, r.stderr);
+      await waitStatus(name, 'healthy');
+    }
+    await engine().stop();
+    await engine().restart();
+    assert.equal((await health('left'))?.Status, 'unhealthy');
+    assert.match(await status('left'), /^Exited/);
+    await waitStatus('kept', 'healthy');
+    assert.match(await status('kept'), /^Up .* \(healthy\)$/);
+  });
+
   it('rejects a Healthcheck interval under 1ms', async () => {
     const r = await d('create', '--health-cmd', 'true', '--health-interval', '500us', 'busybox');
     assert.equal(r.code, 1);
