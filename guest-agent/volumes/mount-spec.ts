@@ -3,6 +3,7 @@
 // dockerd's messages, and turned into inspect's Mounts and OCI mounts.
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import { invalid } from '../errors.js';
 import { log } from '../util/logger.js';
 import { copyUpFromRoot } from './copy-up.js';
@@ -124,6 +125,11 @@ function parseBindString(raw: string, volumeDriver: string | undefined): ParsedB
       propagation: propagation ?? DEFAULT_PROPAGATION,
       createMissing: true,
       nonRecursive: false,
+      recursiveRo: opts.includes('ro-non-recursive')
+        ? 'off'
+        : opts.some((o) => o === 'ro-force-recursive' || o === 'rro')
+          ? 'force'
+          : 'auto',
       mode,
     };
   }
@@ -222,6 +228,7 @@ function parseMountObject(raw: unknown, index: number): ParsedMount {
         nonRecursive: bindOpts
           ? (field<boolean>(bindOpts, 'NonRecursive', 'boolean', `${where}.BindOptions`) ?? false)
           : false,
+        recursiveRo: bindReadOnlyMode(bindOpts, readOnly, `${where}.BindOptions`, fail),
         mode: '',
       };
     }
@@ -507,6 +514,7 @@ export function inheritedMounts(from: ResolvedMount[], mode: string): ParsedMoun
         propagation: (PROPAGATIONS.has(m.Propagation) ? m.Propagation : DEFAULT_PROPAGATION) as Propagation,
         createMissing: false,
         nonRecursive: m.oci.options.includes('bind'),
+        recursiveRo: m.oci.options.includes('rro') ? 'force' : ro ? 'auto' : 'off',
         mode: m.Mode,
       });
     } else if (m.Type === 'volume' && m.Name) {
@@ -561,6 +569,51 @@ export async function volumeSubpathSource(volumeDir: string, subpath: string): P
   return p;
 }
 
+/** BindOptions.ReadOnlyNonRecursive / ReadOnlyForceRecursive, checked as dockerd checks them. */
+function bindReadOnlyMode(
+  bindOpts: Obj | undefined,
+  readOnly: boolean,
+  where: string,
+  fail: (msg: string) => Error,
+): 'auto' | 'force' | 'off' {
+  const nonRecursive = bindOpts ? field<boolean>(bindOpts, 'ReadOnlyNonRecursive', 'boolean', where) : false;
+  const force = bindOpts ? field<boolean>(bindOpts, 'ReadOnlyForceRecursive', 'boolean', where) : false;
+  if ((nonRecursive || force) && !readOnly)
+    throw fail(`field BindOptions.ReadOnly${force ? 'Force' : 'Non'}Recursive requires ReadOnly to be true`);
+  if (nonRecursive && force)
+    throw fail(
+      'field BindOptions.ReadOnlyForceRecursive cannot be used with BindOptions.ReadOnlyNonRecursive',
+    );
+  return nonRecursive ? 'off' : force ? 'force' : 'auto';
+}
+
+/** The kernel has mount_setattr (Linux 5.12), which recursive read-only mounts need. */
+const KERNEL_HAS_RRO = (() => {
+  const [major = 0, minor = 0] = os
+    .release()
+    .split('.')
+    .map((n) => parseInt(n, 10));
+  return major > 5 || (major === 5 && minor >= 12);
+})();
+
+/**
+ * Whether a read-only bind is read-only all the way down, as with dockerd ≥ 25: by default where the kernel
+ * can and the propagation is rprivate (dockerd's condition; otherwise plain `ro`, as before), always when forced.
+ */
+function recursivelyReadOnly(m: ParsedBind): boolean {
+  const mode = m.recursiveRo ?? 'off';
+  if (mode === 'off' || m.nonRecursive) return false;
+  const possible = KERNEL_HAS_RRO && m.propagation === 'rprivate';
+  if (mode === 'force' && !possible) {
+    throw invalid(
+      m.propagation !== 'rprivate'
+        ? `invalid mount config for type "bind": ReadOnlyForceRecursive requires propagation to be rprivate`
+        : `invalid mount config for type "bind": recursive read-only mounts need Linux 5.12 or later (this kernel is ${os.release()})`,
+    );
+  }
+  return possible;
+}
+
 /**
  * Decide a mount: `source` is the host path for binds (ignored: taken from
  * the parsed bind) and volumes (the volume's mount source, or its subpath),
@@ -582,7 +635,12 @@ export function resolveMount(m: ParsedMount, source?: { path: string; name: stri
           destination: m.destination,
           source: m.source,
           type: 'bind',
-          options: [m.nonRecursive ? 'bind' : 'rbind', m.propagation, ...roOpt(m.ro)],
+          options: [
+            m.nonRecursive ? 'bind' : 'rbind',
+            m.propagation,
+            ...roOpt(m.ro),
+            ...(m.ro && recursivelyReadOnly(m) ? ['rro'] : []),
+          ],
         },
       };
     case 'volume': {

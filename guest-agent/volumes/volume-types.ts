@@ -67,6 +67,12 @@ export interface ParsedBind {
   createMissing: boolean;
   /** `bind-nonrecursive` / `BindOptions.NonRecursive`: plain `bind`, not `rbind`. */
   nonRecursive: boolean;
+  /**
+   * Read-only for the mounts below it too (dockerd ≥ 25): `auto` where the kernel can (plain `ro`), `force`
+   * (`ro-force-recursive`, `BindOptions.ReadOnlyForceRecursive`: an error where it cannot), `off`
+   * (`ro-non-recursive`, `BindOptions.ReadOnlyNonRecursive`). Absent on records made before it existed: `off`.
+   */
+  recursiveRo?: 'auto' | 'force' | 'off';
   /** The `-v` mode string (`ro`, `z`, …) for inspect; '' for `--mount`. */
   mode: string;
 }

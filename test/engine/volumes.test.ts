@@ -4,6 +4,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it, before, after } from 'node:test';
+import { run } from '../../guest-agent/util/subprocess.js';
 import { docker } from '../helpers/docker.js';
 import { useEngineWithBusybox } from '../helpers/engine-with-images.js';
 
@@ -48,6 +49,31 @@ describe('volumes and docker cp', () => {
     );
     assert.notEqual(strict.code, 0);
     assert.match(strict.stderr, /bind source path does not exist/);
+  });
+
+  it('makes a read-only bind read-only for the mounts under it too, unless asked not to (dockerd ≥ 25)', async () => {
+    const dir = path.join(host, 'with-submount');
+    const sub = path.join(dir, 'sub');
+    await fs.mkdir(sub, { recursive: true });
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'berth-test-sub', sub]);
+    try {
+      const write = (...mountArgs: string[]) =>
+        d('run', '--rm', ...mountArgs, 'busybox', 'sh', '-c', 'echo x > /w/sub/f && echo wrote');
+      const recursive = await write('-v', `${dir}:/w:ro`);
+      assert.notEqual(recursive.code, 0, 'the tmpfs under a :ro bind is read-only too');
+      assert.match(recursive.stderr, /Read-only file system/);
+      const plain = await write('-v', `${dir}:/w:ro-non-recursive`);
+      assert.equal(plain.stdout, 'wrote\n', plain.stderr);
+      const writable = await write(
+        '--mount',
+        `type=bind,source=${dir},target=/w,readonly,bind-recursive=writable`,
+      );
+      assert.equal(writable.stdout, 'wrote\n', writable.stderr);
+      const top = await d('run', '--rm', '-v', `${dir}:/w:ro-non-recursive`, 'busybox', 'touch', '/w/top');
+      assert.notEqual(top.code, 0, 'the bind itself stays read-only');
+    } finally {
+      await run('umount', [sub]);
+    }
   });
 
   it('keeps a named volume across containers and fills a new one from the image', async () => {

@@ -2,6 +2,7 @@
 // and turned into inspect Mounts and OCI mounts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import {
@@ -18,6 +19,15 @@ import {
 import type { ParsedBind, ParsedMount } from '../../guest-agent/volumes/volume-types.js';
 import { EngineError } from '../../guest-agent/errors.js';
 import { tempRoot } from './storage-fixtures.js';
+
+/** Linux 5.12 has mount_setattr: read-only binds are then read-only for their submounts too. */
+const KERNEL_RRO = (() => {
+  const [major = 0, minor = 0] = os
+    .release()
+    .split('.')
+    .map((n) => parseInt(n, 10));
+  return major > 5 || (major === 5 && minor >= 12);
+})();
 
 function fails(hc: MountHostConfig, message: string | RegExp, imageVolumes?: Record<string, object>) {
   assert.throws(
@@ -56,6 +66,7 @@ test('-v host binds: modes, propagation, read-only, cleaned paths', () => {
     propagation: 'rprivate',
     createMissing: true,
     nonRecursive: false,
+    recursiveRo: 'auto',
     mode: '',
   });
   assert.equal((ms['/etc/app'] as ParsedBind).ro, true);
@@ -177,6 +188,7 @@ test('--mount type=bind: source must exist unless CreateMountpoint; options vali
     propagation: 'rslave',
     createMissing: false,
     nonRecursive: true,
+    recursiveRo: 'auto',
     mode: '',
   });
   fails(
@@ -432,8 +444,45 @@ test('resolveMount and toOciMounts: inspect fields, OCI options, parents first',
       type: 'tmpfs',
       options: ['noexec', 'nosuid', 'nodev', 'rprivate', 'size=1048576'],
     },
-    { destination: '/data/sub', source: '/srv/data', type: 'bind', options: ['rbind', 'rprivate', 'ro'] },
+    {
+      destination: '/data/sub',
+      source: '/srv/data',
+      type: 'bind',
+      // Read-only all the way down where the kernel can (Linux 5.12), as dockerd ≥ 25.
+      options: ['rbind', 'rprivate', 'ro', ...(KERNEL_RRO ? ['rro'] : [])],
+    },
   ]);
+});
+
+test('read-only binds: recursive by default, ro-non-recursive and ReadOnlyNonRecursive opt out, force refuses what cannot be', () => {
+  const optionsOf = (m: ParsedMount) => toOciMounts([resolveMount(m)])[0]!.options;
+  const bind = (mode: string) => parseMounts({ Binds: [`/srv/a:/a:${mode}`] }, undefined)[0]!;
+  const rro = KERNEL_RRO ? ['rro'] : [];
+  assert.deepEqual(optionsOf(bind('ro')), ['rbind', 'rprivate', 'ro', ...rro]);
+  assert.deepEqual(optionsOf(bind('ro-non-recursive')), ['rbind', 'rprivate', 'ro']);
+  assert.deepEqual(
+    optionsOf(bind('ro,rslave')),
+    ['rbind', 'rslave', 'ro'],
+    'not rprivate: plain ro, as dockerd',
+  );
+  assert.deepEqual(optionsOf(bind('rw')), ['rbind', 'rprivate']);
+  const mount = (bindOptions: Record<string, unknown>, readOnly = true) =>
+    parseMounts(
+      {
+        Mounts: [
+          { Type: 'bind', Source: '/', Target: '/host', ReadOnly: readOnly, BindOptions: bindOptions },
+        ],
+      },
+      undefined,
+    )[0]!;
+  assert.deepEqual(optionsOf(mount({ ReadOnlyNonRecursive: true })), ['rbind', 'rprivate', 'ro']);
+  if (KERNEL_RRO)
+    assert.deepEqual(optionsOf(mount({ ReadOnlyForceRecursive: true })), ['rbind', 'rprivate', 'ro', 'rro']);
+  assert.throws(
+    () => optionsOf(mount({ ReadOnlyForceRecursive: true, Propagation: 'rshared' })),
+    /ReadOnlyForceRecursive requires propagation to be rprivate/,
+  );
+  assert.throws(() => mount({ ReadOnlyNonRecursive: true }, false), /requires ReadOnly to be true/);
 });
 
 test('prepareBindSource creates a missing -v source, refuses a missing --mount one; subpaths resolve inside the volume', async (t) => {
