@@ -46,7 +46,8 @@ Commands:
   start | stop | restart   Start, stop or restart services' containers (-t SECONDS)
   rm        Remove stopped service containers (-f, -s, -v)
   exec      Run a command in a running service container (-T, -e, -u, -w, --index, -d)
-  run       Run a one-off command in a new service container (--rm, -e, -T, -d, --no-deps, --entrypoint, --name)
+  run       Run a one-off command in a new service container (--rm, -e, -T, -d, --no-deps, --entrypoint, --name,
+            --build)
   top       Show the processes of the running service containers
 `;
 
@@ -119,6 +120,7 @@ const COMMANDS: Record<string, Record<string, FlagSpec>> = {
     name: { value: true },
     'no-deps': {},
     'service-ports': {},
+    build: {},
   },
 };
 
@@ -347,6 +349,7 @@ async function dispatch(argv: string[]): Promise<number> {
         workdir: str(flags.workdir),
         entrypoint: entrypoint === undefined ? undefined : [entrypoint],
         servicePorts: Boolean(flags['service-ports']),
+        build: Boolean(flags.build),
         shellEnv: process.env,
         io,
         progress,

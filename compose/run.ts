@@ -29,6 +29,8 @@ export interface RunOptions {
   entrypoint?: string[];
   /** --service-ports: publish the service's ports (run leaves them out otherwise). */
   servicePorts?: boolean;
+  /** --build: build the service's image first, even when it exists. */
+  build?: boolean;
   shellEnv: NodeJS.ProcessEnv;
   io: StdIo;
   progress: Progress;
@@ -68,9 +70,9 @@ export async function runOneOff(docker: Dockerode, project: Project, o: RunOptio
   if (!o.noDeps && deps.length > 0) await up(docker, project, { services: deps, progress: o.progress });
   await ensureNetworks(docker, project, [service], o.progress);
   await ensureVolumes(docker, project, [service], o.progress);
-  const imageId = (await ensureImages(docker, project, [service], { progress: o.progress })).get(
-    service.image,
-  ) as string;
+  const imageId = (
+    await ensureImages(docker, project, [service], { build: o.build, progress: o.progress })
+  ).get(service.image) as string;
   const slug = randomBytes(32).toString('hex');
   const name = o.name ?? `${project.name}-${service.name}-run-${slug.slice(0, 12)}`;
   const container = await createServiceContainer(

@@ -98,6 +98,11 @@ services:
     const third = ok(await compose(dir, ['up', '-d', 'app']), 'up after build');
     assert.match(third.stderr, /shop-app-1\s+Recreated/);
     assert.equal((await d('exec', 'shop-app-1', 'cat', '/greeting')).stdout, 'third\n');
+    const run = ok(
+      await compose(dir, ['run', '--rm', '-T', '--build', 'app', 'cat', '/greeting'], { GREETING: 'fourth' }),
+      'run --build',
+    );
+    assert.equal(run.stdout, 'fourth\n');
 
     const top = ok(await compose(dir, ['top']), 'top');
     const blocks = top.stdout.trim().split('\n\n');
