@@ -43,6 +43,11 @@ export const CONTROL_COMMANDS = {
   udpForward: 'berth:udp-forward',
   /** `berth:time-sync MILLISECONDS`: set the guest's clock to the host's (after the host slept). */
   timeSync: 'berth:time-sync',
+  /**
+   * Streams the TCP ports listening in the VM's own network namespace (`--network
+   * host` containers): one JSON line, a ListeningPort[], whenever the set changes.
+   */
+  listeners: 'berth:listeners',
 } as const;
 
 export const CONTROL_COMMAND_PREFIX = 'berth:';

@@ -11,6 +11,7 @@ import { ControlClient } from './channel/control-client.js';
 import { EngineSocketForwarder } from './channel/engine-socket.js';
 import { PortForwarder } from './ports/port-forwarder.js';
 import { PublishedPortsWatcher } from './ports/published-ports.js';
+import { HostNetworkPorts } from './ports/host-network-ports.js';
 import {
   resolveShares,
   shareKernelParams,
@@ -119,6 +120,7 @@ export class Machine {
   private engineProblem: string | undefined;
   private ports: PortForwarder | undefined;
   private portWatcher: PublishedPortsWatcher | undefined;
+  private hostNetworkPorts: HostNetworkPorts | undefined;
   private privateKey = '';
   private accel: Accel | undefined;
   private bootMs: number | undefined;
@@ -322,8 +324,26 @@ export class Machine {
       },
     });
     const ports = this.ports;
-    this.portWatcher = new PublishedPortsWatcher(this.paths.engineSocket, (e) => ports.apply(e));
+    const engineTcpPorts = new Map<number, number>(); // port → publications of it
+    this.portWatcher = new PublishedPortsWatcher(this.paths.engineSocket, (e) => {
+      if (e.proto === 'tcp') {
+        const n = (engineTcpPorts.get(e.hostPort) ?? 0) + (e.action === 'publish' ? 1 : -1);
+        if (n > 0) engineTcpPorts.set(e.hostPort, n);
+        else engineTcpPorts.delete(e.hostPort);
+      }
+      ports.apply(e);
+    });
     await this.portWatcher.start();
+    this.hostNetworkPorts = new HostNetworkPorts(
+      () => {
+        const control = this.control;
+        if (!control) return Promise.reject(new Error('no channel to the guest'));
+        return control.openExec(CONTROL_COMMANDS.listeners);
+      },
+      (e) => ports.apply(e),
+      (port) => engineTcpPorts.has(port),
+    );
+    this.hostNetworkPorts.start();
   }
 
   /** The guest's clock stood still while the host slept: set it to the host's. */
@@ -421,6 +441,8 @@ export class Machine {
     this.clockWatch = undefined;
     await this.shellForwarder?.close();
     this.shellForwarder = undefined;
+    this.hostNetworkPorts?.stop();
+    this.hostNetworkPorts = undefined;
     this.portWatcher?.stop();
     this.portWatcher = undefined;
     this.ports?.close();

@@ -16,6 +16,7 @@ import {
 import { FrameDecoder, encodeFrame } from '../../common/udp-frames.js';
 import { runShell, type PtyRequest } from './shell.js';
 import { setClock } from './clock.js';
+import { listeningTcp } from './listeners.js';
 
 const { Server, utils } = ssh2;
 
@@ -133,6 +134,8 @@ export class ControlServer {
           stream.exit(0);
           stream.end();
           break;
+        case CONTROL_COMMANDS.listeners:
+          return streamListeners(stream);
         case CONTROL_COMMANDS.timeSync:
           setClock(Number(args[0])).then(
             (now) => {
@@ -204,4 +207,19 @@ function relayUdp(stream: ssh2.ServerChannel, args: string[]): void {
   stream.on('data', (chunk: Buffer) => decoder.push(chunk));
   stream.on('end', close);
   stream.on('close', close);
+}
+
+/** The listening TCP ports, polled each second, written as a JSON line whenever they change. */
+function streamListeners(stream: ssh2.ServerChannel): void {
+  let last = '';
+  let timer: NodeJS.Timeout | undefined;
+  const poll = async () => {
+    const now = JSON.stringify(await listeningTcp());
+    if (!stream.writable) return;
+    if (now !== last) stream.write(now + '\n');
+    last = now;
+    timer = setTimeout(() => void poll(), 1000);
+  };
+  stream.on('close', () => clearTimeout(timer));
+  void poll();
 }

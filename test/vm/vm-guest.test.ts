@@ -1,11 +1,14 @@
 // Inside the VM, under TCG: `berth vm ssh` (a command's output and exit code,
 // a terminal with -t), the guest clock set over the channel, the engine and
 // the control server killed inside and back by themselves (the status saying
-// so meanwhile), `berth vm restart` keeping what the engine stored, and
-// `berth vm reset` starting over.
+// so meanwhile), a `--network host` port forwarded, `berth vm restart` keeping
+// what the engine stored, and `berth vm reset` starting over.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, promises as fs } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { run } from '../../guest-agent/util/subprocess.js';
@@ -25,6 +28,29 @@ async function until<T>(get: () => Promise<T>, cond: (v: T) => boolean, ms = 90_
     if (cond(v) || Date.now() > deadline) return v;
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/** A port free on the host's loopback now (bound, read, released). */
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** GET http://127.0.0.1:PORT/: the status and body, or the error's code. */
+function httpGet(port: number): Promise<{ status?: number; body?: string; error?: string }> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', timeout: 10_000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+      res.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+  });
 }
 
 test('berth vm: ssh, clock sync, the agent supervised, restart, reset', async (t) => {
@@ -127,6 +153,39 @@ test('berth vm: ssh, clock sync, the agent supervised, restart, reset', async (t
   const ran = await docker(engine, ['run', '--rm', 'busybox', 'echo', 'still here']);
   assert.equal(ran.code, 0, ran.stderr);
   assert.equal(ran.stdout, 'still here\n');
+
+  // --network host: no publication, yet the port opened in the VM is found and forwarded.
+  const port = await freePort();
+  const hostWeb = await docker(engine, [
+    'run',
+    '-d',
+    '--name',
+    'hostweb',
+    '--network',
+    'host',
+    'busybox',
+    'sh',
+    '-c',
+    `mkdir /www && echo host network > /www/index.html && exec httpd -f -p 127.0.0.1:${port} -h /www`,
+  ]);
+  assert.equal(hostWeb.code, 0, hostWeb.stderr);
+  const served = await until(
+    () => httpGet(port),
+    (r) => r.status === 200,
+    60_000,
+  );
+  assert.deepEqual(served, { status: 200, body: 'host network\n' });
+  assert.match(
+    (await berth(['vm', 'status'])).stdout,
+    new RegExp(`ports forwarded: .*127\\.0\\.0\\.1:${port}/tcp`),
+  );
+  assert.equal((await docker(engine, ['rm', '-f', 'hostweb'])).code, 0);
+  const closed = await until(
+    () => httpGet(port),
+    (r) => r.error === 'ECONNREFUSED',
+    60_000,
+  );
+  assert.deepEqual(closed, { error: 'ECONNREFUSED' }, 'the host port closes when nothing listens in the VM');
 
   // restart: stopped and booted again, what the engine stored is still there.
   const volume = await docker(engine, ['volume', 'create', 'kept']);
