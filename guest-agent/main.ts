@@ -5,7 +5,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BERTH_VERSION, ENGINE_COMPAT_VERSION } from '../common/engine-api.js';
 import { Engine } from './engine/engine.js';
-import { createApiServer } from './api/server.js';
+import type { ApiServer, TlsOptions } from './api/server.js';
+import { groupId, listen, loadTls, parseHosts, type ListenAddress } from './api/listeners.js';
 import { log, setLogLevel } from './util/logger.js';
 import { validateLogConfig } from './logs/log-driver.js';
 import { loadDaemonSettings, type DaemonSettings } from './daemon-config.js';
@@ -15,7 +16,11 @@ const USAGE = `Usage: berth-engine [OPTIONS]
 The Berth container engine: a Docker Engine API (1.47) daemon.
 
 Options:
-  -H, --host unix:///path.sock   Socket to listen on (repeatable; default unix:///var/run/docker.sock)
+  -H, --host unix:///path.sock   Socket to listen on (repeatable; default unix:///var/run/docker.sock);
+                                 tcp://HOST:PORT only with --tlsverify
+  -G, --group NAME               Group owning the unix sockets, mode 0660 (default berth, if it exists)
+      --tlsverify                Require client certificates signed by --tlscacert on TCP listeners
+      --tlscacert, --tlscert, --tlskey FILE   The CA of clients, the server's certificate and key (PEM)
       --data-root DIR            Persistent state (default /var/lib/berth)
       --exec-root DIR            Runtime state (default /var/run/berth)
       --runtime crun|runc        OCI runtime (default crun; runc where crun cannot run)
@@ -43,31 +48,6 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-function socketPaths(hosts: string[]): string[] {
-  return hosts.map((h) => {
-    if (h.startsWith('unix://')) return h.slice('unix://'.length);
-    if (h.startsWith('/')) return h;
-    if (h.startsWith('fd://')) fail(`socket activation (${h}) is not supported: use -H unix:///path.sock`);
-    fail(
-      `cannot listen on ${h}: only unix sockets are supported (TCP needs TLS client verification, not available yet)`,
-    );
-  });
-}
-
-/** A socket file nobody answers on is left from a crash: remove it; a live one is an error. */
-async function clearStaleSocket(socketPath: string): Promise<void> {
-  const inUse = await new Promise<boolean>((resolve) => {
-    const probe = net.connect(socketPath);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
-  if (inUse) fail(`${socketPath} is in use by another daemon: stop it or choose another -H path`);
-  await fs.rm(socketPath, { force: true });
-}
-
 async function main(): Promise<void> {
   let values;
   try {
@@ -88,6 +68,11 @@ async function main(): Promise<void> {
         'insecure-registry': { type: 'string', multiple: true },
         dns: { type: 'string', multiple: true },
         'host-gateway-ip': { type: 'string' },
+        group: { type: 'string', short: 'G' },
+        tlsverify: { type: 'boolean' },
+        tlscacert: { type: 'string' },
+        tlscert: { type: 'string' },
+        tlskey: { type: 'string' },
         version: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -155,7 +140,19 @@ async function main(): Promise<void> {
   if (hostGatewayIp !== undefined && net.isIP(hostGatewayIp) === 0)
     fail(`invalid --host-gateway-ip "${hostGatewayIp}": give an IP address`);
 
-  const sockets = socketPaths(values.host?.length ? values.host : ['unix:///var/run/docker.sock']);
+  let addresses: ListenAddress[];
+  let tls: TlsOptions | undefined;
+  try {
+    addresses = parseHosts(values.host?.length ? values.host : ['unix:///var/run/docker.sock'], values);
+    if (values.tlsverify) tls = loadTls(values);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  // dockerd's --group: the socket's group when it exists; naming a missing one is an error.
+  const groupName = values.group ?? 'berth';
+  const gid = await groupId(groupName);
+  if (gid === undefined && values.group !== undefined) fail(`group "${groupName}" does not exist (--group)`);
+  const sockets = addresses.flatMap((a) => (a.kind === 'unix' ? [a.path] : []));
   let engine: Engine;
   try {
     engine = await Engine.open({
@@ -175,19 +172,20 @@ async function main(): Promise<void> {
     fail((err as Error).message);
   }
 
-  const servers: ReturnType<typeof createApiServer>[] = [];
-  for (const socketPath of sockets) {
-    await fs.mkdir(path.dirname(socketPath), { recursive: true });
-    await clearStaleSocket(socketPath);
-    const server = createApiServer(engine);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(socketPath, () => resolve());
-    });
-    await fs.chmod(socketPath, 0o660);
-    servers.push(server);
-    log.info('API listening', { socket: socketPath });
+  let servers: ApiServer[];
+  try {
+    servers = await listen(engine, addresses, { gid, tls });
+  } catch (err) {
+    await engine.close().catch(() => undefined);
+    fail((err as Error).message);
   }
+  for (const a of addresses)
+    log.info(
+      'API listening',
+      a.kind === 'unix'
+        ? { socket: a.path, group: gid === undefined ? 'root' : groupName }
+        : { tcp: `${a.host}:${a.port}`, tls: 'client certificates required' },
+    );
   if (values.pidfile) await fs.writeFile(values.pidfile, `${process.pid}\n`);
   log.info('Berth engine ready', { version: BERTH_VERSION, runtime: engine.runtime.name });
 

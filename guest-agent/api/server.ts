@@ -1,6 +1,7 @@
 // The Docker Engine API over HTTP: version prefixes, dockerd's headers on
 // every response, routing, and Upgrade (hijacked) requests.
 import http from 'node:http';
+import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { API_VERSION, ENGINE_COMPAT_VERSION, MIN_API_VERSION } from '../../common/engine-api.js';
 import type { Engine } from '../engine/engine.js';
@@ -42,9 +43,22 @@ export function buildRouter(engine: Engine): Router {
   return router;
 }
 
-export function createApiServer(engine: Engine): http.Server {
+export type ApiServer = http.Server | https.Server;
+
+/** PEM certificates for a TCP listener: the server's own, and the CA its clients' must chain to. */
+export interface TlsOptions {
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+}
+
+/** The API over plain HTTP (for unix sockets), or over TLS demanding a client certificate from `tls.ca`. */
+export function createApiServer(engine: Engine, tls?: TlsOptions): ApiServer {
   const router = buildRouter(engine);
-  const server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 60_000 });
+  const httpOptions = { requestTimeout: 0, keepAliveTimeout: 60_000 };
+  const server = tls
+    ? https.createServer({ ...httpOptions, ...tls, requestCert: true, rejectUnauthorized: true })
+    : http.createServer(httpOptions);
 
   const dispatch = async (
     req: http.IncomingMessage,

@@ -33,9 +33,15 @@ hwclock -s -u 2>/dev/null
 hostname berth
 say "mounts done at $(uptime_s) s"
 
-# Modules in dependency order (listed at image build time); the rest load on demand.
+# Modules (listed at image build time; the rest load on demand): all at once,
+# each modprobe bringing its dependencies, then once more in order for any
+# that lost a race over a shared dependency.
 while read -r module; do
-  modprobe "$module" 2>/dev/null || say "could not load $module"
+  modprobe "$module" 2>/dev/null &
+done </etc/berth/modules
+wait
+while read -r module; do
+  [ -d "/sys/module/$module" ] || modprobe "$module" 2>/dev/null || say "could not load $module"
 done </etc/berth/modules
 sysctl -qw net.ipv4.ip_forward=1 2>/dev/null
 say "modules loaded at $(uptime_s) s"
@@ -139,6 +145,8 @@ supervise() {
 
 supervise control /usr/bin/node /opt/berth/dist/berth-guest-control.mjs
 control_sup=$!
+# The engine socket is root:berth 0660: members of berth (and root) may use it, nobody else.
+grep -q '^berth:' /etc/group 2>/dev/null || echo 'berth:x:990:' >>/etc/group
 supervise engine /usr/bin/node /opt/berth/bin/berth-engine -H unix://$ENGINE_SOCKET \
   --data-root $DATA_ROOT --exec-root $EXEC_ROOT --pidfile $EXEC_ROOT/berth-engine.pid
 engine_sup=$!
