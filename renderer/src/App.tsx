@@ -2,7 +2,7 @@
 // theme, and the toasts' live region.
 import { useEffect, useState } from 'react';
 import { useHash, useVanilla } from './hooks.js';
-import { toasts } from './stores/toasts.js';
+import { toasts, type Toast } from './stores/toasts.js';
 import { containersStore } from './live.js';
 import { ContainersView } from './views/ContainersView.js';
 import { ContainerDetail } from './views/ContainerDetail.js';
@@ -95,26 +95,32 @@ export function App() {
 
 function Toasts() {
   const list = useVanilla(toasts, (s) => s.toasts);
-  useEffect(() => {
-    if (list.length === 0) return;
-    const t = setTimeout(() => toasts.getState().dismiss(list[0].id), 5000);
-    return () => clearTimeout(t);
-  }, [list]);
   return (
     <div className="toasts" role="status" aria-live="polite">
       {list.map((t) => (
-        <div key={t.id} className={`toast ${t.kind}`}>
-          {t.text}
-          <button
-            type="button"
-            className="ghost"
-            aria-label="Dismiss"
-            onClick={() => toasts.getState().dismiss(t.id)}
-          >
-            ×
-          </button>
-        </div>
+        <ToastItem key={t.id} toast={t} />
       ))}
+    </div>
+  );
+}
+
+/** One message; it goes by itself after a while (errors stay longer). */
+function ToastItem({ toast }: { toast: Toast }) {
+  useEffect(() => {
+    const t = setTimeout(() => toasts.getState().dismiss(toast.id), toast.kind === 'error' ? 10_000 : 5000);
+    return () => clearTimeout(t);
+  }, [toast]);
+  return (
+    <div className={`toast ${toast.kind}`}>
+      {toast.text}
+      <button
+        type="button"
+        className="ghost"
+        aria-label="Dismiss"
+        onClick={() => toasts.getState().dismiss(toast.id)}
+      >
+        ×
+      </button>
     </div>
   );
 }

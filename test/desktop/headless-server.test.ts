@@ -337,6 +337,13 @@ describe('headless dashboard server', () => {
           throw new Error(`${(err as Error).message}; got ${JSON.stringify(out)}`);
         },
       );
+      // A resize while the shell runs (the window was resized) reaches the terminal.
+      ws.send(JSON.stringify({ type: 'resize', cols: 120, rows: 40 }));
+      await new Promise((r) => setTimeout(r, 200));
+      await typeAtPrompt('stty size\n');
+      await eventually(async () => out.includes('40 120'), 5000, 'the resized terminal').catch((err) => {
+        throw new Error(`${(err as Error).message}; got ${JSON.stringify(out)}`);
+      });
       await typeAtPrompt('exit 3\n');
       await eventually(async () => controls.some((m) => m.type === 'exit'), 5000, 'the exit');
       assert.equal(controls.find((m) => m.type === 'exit')?.code, 3);

@@ -55,9 +55,9 @@ describe('dashboard (browser)', () => {
     assert.equal(p.code, 0, p.stderr);
     await page().locator('.group-name[data-project="shop"]').waitFor({ timeout: 1000 });
     await row('ui-shop-web').waitFor({ timeout: 1000 });
-    // The stats column fills in from the live feed.
+    // The memory column fills in from the live feed's stats.
     await eventually(
-      async () => /\d/.test(await row('ui-cli').locator('span').nth(5).innerText()),
+      async () => /^\d+(\.\d)? (B|KB|MB)$/.test(await row('ui-cli').getByTestId('memory').innerText()),
       10_000,
       'memory use in the list',
     );
@@ -369,6 +369,7 @@ describe('dashboard (browser)', () => {
     }
     assert.equal(await page().evaluate(() => document.documentElement.dataset.theme), 'dark');
     await row('ui-cli').waitFor();
+    for (const b of await page().getByRole('button', { name: 'Dismiss' }).all()) await b.click();
     await dash().shot('containers-dark');
   });
 });

@@ -26,6 +26,7 @@ export function ContainersView() {
     for (const g of groups) {
       if (g.project)
         out.push({ kind: 'group', project: g.project, count: g.rows.length, running: g.running });
+      else if (groups.length > 1) out.push({ kind: 'group', count: g.rows.length, running: g.running });
       for (const row of g.rows) out.push({ kind: 'row', row });
     }
     return out;
@@ -60,9 +61,14 @@ export function ContainersView() {
   }
 
   return (
-    <section className="view" aria-labelledby="containers-title">
+    <section className="view containers-view" aria-labelledby="containers-title">
       <header className="view-head">
-        <h1 id="containers-title">Containers</h1>
+        <div>
+          <h1 id="containers-title">Containers</h1>
+          <span className="muted" data-testid="containers-count">
+            {Object.keys(rows).length} containers, {Object.values(rows).filter(isRunning).length} running
+          </span>
+        </div>
         <div className="toolbar">
           <input
             type="search"
@@ -151,7 +157,7 @@ export function ContainersView() {
                 }}
               >
                 {item.kind === 'group' ? (
-                  <GroupHeader project={item.project!} count={item.count} running={item.running} />
+                  <GroupHeader project={item.project} count={item.count} running={item.running} />
                 ) : (
                   <Row row={item.row} selected={Boolean(selected[item.row.id])} />
                 )}
@@ -164,7 +170,16 @@ export function ContainersView() {
   );
 }
 
-function GroupHeader({ project, count, running }: { project: string; count: number; running: number }) {
+function GroupHeader({ project, count, running }: { project?: string; count: number; running: number }) {
+  if (!project)
+    return (
+      <>
+        <span className="group-name">Other containers</span>
+        <span className="muted">
+          {running}/{count} running
+        </span>
+      </>
+    );
   return (
     <>
       <span className="group-name" data-project={project}>
@@ -228,8 +243,8 @@ function Row({ row, selected }: { row: ContainerRow; selected: boolean }) {
             </a>
           ))}
       </span>
-      <span>{running && sample ? `${sample.cpuPercent.toFixed(1)} %` : '–'}</span>
-      <span>{running && sample ? bytes(sample.memUsage) : '–'}</span>
+      <span data-testid="cpu">{running && sample ? `${sample.cpuPercent.toFixed(1)} %` : '–'}</span>
+      <span data-testid="memory">{running && sample ? bytes(sample.memUsage) : '–'}</span>
       <span className="actions">
         {row.state === 'running' ? (
           <button
