@@ -17,5 +17,9 @@ export async function recordFigures(name: string, figures: Figures): Promise<voi
 
 export async function readFigures(): Promise<Array<{ name: string; at: string; figures: Figures }>> {
   const files = (await fs.readdir(figuresDir).catch(() => [])).filter((f) => f.endsWith('.json')).sort();
-  return Promise.all(files.map(async (f) => JSON.parse(await fs.readFile(path.join(figuresDir, f), 'utf8'))));
+  const all = await Promise.all(
+    files.map(async (f) => JSON.parse(await fs.readFile(path.join(figuresDir, f), 'utf8'))),
+  );
+  // Other files there (a fuzz run's findings) are not figures.
+  return all.filter((r) => r && typeof r.name === 'string' && r.figures);
 }
