@@ -715,5 +715,27 @@ services:
       assert.match(ps.stdout, /interophealth_app_1\s.*Up/);
       ok(await dockerCompose(engine(), ['down'], { cwd: healthDir }), 'docker-compose down');
     });
+
+    it("docker-compose build uses the engine's builder, and berth compose runs what it built", async () => {
+      const buildDir = project('interopbuild', {
+        'compose.yaml': `
+services:
+  app:
+    image: interopbuild-app
+    build: {context: ., args: {GREETING: from-docker-compose}}
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+`,
+        Dockerfile: 'FROM busybox\nARG GREETING\nRUN echo "$GREETING" > /greeting\n',
+      });
+      ok(await dockerCompose(engine(), ['build'], { cwd: buildDir }), 'docker-compose build');
+      const up = ok(await compose(buildDir, ['up', '-d']), 'berth compose up -d');
+      assert.doesNotMatch(up.stderr, /Building/, 'the image docker-compose built is used');
+      assert.equal(
+        (await d('exec', 'interopbuild-app-1', 'cat', '/greeting')).stdout,
+        'from-docker-compose\n',
+      );
+      ok(await compose(buildDir, ['down', '--rmi', 'all']), 'down --rmi all');
+    });
   });
 });
