@@ -12,6 +12,10 @@ import { inspect } from './commands/inspect.js';
 import { systemCommands } from './commands/system.js';
 import { contextCommand } from './commands/context.js';
 import { explain } from './commands/explain.js';
+import { volume } from './commands/volumes.js';
+import { network } from './commands/networks.js';
+import { stats } from './commands/stats.js';
+import { cp } from './commands/cp.js';
 
 const COMMANDS: Record<string, CommandHandler> = {
   ...containerCommands,
@@ -21,6 +25,10 @@ const COMMANDS: Record<string, CommandHandler> = {
   inspect,
   context: contextCommand,
   explain,
+  volume,
+  network,
+  stats,
+  cp,
 };
 
 /** Management commands (docker container ls, docker image rm, …) mapped onto the top-level ones. */
@@ -28,6 +36,7 @@ const MANAGEMENT: Record<string, Record<string, string>> = {
   container: { ls: 'ps', list: 'ps', inspect: 'inspect' },
   image: { ls: 'images', list: 'images', rm: 'rmi', inspect: 'inspect' },
   system: { info: 'info', events: 'events' },
+  builder: { build: 'build' },
 };
 
 export function isDockerCommand(name: string): boolean {

@@ -259,9 +259,9 @@ const top: CommandHandler = async (ctx, argv) => {
     Titles: string[];
     Processes: string[][];
   };
-  ctx.io.stdout.write(
-    alignColumns([r.Titles.join('\t'), ...r.Processes.map((p) => p.join('\t'))].join('\n')) + '\n',
-  );
+  // docker top's table has wider columns (minwidth 20).
+  const lines = [r.Titles.join('\t'), ...r.Processes.map((p) => p.join('\t'))];
+  ctx.io.stdout.write(alignColumns(lines.join('\n'), 20) + '\n');
   return 0;
 };
 

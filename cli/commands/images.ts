@@ -20,6 +20,8 @@ import { parseFlags, UsageError } from '../flag-parser.js';
 import { formatList } from '../output/list-format.js';
 import { goTime, humanSize, shortId, since, ellipsis } from '../output/human.js';
 import { showProgress } from '../output/progress.js';
+import { authFor } from '../registry-auth.js';
+import { engineStream } from '../engine-http.js';
 
 const IMAGE_HEADERS = {
   Repository: 'REPOSITORY',
@@ -129,14 +131,29 @@ const pull: CommandHandler = async (ctx, argv) => {
     if (!quiet) ctx.io.stdout.write('Using default tag: latest\n');
     ref = `${ref}:latest`;
   }
-  const stream = (await ctx.docker.pull(
-    ref,
-    asString(f.platform) ? { platform: asString(f.platform) } : {},
-  )) as NodeJS.ReadableStream;
+  const stream = await pullStream(ctx, ref, asString(f.platform));
   await showProgress(stream, ctx.io.stdout, { quiet });
   ctx.io.stdout.write(`${normalizedName(ref)}\n`);
   return 0;
 };
+
+/**
+ * POST /images/create with the registry credentials in X-Registry-Auth only
+ * (dockerode's pull would also put them in the query string, which servers log).
+ */
+export async function pullStream(
+  ctx: CommandContext,
+  ref: string,
+  platform?: string,
+): Promise<NodeJS.ReadableStream> {
+  const [repo, tag] = splitReference(ref);
+  const query = new URLSearchParams(ref.includes('@') ? { fromImage: ref } : { fromImage: repo, tag });
+  if (platform) query.set('platform', platform);
+  const auth = Buffer.from(JSON.stringify(authFor(ref, ctx.env))).toString('base64url');
+  return engineStream(ctx.endpoint, 'POST', `/images/create?${query.toString()}`, {
+    'X-Registry-Auth': auth,
+  });
+}
 
 const push: CommandHandler = async (ctx, argv) => {
   const { flags: f, positionals } = parseFlags(argv, { quiet: { short: 'q' }, 'all-tags': { short: 'a' } });
@@ -147,11 +164,12 @@ const push: CommandHandler = async (ctx, argv) => {
     ref = `${ref}:latest`;
   }
   const [repo, tag] = splitReference(ref);
-  const auth = { serveraddress: repo.split('/')[0] };
-  const stream = (await ctx.docker.getImage(repo).push({
-    tag: f['all-tags'] === true ? undefined : tag,
-    authconfig: auth,
-  } as object)) as NodeJS.ReadableStream;
+  const stream = (await ctx.docker.getImage(repo).push(
+    defined({
+      tag: f['all-tags'] === true ? undefined : tag,
+      authconfig: authFor(repo, ctx.env),
+    }) as object,
+  )) as NodeJS.ReadableStream;
   await showProgress(stream, ctx.io.stdout, { quiet: f.quiet === true });
   if (f.quiet === true) ctx.io.stdout.write(`${ref}\n`);
   return 0;

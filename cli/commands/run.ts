@@ -19,6 +19,7 @@ import { resolveEnv } from '../env-options.js';
 import { parseFlags, UsageError } from '../flag-parser.js';
 import { showProgress } from '../output/progress.js';
 import { joinSession } from '../terminal-session.js';
+import { pullStream } from './images.js';
 
 /** POST /containers/{id}/attach upgraded to a raw stream, sent at once (an empty body flushes the headers). */
 export function attachHijacked(
@@ -61,7 +62,7 @@ export async function pullImage(
   out: NodeJS.WritableStream & { isTTY?: boolean; columns?: number },
   quiet = false,
 ): Promise<void> {
-  const stream = (await ctx.docker.pull(withTag(image))) as NodeJS.ReadableStream;
+  const stream = await pullStream(ctx, withTag(image));
   await showProgress(stream, out, { quiet });
 }
 

@@ -14,6 +14,7 @@ import { dockerConfigDir, readDockerConfig } from '../docker-contexts.js';
 import { parseFlags, UsageError } from '../flag-parser.js';
 import { parseTemplate } from '../output/template.js';
 import { bytesSize } from '../output/human.js';
+import { DOCKER_HUB_AUTH_KEY } from '../registry-auth.js';
 
 function clientInfo(ctx: CommandContext) {
   return {
@@ -140,11 +141,13 @@ const events: CommandHandler = async (ctx, argv) => {
       pending = pending.slice(nl + 1);
       if (!text) continue;
       const e = JSON.parse(text) as EngineEvent;
+      // timeNano is beyond a double's precision: taken from the text.
+      const nanoText = /"timeNano":(\d+)/.exec(text)?.[1];
       if (tmpl) {
         ctx.io.stdout.write(`${tmpl.execute(e)}\n`);
         continue;
       }
-      const nano = e.timeNano !== undefined ? BigInt(e.timeNano) : BigInt(e.time) * 1_000_000_000n;
+      const nano = nanoText !== undefined ? BigInt(nanoText) : BigInt(e.time) * 1_000_000_000n;
       const attrs = Object.entries(e.Actor.Attributes ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
       const tail = attrs.length ? ` (${attrs.map(([k, v]) => `${k}=${v}`).join(', ')})` : '';
       ctx.io.stdout.write(`${rfc3339Nano(nano)} ${e.Type} ${e.Action} ${e.Actor.ID}${tail}\n`);
@@ -153,7 +156,7 @@ const events: CommandHandler = async (ctx, argv) => {
   return 0;
 };
 
-const DEFAULT_REGISTRY = 'https://index.docker.io/v1/';
+const DEFAULT_REGISTRY = DOCKER_HUB_AUTH_KEY;
 
 async function readStdin(stream: NodeJS.ReadableStream): Promise<string> {
   let text = '';

@@ -37,7 +37,7 @@ export function humanSize(bytes: number, precision = 3): string {
   return `${Number(size.toPrecision(precision))}${DECIMAL[i]}`;
 }
 
-/** go-units BytesSize: "1.5GiB" (docker stats). */
+/** go-units BytesSize, "%.4g" of binary units: "1.367MiB" (docker stats). */
 export function bytesSize(bytes: number): string {
   let size = bytes;
   let i = 0;
@@ -45,7 +45,7 @@ export function bytesSize(bytes: number): string {
     size /= 1024;
     i++;
   }
-  return `${Number(size.toFixed(2)).toString()}${BINARY[i]}`;
+  return `${Number(size.toPrecision(4))}${BINARY[i]}`;
 }
 
 /** stringid.TruncateID: the 12 first hex digits, without "sha256:". */
@@ -134,4 +134,25 @@ export function displayablePorts(input: ApiPort[]): string {
   }
   for (const [key, g] of groups) result.push(formGroup(key, g.first, g.last));
   return [...result, ...hostMappings].join(', ');
+}
+
+/** Go's time.Time.String() of an RFC 3339 time, nanoseconds kept (trailing zeros dropped), in UTC. */
+export function goTimeNano(rfc3339: string): string {
+  const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d+))?Z$/.exec(rfc3339);
+  if (!m) return goTime(Date.parse(rfc3339));
+  const frac = (m[3] ?? '').replace(/0+$/, '');
+  return `${m[1]} ${m[2]}${frac ? `.${frac}` : ''} +0000 UTC`;
+}
+
+/** sortorder.NaturalLess as a comparator: runs of digits compared as numbers, the rest byte by byte. */
+export function naturalCompare(a: string, b: string): number {
+  const ca = a.match(/\d+|\D+/g) ?? [];
+  const cb = b.match(/\d+|\D+/g) ?? [];
+  for (let i = 0; i < Math.min(ca.length, cb.length); i++) {
+    const [x, y] = [ca[i], cb[i]];
+    if (x === y) continue;
+    if (/^\d/.test(x) && /^\d/.test(y)) return Number(x) - Number(y) || x.length - y.length;
+    return x < y ? -1 : 1;
+  }
+  return ca.length - cb.length;
 }

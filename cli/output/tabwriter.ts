@@ -1,13 +1,12 @@
 // Column alignment as Go's text/tabwriter does it with the docker CLI's
-// settings (minwidth 10, tabwidth 1, padding 3, pad with spaces): the CLI's
+// settings (minwidth 10, or 20 for top; tabwidth 1, padding 3, pad with spaces): the CLI's
 // tables line up column for column with docker's.
-const MIN_WIDTH = 10;
 const PADDING = 3;
 
 const width = (s: string) => [...s].length;
 
 /** Aligns tab-separated cells; a line's last cell is not a column (it is never padded). */
-export function alignColumns(text: string): string {
+export function alignColumns(text: string, minWidth = 10): string {
   const lines = text.split('\n').map((l) => l.split('\t'));
   const widths: number[][] = lines.map(() => []);
   // Go's tabwriter: a column is a block of consecutive lines that have a cell
@@ -20,7 +19,7 @@ export function alignColumns(text: string): string {
         continue;
       }
       let end = start;
-      let w = MIN_WIDTH;
+      let w = minWidth;
       while (end < to && lines[end].length - 1 > col) {
         w = Math.max(w, width(lines[end][col]) + PADDING);
         end++;
