@@ -39,7 +39,8 @@ export interface ServiceNetwork {
 }
 
 export interface Healthcheck {
-  test: string[];
+  /** Absent: the image's HEALTHCHECK test. */
+  test?: string[];
   interval?: number;
   timeout?: number;
   retries?: number;

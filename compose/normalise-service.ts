@@ -444,12 +444,17 @@ function healthcheck(
 ): ServiceDraft['healthcheck'] {
   if (!isObject(v)) ctx.fail(at, 'must be a mapping');
   if (v.disable === true) return { test: ['NONE'] };
-  let test: string[];
+  // Without test, the image's HEALTHCHECK runs with the times given here (the engine merges them).
+  let test: string[] | undefined;
   if (typeof v.test === 'string') test = ['CMD-SHELL', v.test];
   else if (Array.isArray(v.test) && v.test.length > 0) test = v.test.map(String);
-  else ctx.fail([...at, 'test'], 'is required: a string or a list starting with CMD, CMD-SHELL or NONE');
-  if (!['CMD', 'CMD-SHELL', 'NONE'].includes(test[0]))
+  else if (v.test !== undefined && v.test !== null)
+    ctx.fail([...at, 'test'], 'must be a string or a list starting with CMD, CMD-SHELL or NONE');
+  if (test && !['CMD', 'CMD-SHELL', 'NONE'].includes(test[0]))
     ctx.fail([...at, 'test'], 'a list must start with CMD, CMD-SHELL or NONE');
+  const retries = v.retries === undefined || v.retries === null ? undefined : Number(v.retries);
+  if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0))
+    ctx.fail([...at, 'retries'], 'must be a whole number, 0 or more');
   const dur = (key: string) => {
     if (v[key] === undefined) return undefined;
     try {
@@ -464,7 +469,7 @@ function healthcheck(
     timeout: dur('timeout'),
     startPeriod: dur('start_period'),
     startInterval: dur('start_interval'),
-    retries: v.retries === undefined ? undefined : Number(v.retries),
+    retries,
   };
 }
 

@@ -269,6 +269,11 @@ volumes: {data: {}}
         /line 3: services\.a\.build\.dockerfile: \.\.\/Dockerfile is outside the build context/,
       ],
       [
+        'bad healthcheck retries',
+        'services:\n  a:\n    image: x\n    healthcheck:\n      retries: many\n',
+        /line 5: services\.a\.healthcheck\.retries: must be a whole number, 0 or more/,
+      ],
+      [
         'a bad pull_policy',
         'services:\n  a:\n    image: x\n    pull_policy: sometimes\n',
         /line 4: services\.a\.pull_policy: "sometimes" is not one of/,

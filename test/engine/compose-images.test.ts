@@ -56,6 +56,7 @@ services:
     build: {context: ./app, target: final}
     command: ["sleep", "3600"]
     stop_grace_period: 1s
+    healthcheck: {retries: 7}
 `,
       'app/Dockerfile': DOCKERFILE,
       'app/.dockerignore': 'secret.txt\n',
@@ -74,8 +75,14 @@ services:
 
     const up = ok(await compose(dir, ['up', '--wait'], { GREETING: 'first' }), 'up --wait');
     assert.match(up.stderr, /shop-app-1\s+Healthy/);
-    // named has no healthcheck: key; its image's HEALTHCHECK is the engine's to run.
+    // named's healthcheck: has no test: its image's HEALTHCHECK runs, with the retries it sets.
     assert.match(up.stderr, /shop-named-1\s+Healthy/);
+    const named = JSON.parse(
+      (await d('inspect', '-f', '{{json .Config.Healthcheck}}', 'shop-named-1')).stdout,
+    );
+    assert.deepEqual(named.Test, ['CMD-SHELL', 'test -e /greeting']);
+    assert.equal(named.Retries, 7);
+    assert.equal(named.Interval, 200_000_000);
     assert.doesNotMatch(up.stderr, /Building/, 'up uses the images build made');
     assert.equal((await d('exec', 'shop-app-1', 'cat', '/greeting')).stdout, 'first\n');
     assert.equal(
