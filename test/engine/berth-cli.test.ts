@@ -8,8 +8,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { berth, berthPty } from '../helpers/berth.js';
-import { docker } from '../helpers/docker.js';
+import { spawn } from 'node:child_process';
+import { BERTH_BIN, berth, berthPty } from '../helpers/berth.js';
+import { docker, dockerEnv } from '../helpers/docker.js';
 import { eventually, useEngineWithBusybox } from '../helpers/engine-with-images.js';
 import { recordForSweep } from '../helpers/leftovers.js';
 
@@ -367,6 +368,48 @@ describe('berth: containers and images, output as the docker CLI prints it', () 
         .filter((l) => !l.startsWith('HOSTNAME='))
         .sort();
     assert.deepEqual(sorted(r.stdout), sorted(d.stdout), 'the same variables as docker run');
+  });
+
+  it("run without a TTY passes berth's signals on to the container (--sig-proxy)", async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        BERTH_BIN,
+        'run',
+        '--rm',
+        '--name',
+        'trapper',
+        'busybox',
+        'sh',
+        '-c',
+        'trap "echo got TERM; exit 3" TERM; echo ready; while :; do sleep 1; done',
+      ],
+      {
+        env: { ...process.env, ...(dockerEnv(engine()) as Record<string, string>) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await eventually(async () => out.includes('ready'), 10_000, 'the container to start');
+    child.kill('SIGTERM');
+    assert.equal(await exited, 3);
+    assert.equal(out, 'ready\ngot TERM\n');
+  });
+
+  it('exec -it: a terminal in a running container, with its exit code', async () => {
+    assert.equal((await b(['run', '-d', '--name', 'shell', 'busybox', 'sleep', '300'])).code, 0);
+    const term = berthPty(engine(), ['exec', '-it', 'shell', 'sh']);
+    try {
+      await term.waitFor('# ');
+      term.write('tty; exit 4\r');
+      await term.waitFor('/dev/pts/');
+      assert.equal(await term.exited, 4);
+    } finally {
+      term.kill();
+    }
+    await b(['rm', '-f', 'shell']);
   });
 
   it('run -it: a raw terminal that follows resizes, exit code through, ctrl-p ctrl-q detaches', async () => {
