@@ -8,6 +8,7 @@ import { docker } from '../helpers/docker.js';
 import { useDashboard } from '../helpers/dashboard.js';
 import { eventually } from '../helpers/engine-with-images.js';
 import { run } from '../../guest-agent/util/subprocess.js';
+import { startRegistry } from '../helpers/registry.js';
 
 describe('dashboard (browser)', () => {
   const dash = useDashboard();
@@ -207,7 +208,7 @@ describe('dashboard (browser)', () => {
     await dash().shot('container-inspect');
     await page().getByRole('tab', { name: 'Inspect' }).focus();
     await page().keyboard.press('ArrowRight');
-    assert.equal(await page().getByRole('tab', { selected: true }).innerText(), 'Terminal');
+    await page().getByRole('tab', { name: 'Terminal', selected: true }).waitFor({ timeout: 2000 });
     await page().goto(`${dash().server.url}#/containers/${id}/stats`);
     await page().locator('figure.chart', { hasText: 'Memory' }).waitFor({ timeout: 10_000 });
     await dash().shot('container-stats');
@@ -249,6 +250,39 @@ describe('dashboard (browser)', () => {
       /GREETING=hello from the dialog/,
     );
     assert.match((await d('port', 'ui-from-dialog', '8080/tcp')).stdout, /:\d+/);
+  });
+
+  it('pulls an image from the Images view, then runs it', async () => {
+    const registry = await startRegistry();
+    try {
+      const ref = `${registry.host}/ui-pulled:1`;
+      assert.equal((await d('tag', 'busybox', ref)).code, 0);
+      const push = await d('push', ref);
+      assert.equal(push.code, 0, push.stderr);
+      assert.equal((await d('rmi', ref)).code, 0);
+      await page().goto(`${dash().server.url}#/images`);
+      await page().getByLabel('Image to pull').fill(ref);
+      await page().getByRole('button', { name: 'Pull', exact: true }).click();
+      await page()
+        .getByRole('status')
+        .filter({ hasText: `Pulled ${ref}` })
+        .waitFor({ timeout: 30_000 });
+      const listed = page()
+        .getByRole('table', { name: 'Images' })
+        .getByRole('row', { name: new RegExp(ref) });
+      await listed.waitFor();
+      assert.equal((await d('image', 'inspect', ref)).code, 0);
+      // The same content as busybox: one image with both tags.
+      await listed.getByRole('button', { name: /^Run / }).click();
+      const dialog = page().getByRole('dialog', { name: /^Run / });
+      await dialog.getByLabel('Container name').fill('ui-pulled-run');
+      await dialog.getByLabel('Command').fill('sleep 600');
+      await dialog.getByRole('button', { name: 'Run' }).click();
+      await page().getByRole('heading', { name: 'ui-pulled-run' }).waitFor({ timeout: 10_000 });
+      assert.equal(await running('ui-pulled-run'), 'true');
+    } finally {
+      await registry.stop();
+    }
   });
 
   it('refuses a bad run dialog with the field named', async () => {
