@@ -55,9 +55,24 @@ const rows: Row[] = [
   { figure: 'kills survived (kill -9)', value: fig('crash-safety', 'killsSurvived'), from: 'crash-safety' },
   { figure: 'leaks found', value: fig('crash-safety', 'leaksFound'), mustBeZero: true, from: 'crash-safety' },
   {
-    figure: 'malicious inputs refused (4xx + lying registry)',
-    value: sum(fig('api-fuzz', 'refusedWith4xx'), fig('lying-registry', 'liesRefused')),
-    from: 'api-fuzz, lying-registry',
+    figure: 'malicious inputs refused (4xx, lies, archives)',
+    value: sum(
+      fig('api-fuzz', 'refusedWith4xx'),
+      fig('lying-registry', 'liesRefused'),
+      fig('malicious-archives', 'refused'),
+    ),
+    from: 'api-fuzz, lying-registry, malicious-archives',
+  },
+  {
+    figure: 'malicious archives contained (nothing out)',
+    value: fig('malicious-archives', 'contained'),
+    from: 'malicious-archives',
+  },
+  {
+    figure: 'engine memory growth, archive bombs',
+    value: fig('malicious-archives', 'worstRssGrowthMB'),
+    unit: 'MB',
+    from: 'malicious-archives',
   },
   {
     figure: 'time to recover after kill -9 (median)',
