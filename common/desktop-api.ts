@@ -206,6 +206,8 @@ export interface DesktopMethods {
   'machine.logs': { params: { lines?: number }; result: string };
   'machine.doctor': { params: Record<string, never>; result: DoctorCheck[] };
   'machine.action': { params: { action: 'start' | 'stop' | 'restart' }; result: MachineInfo };
+  /** Factory defaults: stops the VM and removes its disk, state, logs and the settings. */
+  'machine.reset': { params: { confirm: 'reset' }; result: MachineInfo };
   'settings.get': { params: Record<string, never>; result: Settings };
   /** What the settings may ask of this machine: its CPUs and memory. */
   'settings.limits': { params: Record<string, never>; result: { hostCpus: number; hostMemoryMiB: number } };

@@ -18,6 +18,8 @@ export interface BackendOptions {
   home?: string;
   /** Per-container stats streams in the live feed (default on). */
   stats?: boolean;
+  /** Where DOCKER_HOST is read from (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 type Handlers = { [M in DesktopMethod]: (p: ParamsOf<M>) => Promise<ResultOf<M>> };
@@ -42,7 +44,7 @@ export class DesktopBackend {
   private stateWatcher: ReturnType<MachineService['watchState']>;
 
   constructor(opts: BackendOptions = {}) {
-    this.engine = connectEngine({ socket: opts.socket });
+    this.engine = connectEngine({ socket: opts.socket, env: opts.env });
     const d = this.engine.docker;
     this.containers = new ContainersService(d);
     this.images = new ImagesService(d);
@@ -104,6 +106,12 @@ export class DesktopBackend {
         if (!['start', 'stop', 'restart'].includes(p.action))
           throw new DesktopFailure('action must be start, stop or restart', 400);
         return this.machine.action(p.action);
+      },
+      'machine.reset': (p) => {
+        // The dashboard asks the user first; the word guards against a stray call.
+        if (p.confirm !== 'reset')
+          throw new DesktopFailure('a reset must be confirmed ({"confirm": "reset"})', 400);
+        return this.machine.reset(this.settings.file);
       },
       'settings.get': () => this.settings.get(),
       'settings.limits': async () => hostLimits(),

@@ -1,7 +1,7 @@
 // Which engine the desktop backend talks to: an explicit socket (option), else
 // DOCKER_HOST, else the Berth VM's forwarded socket ($BERTH_HOME/docker.sock).
 import Docker from 'dockerode';
-import { vmPaths } from '../vm/paths.js';
+import { berthHome, vmPaths } from '../vm/paths.js';
 
 export interface EngineConnection {
   docker: Docker;
@@ -22,7 +22,7 @@ export function connectEngine(opts: { socket?: string; env?: NodeJS.ProcessEnv }
     socket = env.DOCKER_HOST.slice('unix://'.length);
   }
   if (!socket) {
-    socket = vmPaths().engineSocket;
+    socket = vmPaths(berthHome(env)).engineSocket;
     mode = 'vm';
   }
   return { docker: new Docker({ socketPath: socket }), socket, mode };

@@ -23,7 +23,11 @@ export async function explainContainer(docker: Docker, id: string): Promise<Expl
   try {
     const explanation = await new Promise<ContainerExplanation>((resolve, reject) => {
       docker.modem.dial(
-        { path: explainPath(inspect.Id), method: 'GET', statusCodes: { 200: true, 404: 'not found', 500: 'server error' } },
+        {
+          path: explainPath(inspect.Id),
+          method: 'GET',
+          statusCodes: { 200: true, 404: 'not found', 500: 'server error' },
+        },
         (err, data) => (err ? reject(err) : resolve(data as ContainerExplanation)),
       );
     });
@@ -37,7 +41,10 @@ export async function explainContainer(docker: Docker, id: string): Promise<Expl
   }
 }
 
-export function explanationFromInspect(c: Docker.ContainerInspectInfo, imageEnv: string[]): ContainerExplanation {
+export function explanationFromInspect(
+  c: Docker.ContainerInspectInfo,
+  imageEnv: string[],
+): ContainerExplanation {
   const hc = c.HostConfig;
   const labelled = parseSources(c.Config.Labels?.[ENV_SOURCES_LABEL]);
   const imageValues = new Map(imageEnv.map((e) => [e.split('=')[0], e.slice(e.indexOf('=') + 1)]));
@@ -56,7 +63,11 @@ export function explanationFromInspect(c: Docker.ContainerInspectInfo, imageEnv:
       version: 1,
       memory: { limit: hc.Memory || null, usage: null },
       cpu: {
-        limit: hc.NanoCpus ? hc.NanoCpus / 1e9 : hc.CpuQuota && hc.CpuPeriod ? hc.CpuQuota / hc.CpuPeriod : null,
+        limit: hc.NanoCpus
+          ? hc.NanoCpus / 1e9
+          : hc.CpuQuota && hc.CpuPeriod
+            ? hc.CpuQuota / hc.CpuPeriod
+            : null,
         shares: hc.CpuShares || null,
         cpuset: hc.CpusetCpus || null,
         usageNanos: null,
@@ -71,15 +82,13 @@ export function explanationFromInspect(c: Docker.ContainerInspectInfo, imageEnv:
       merged: gd.MergedDir ?? '',
       readOnly: Boolean(hc.ReadonlyRootfs),
     },
-    mounts: (c.Mounts ?? []).map(
-      (m): ExplainedMount => ({
-        type: (m.Type as ExplainedMount['type']) ?? 'bind',
-        source: m.Type === 'volume' ? (m.Name ?? '') : m.Source,
-        hostPath: m.Source,
-        destination: m.Destination,
-        readOnly: !m.RW,
-      }),
-    ),
+    mounts: (c.Mounts ?? []).map((m): ExplainedMount => ({
+      type: (m.Type as ExplainedMount['type']) ?? 'bind',
+      source: m.Type === 'volume' ? (m.Name ?? '') : m.Source,
+      hostPath: m.Source,
+      destination: m.Destination,
+      readOnly: !m.RW,
+    })),
     networkMode: hc.NetworkMode ?? 'default',
     networks: Object.entries(nets).map(([name, n]) => ({
       name,
@@ -105,7 +114,12 @@ export function explanationFromInspect(c: Docker.ContainerInspectInfo, imageEnv:
       const value = e.slice(key.length + 1);
       const fromImage = imageValues.get(key);
       const source: EnvSource = labelled[key] ?? (fromImage === value ? 'image' : 'create request');
-      return { key, value, source, ...(fromImage !== undefined && fromImage !== value ? { imageValue: fromImage } : {}) };
+      return {
+        key,
+        value,
+        source,
+        ...(fromImage !== undefined && fromImage !== value ? { imageValue: fromImage } : {}),
+      };
     }),
   };
 }
@@ -115,7 +129,9 @@ function parseSources(label: string | undefined): Record<string, EnvSource> {
   try {
     const parsed = JSON.parse(label) as Record<string, string>;
     return Object.fromEntries(
-      Object.entries(parsed).filter((e): e is [string, EnvSource] => (ENV_SOURCES as readonly string[]).includes(e[1])),
+      Object.entries(parsed).filter((e): e is [string, EnvSource] =>
+        (ENV_SOURCES as readonly string[]).includes(e[1]),
+      ),
     );
   } catch {
     return {};

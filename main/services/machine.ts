@@ -102,6 +102,25 @@ export class MachineService {
     return this.info();
   }
 
+  /**
+   * Factory defaults: the VM is stopped, then its disk (every image, container
+   * and volume in it), state and logs, and the settings file are removed. The
+   * keys and the built guest image stay; the next start makes a fresh disk.
+   */
+  async reset(settingsFile: string): Promise<MachineInfo> {
+    if (this.engine.mode !== 'vm')
+      throw Object.assign(
+        new Error(`the engine at ${this.engine.socket} is not Berth's VM; nothing to reset`),
+        {
+          statusCode: 409,
+        },
+      );
+    await this.runVm('stop');
+    await fs.rm(this.paths.dir, { recursive: true, force: true });
+    await fs.rm(settingsFile, { force: true });
+    return this.info();
+  }
+
   private runVm(sub: 'start' | 'stop'): Promise<void> {
     const cli = this.berthCli;
     if (!cli) return Promise.reject(new Error('bin/berth was not found next to the dashboard'));

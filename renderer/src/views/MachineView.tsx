@@ -70,6 +70,34 @@ export function MachineView() {
           )}
         </dl>
       )}
+      {m?.mode === 'vm' && (
+        <>
+          <h2>Reset</h2>
+          <p className="muted">
+            Stops the VM and deletes its disk (every image, container and volume in it), its logs and your
+            settings.
+          </p>
+          <button
+            type="button"
+            className="danger"
+            disabled={busy}
+            onClick={async () => {
+              if (
+                !confirm(
+                  'Reset Berth to factory defaults? Every image, container and volume in the VM is deleted.',
+                )
+              )
+                return;
+              setBusy(true);
+              await act('machine.reset', { confirm: 'reset' }, 'Berth is back to factory defaults');
+              setBusy(false);
+              reload();
+            }}
+          >
+            Reset to factory defaults…
+          </button>
+        </>
+      )}
       <h2>Doctor</h2>
       <ul className="doctor" aria-label="Doctor checks">
         {doctor.data?.map((c, i) => (
