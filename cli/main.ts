@@ -2,6 +2,7 @@
 import Docker from 'dockerode';
 import { engineSocket } from './engine-endpoint.js';
 import { engineChecks, hostChecks, type Check } from './doctor.js';
+import { permissionChecks } from './doctor-permissions.js';
 import { vmCommand } from '../vm/commands.js';
 import { composeCommand } from './compose.js';
 import { dockerMain, isDockerCommand } from './docker-cli.js';
@@ -47,6 +48,7 @@ async function main(argv: string[]): Promise<number> {
       const ok = printChecks([
         ...hostChecks(),
         ...(await engineChecks(new Docker({ socketPath: socket }), socket)),
+        ...permissionChecks(process.env, socket),
       ]);
       return ok ? 0 : 1;
     }
