@@ -25,7 +25,7 @@ import { pullStream } from './images.js';
 export function attachHijacked(
   docker: Docker,
   id: string,
-  o: { stdin: boolean; detachKeys?: string },
+  o: { stdin: boolean; stdout?: boolean; stderr?: boolean; detachKeys?: string },
 ): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     docker.modem.dial(
@@ -39,8 +39,8 @@ export function attachHijacked(
         options: {
           stream: true,
           stdin: o.stdin,
-          stdout: true,
-          stderr: true,
+          stdout: o.stdout ?? true,
+          stderr: o.stderr ?? true,
           ...(o.detachKeys ? { detachKeys: o.detachKeys } : {}),
         },
         file: Buffer.alloc(0),
@@ -130,6 +130,9 @@ function proxySignals(container: Docker.Container): () => void {
 
 interface AttachWaitOptions {
   stdin: boolean;
+  /** The output streams to attach (run -a); both when not given. */
+  stdout?: boolean;
+  stderr?: boolean;
   detachKeys?: string;
   /** Start the container once attached (run, start -a). */
   start: boolean;
@@ -143,7 +146,12 @@ export async function attachAndWait(ctx: CommandContext, id: string, o: AttachWa
   const info = await container.inspect();
   const tty = info.Config.Tty;
   const stdin = o.stdin && info.Config.OpenStdin;
-  const stream = await attachHijacked(ctx.docker, info.Id, { stdin, detachKeys: o.detachKeys });
+  const stream = await attachHijacked(ctx.docker, info.Id, {
+    stdin,
+    stdout: o.stdout,
+    stderr: o.stderr,
+    detachKeys: o.detachKeys,
+  });
   const session = joinSession(stream, ctx.io, {
     tty,
     stdin,
@@ -214,6 +222,8 @@ const run: CommandHandler = async (ctx, argv) => {
   }
   return attachAndWait(ctx, container.id, {
     stdin: body.AttachStdin === true,
+    stdout: body.AttachStdout === true,
+    stderr: body.AttachStderr === true,
     detachKeys: asString(flags['detach-keys']),
     start: true,
     autoRemove: body.HostConfig?.AutoRemove === true,

@@ -370,6 +370,20 @@ describe('berth: containers and images, output as the docker CLI prints it', () 
     assert.deepEqual(sorted(r.stdout), sorted(d.stdout), 'the same variables as docker run');
   });
 
+  it('run -i reads piped stdin to its end; run -a and --cidfile as docker has them', async () => {
+    const cat = await b(['run', '--rm', '-i', 'busybox', 'sh', '-c', 'cat; echo done'], {
+      input: 'line 1\nline 2\n',
+    });
+    assert.equal(cat.code, 0, cat.stderr);
+    assert.equal(cat.stdout, 'line 1\nline 2\ndone\n');
+    const onlyErr = await b(['run', '--rm', '-a', 'stderr', 'busybox', 'sh', '-c', 'echo out; echo err >&2']);
+    assert.equal(onlyErr.stdout, '');
+    assert.equal(onlyErr.stderr, 'err\n');
+    const cidfile = path.join(work, 'cid');
+    const detached = await b(['run', '-d', '--rm', '--cidfile', cidfile, 'busybox', 'true']);
+    assert.equal(readFileSync(cidfile, 'utf8'), detached.stdout.trim());
+  });
+
   it("run without a TTY passes berth's signals on to the container (--sig-proxy)", async () => {
     const child = spawn(
       process.execPath,
