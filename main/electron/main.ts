@@ -17,7 +17,7 @@ import {
 } from 'electron';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { MachineInfo } from '../../common/desktop-api.js';
+import type { MachineInfo, SettingsSaveResult } from '../../common/desktop-api.js';
 import { startHeadlessServer, type HeadlessServer } from '../headless-server.js';
 import { CALL_CHANNEL, SERVER_CHANNEL, handleCall } from './ipc-call.js';
 import { installCliPlan } from './cli-install.js';
@@ -59,9 +59,13 @@ async function start(): Promise<void> {
       ? { origin: origin(), token: server.token }
       : null;
   });
-  ipcMain.handle(CALL_CHANNEL, (e, method, params) =>
-    handleCall(server.backend, e.sender.getURL(), origin(), method, params),
-  );
+  ipcMain.handle(CALL_CHANNEL, async (e, method, params) => {
+    const r = await handleCall(server.backend, e.sender.getURL(), origin(), method, params);
+    // "Start at login" is the app's to apply, as soon as it is saved.
+    if (r.ok && method === 'settings.save')
+      app.setLoginItemSettings({ openAtLogin: (r.result as SettingsSaveResult).settings.startAtLogin });
+    return r;
+  });
   const settings = await server.backend.settings.get();
   app.setLoginItemSettings({ openAtLogin: settings.startAtLogin });
   tray = new Tray(icon('stopped'));

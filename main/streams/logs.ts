@@ -1,7 +1,7 @@
 // A container's logs as lines (stream, timestamp, text), demultiplexed and
 // batched, for the Logs tab's WebSocket and for downloads.
 import type Docker from 'dockerode';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { PassThrough, Readable, type Writable } from 'node:stream';
 import type { LogLine } from '../../common/desktop-api.js';
 
 export interface LogsOptions {
@@ -61,14 +61,16 @@ export async function followLogs(
 ): Promise<LogsFollower> {
   const container = docker.getContainer(id);
   const info = await container.inspect();
-  const raw = (await container.logs({
+  const answer = (await container.logs({
     follow: opts.follow as true,
     stdout: true,
     stderr: true,
     timestamps: true,
     // 'all' as the API spells it: an undefined tail goes out as tail= (no lines).
     tail: opts.tail as number,
-  })) as unknown as Readable;
+  })) as unknown as Readable | Buffer;
+  // Without follow, dockerode hands over the whole answer as one Buffer.
+  const raw = Buffer.isBuffer(answer) ? Readable.from([answer]) : answer;
   let batch: LogLine[] = [];
   let timer: NodeJS.Timeout | undefined;
   const flush = () => {

@@ -305,6 +305,21 @@ describe('headless dashboard server', () => {
       ws.close();
     });
 
+    it('downloads the whole log as text, with timestamps when asked', async () => {
+      const res = await fetch(`${server.url}api/containers/dash-logs/logs?timestamps=1`, {
+        headers: { authorization: `Bearer ${server.token}` },
+      });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-disposition') ?? '', /attachment; filename=".+\.log"/);
+      const lines = (await res.text()).trimEnd().split('\n');
+      assert.equal(lines.length, 3);
+      for (const l of lines) assert.match(l, /^\d{4}-\d\d-\d\dT\S+ (first|oops|later)$/);
+      const missing = await fetch(`${server.url}api/containers/no-such/logs`, {
+        headers: { authorization: `Bearer ${server.token}` },
+      });
+      assert.equal(missing.status, 404);
+    });
+
     it('runs a shell on /ws/exec: typed input, output, the terminal size, exit code', async () => {
       const ws = openWs('/ws/exec?id=dash-logs&shell=sh&cols=100&rows=30');
       let out = '';
