@@ -115,17 +115,17 @@ export class MachineService {
           statusCode: 409,
         },
       );
-    await this.runVm('stop');
-    await fs.rm(this.paths.dir, { recursive: true, force: true });
+    // The CLI's own reset (it stops the VM first and never touches the image cache); the dashboard asked already.
+    await this.runVm('reset', ['--force']);
     await fs.rm(settingsFile, { force: true });
     return this.info();
   }
 
-  private runVm(sub: 'start' | 'stop'): Promise<void> {
+  private runVm(sub: 'start' | 'stop' | 'reset', extra: string[] = []): Promise<void> {
     const cli = this.berthCli;
     if (!cli) return Promise.reject(new Error('bin/berth was not found next to the dashboard'));
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [cli, 'vm', sub], {
+      const child = spawn(process.execPath, [cli, 'vm', sub, ...extra], {
         env: { ...process.env, BERTH_HOME: this.paths.home },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
