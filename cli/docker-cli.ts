@@ -106,6 +106,15 @@ async function run(
   args: string[],
   shown: string,
 ): Promise<number> {
+  // --help before the first argument (after it, it belongs to the container's command).
+  const firstPositional = args.findIndex((a) => !a.startsWith('-'));
+  const helpAt = args.indexOf('--help');
+  if (helpAt >= 0 && (firstPositional < 0 || helpAt < firstPositional)) {
+    ctx.io.stdout.write(
+      `Usage:  berth ${shown} [OPTIONS]\n\nberth takes the docker CLI's flags for "docker ${shown}" (those the engine supports) and prints what docker prints.\n`,
+    );
+    return 0;
+  }
   try {
     return await handler(ctx, args);
   } catch (err) {

@@ -8,9 +8,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { berth } from '../helpers/berth.js';
-import { docker } from '../helpers/docker.js';
-import { useEngineWithBusybox } from '../helpers/engine-with-images.js';
+import { spawn } from 'node:child_process';
+import { BERTH_BIN, berth } from '../helpers/berth.js';
+import { docker, dockerEnv } from '../helpers/docker.js';
+import { eventually, useEngineWithBusybox } from '../helpers/engine-with-images.js';
 import { recordForSweep } from '../helpers/leftovers.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 
@@ -180,6 +181,27 @@ describe('berth: the other docker commands', () => {
     const started = await b(['start', '-a', 'once']);
     assert.equal(started.code, 6);
     assert.equal(started.stdout, 'attached\n');
+  });
+
+  it('stats without --no-stream draws the table again and again; --help before the arguments', async () => {
+    ok(await b(['run', '-d', '--name', 'streamed', 'busybox', 'sleep', '300']), 'run');
+    const child = spawn(process.execPath, [BERTH_BIN, 'stats', 'streamed'], {
+      env: { ...process.env, ...(dockerEnv(engine()) as Record<string, string>) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    try {
+      await eventually(async () => (out.match(/^CONTAINER ID /gm) ?? []).length >= 2, 15_000, 'two tables');
+    } finally {
+      child.kill('SIGINT');
+    }
+    assert.match(out, /^[0-9a-f]{12} {3}streamed +\d+\.\d\d%/m);
+    const help = await b(['ps', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^Usage: {2}berth ps \[OPTIONS\]/);
+    const echoed = await b(['run', '--rm', 'busybox', 'echo', '--help']);
+    assert.equal(echoed.stdout, '--help\n', "after the image, --help is the command's");
   });
 
   it("stats --no-stream: docker's columns and numbers", async () => {
