@@ -74,6 +74,8 @@ export interface VolumeRow {
   size?: number;
   /** Names of the containers that mount it. */
   usedBy: string[];
+  /** Where it is mounted, per container (the Files tab browses it there). */
+  mountedAt: Array<{ containerId: string; container: string; destination: string }>;
   labels: Record<string, string>;
 }
 

@@ -25,6 +25,15 @@ export class VolumesService {
         usedBy: containers
           .filter((c) => (c.Mounts ?? []).some((m) => m.Type === 'volume' && m.Name === v.Name))
           .map((c) => c.Names[0]?.replace(/^\//, '') ?? c.Id.slice(0, 12)),
+        mountedAt: containers.flatMap((c) =>
+          (c.Mounts ?? [])
+            .filter((m) => m.Type === 'volume' && m.Name === v.Name)
+            .map((m) => ({
+              containerId: c.Id,
+              container: c.Names[0]?.replace(/^\//, '') ?? c.Id.slice(0, 12),
+              destination: m.Destination,
+            })),
+        ),
         labels: v.Labels ?? {},
       }))
       .sort((a, b) => a.name.localeCompare(b.name));

@@ -33,7 +33,7 @@ function initialTheme(): Theme {
 
 export function App() {
   const route = useHash();
-  const [view = 'containers', id, tab] = route;
+  const [view = 'containers', id, tab, ...rest] = route;
   const [theme, setTheme] = useState<Theme>(initialTheme);
   const connected = useVanilla(containersStore, (s) => s.connected);
   const engineError = useVanilla(containersStore, (s) => s.engineError);
@@ -43,7 +43,10 @@ export function App() {
   }, [theme]);
 
   let body;
-  if (view === 'containers' && id) body = <ContainerDetail id={id} tab={tab ?? 'logs'} />;
+  if (view === 'containers' && id)
+    body = (
+      <ContainerDetail id={id} tab={tab ?? 'logs'} path={rest.length ? `/${rest.join('/')}` : undefined} />
+    );
   else if (view === 'images') body = <ImagesView />;
   else if (view === 'volumes') body = <VolumesView />;
   else if (view === 'networks') body = <NetworksView />;

@@ -377,6 +377,13 @@ describe('dashboard (browser)', () => {
     await vol.waitFor();
     assert.match(await vol.innerText(), /ui-proj-db/);
     await dash().shot('volumes');
+    // Browse: the volume's files, in the container that mounts it.
+    assert.equal((await d('exec', 'ui-proj-db', 'sh', '-c', 'echo hi > /data/in-volume.txt')).code, 0);
+    await page().getByRole('link', { name: 'Browse volume ui-data' }).click();
+    await page()
+      .getByRole('table', { name: 'Files in /data' })
+      .locator('td', { hasText: 'in-volume.txt' })
+      .waitFor();
     await page().goto(`${dash().server.url}#/networks`);
     await page().getByRole('table', { name: 'Networks' }).locator('tr', { hasText: 'ui-net' }).waitFor();
     await dash().shot('networks');

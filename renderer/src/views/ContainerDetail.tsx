@@ -21,7 +21,7 @@ const TABS = [
   ['isolation', 'Isolation'],
 ] as const;
 
-export function ContainerDetail({ id, tab }: { id: string; tab: string }) {
+export function ContainerDetail({ id, tab, path }: { id: string; tab: string; path?: string }) {
   const row = useVanilla(
     containersStore,
     (s) => s.rows[id] ?? Object.values(s.rows).find((r) => r.name === id),
@@ -116,7 +116,7 @@ export function ContainerDetail({ id, tab }: { id: string; tab: string }) {
         {tab === 'inspect' && <InspectTab id={cid} />}
         {tab === 'terminal' && <TerminalTab id={cid} running={row?.state === 'running'} key={cid} />}
         {tab === 'stats' && <StatsTab id={cid} />}
-        {tab === 'files' && <FilesTab id={cid} />}
+        {tab === 'files' && <FilesTab id={cid} start={path} key={path} />}
         {tab === 'isolation' && <IsolationTab id={cid} />}
       </div>
     </section>

@@ -64,7 +64,24 @@ export function VolumesView() {
               <td className="mono ellipsis" title={v.mountpoint}>
                 {v.mountpoint}
               </td>
-              <td>
+              <td className="actions">
+                {v.mountedAt[0] ? (
+                  <a
+                    className="button"
+                    aria-label={`Browse volume ${v.name}`}
+                    title={`In ${v.mountedAt[0].container} at ${v.mountedAt[0].destination}`}
+                    href={`#/containers/${v.mountedAt[0].containerId}/files${v.mountedAt[0].destination
+                      .split('/')
+                      .map(encodeURIComponent)
+                      .join('/')}`}
+                  >
+                    Browse
+                  </a>
+                ) : (
+                  <span className="muted" title="Mount it in a container to browse it">
+                    not mounted
+                  </span>
+                )}
                 <button
                   type="button"
                   className="danger"

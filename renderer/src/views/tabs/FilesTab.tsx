@@ -10,8 +10,8 @@ function join(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
 }
 
-export function FilesTab({ id }: { id: string }) {
-  const [dir, setDir] = useState('/');
+export function FilesTab({ id, start = '/' }: { id: string; start?: string }) {
+  const [dir, setDir] = useState(start);
   const { data, error, loading, reload } = useCall('containers.files', { id, path: dir }, [id, dir]);
   const upload = useRef<HTMLInputElement>(null);
   const crumbs = dir.split('/').filter(Boolean);
