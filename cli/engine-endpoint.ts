@@ -3,20 +3,21 @@
 // currentContext, then Berth's own socket (the VM's forwarded one, else the
 // native engine's). The context named "default" is Berth's own socket.
 import { existsSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import Docker from 'dockerode';
+import { berthHome, vmPaths } from '../vm/paths.js';
 import { readContext, readDockerConfig } from './docker-contexts.js';
 
 export const NATIVE_SOCKET = '/var/lib/berth/docker.sock';
 
-export function berthSocketCandidates(): string[] {
-  return [path.join(os.homedir(), '.berth', 'docker.sock'), NATIVE_SOCKET];
+/** The VM's forwarded socket ($BERTH_HOME/docker.sock, as vm/ makes it), then the native engine's. */
+export function berthSocketCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
+  return [vmPaths(berthHome(env)).engineSocket, NATIVE_SOCKET];
 }
 
 /** Berth's own engine socket: the first that exists, else the VM's. */
-export function berthSocket(): string {
-  return berthSocketCandidates().find((p) => existsSync(p)) ?? berthSocketCandidates()[0];
+export function berthSocket(env: NodeJS.ProcessEnv = process.env): string {
+  const candidates = berthSocketCandidates(env);
+  return candidates.find((p) => existsSync(p)) ?? candidates[0];
 }
 
 export type Endpoint =
@@ -52,7 +53,7 @@ export function parseHost(host: string, from: string): Endpoint {
 }
 
 function fromContext(name: string, how: string, env: NodeJS.ProcessEnv): Endpoint {
-  if (name === 'default') return parseHost(`unix://${berthSocket()}`, `${how} "default" (Berth's socket)`);
+  if (name === 'default') return parseHost(`unix://${berthSocket(env)}`, `${how} "default" (Berth's socket)`);
   const meta = readContext(name, env);
   if (!meta) throw new EndpointError(`context "${name}" does not exist`);
   const host = meta.Endpoints.docker?.Host;
@@ -69,7 +70,7 @@ export function resolveEndpoint(choice: EndpointChoice = {}, env: NodeJS.Process
   if (env.DOCKER_CONTEXT) return fromContext(env.DOCKER_CONTEXT, 'DOCKER_CONTEXT', env);
   const current = readDockerConfig(env).currentContext;
   if (typeof current === 'string' && current) return fromContext(current, 'current context', env);
-  return parseHost(`unix://${berthSocket()}`, "Berth's socket");
+  return parseHost(`unix://${berthSocket(env)}`, "Berth's socket");
 }
 
 export function dockerClient(endpoint: Endpoint): Docker {

@@ -24,7 +24,7 @@ export const contextCommand: CommandHandler = async (ctx, argv) => {
     case 'install': {
       const { flags: f, positionals } = parseFlags(rest, { use: {}, host: { value: true } });
       if (positionals.length) throw new UsageError('accepts no arguments');
-      const host = parseHost(asString(f.host) ?? `unix://${berthSocket()}`, '--host').host;
+      const host = parseHost(asString(f.host) ?? `unix://${berthSocket(ctx.env)}`, '--host').host;
       const existed = readContext(BERTH_CONTEXT, ctx.env) !== undefined;
       const file = await writeContext(
         {
@@ -79,7 +79,7 @@ export const contextCommand: CommandHandler = async (ctx, argv) => {
       for (const n of names) {
         const host =
           n === 'default'
-            ? `unix://${berthSocket()}`
+            ? `unix://${berthSocket(ctx.env)}`
             : (readContext(n, ctx.env)?.Endpoints.docker?.Host ?? '');
         ctx.io.stdout.write(`${n}${n === current ? ' *' : ''}   ${host}\n`);
       }

@@ -133,6 +133,14 @@ describe('berth: which engine it talks to', () => {
       env: { DOCKER_CONFIG: config, HOME: home, DOCKER_HOST: undefined },
     });
     assert.match(plain.stdout, /^Client: Berth \d+\.\d+\.\d+$/m);
+    // BERTH_HOME moves it, as it moves the VM's files.
+    const berthHome = path.join(home, 'elsewhere');
+    mkdirSync(berthHome);
+    symlinkSync(engine().socket, path.join(berthHome, 'docker.sock'));
+    const moved = await berth(engine(), ['version', '--format', '{{.Client.Host}}'], {
+      env: { DOCKER_CONFIG: config, HOME: '/nonexistent', BERTH_HOME: berthHome, DOCKER_HOST: undefined },
+    });
+    assert.equal(moved.stdout, `unix://${berthHome}/docker.sock\n`);
     assert.match(
       plain.stdout,
       new RegExp(`^Server: Berth Engine .*\\(API 1\\.47.* on unix://${home}/\\.berth/docker\\.sock$`, 'm'),
