@@ -33,9 +33,15 @@ hwclock -s -u 2>/dev/null
 hostname berth
 say "mounts done at $(uptime_s) s"
 
-# Modules in dependency order (listed at image build time); the rest load on demand.
+# Modules (listed at image build time; the rest load on demand): all at once,
+# each modprobe bringing its dependencies, then once more in order for any
+# that lost a race over a shared dependency.
 while read -r module; do
-  modprobe "$module" 2>/dev/null || say "could not load $module"
+  modprobe "$module" 2>/dev/null &
+done </etc/berth/modules
+wait
+while read -r module; do
+  [ -d "/sys/module/$module" ] || modprobe "$module" 2>/dev/null || say "could not load $module"
 done </etc/berth/modules
 sysctl -qw net.ipv4.ip_forward=1 2>/dev/null
 say "modules loaded at $(uptime_s) s"
