@@ -30,6 +30,19 @@ export async function writeFileAtomic(
   await syncDir(dir);
 }
 
+/** writeFileAtomic's temp name: ".<file>.<12 hex>.tmp" beside the file. */
+const TEMP_NAME = /^\..+\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Removes the temp files of writes a crash cut short in dir (not below it):
+ * their content never became the file's, so nothing is lost. Call at start,
+ * before anything writes there again.
+ */
+export async function removeStaleTemps(dir: string): Promise<void> {
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  for (const name of names) if (TEMP_NAME.test(name)) await fs.rm(path.join(dir, name), { force: true });
+}
+
 export async function writeJsonAtomic(file: string, value: unknown, mode = 0o600): Promise<void> {
   await writeFileAtomic(file, JSON.stringify(value), mode);
 }

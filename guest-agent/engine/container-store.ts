@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ContainerConfig, ContainerState, HostConfig } from '../../common/engine-api.js';
 import { ZERO_TIME } from '../../common/engine-api.js';
-import { readJson, writeJsonAtomic } from '../../common/atomic-file.js';
+import { readJson, removeStaleTemps, writeJsonAtomic } from '../../common/atomic-file.js';
 import { invalid, notFound } from '../errors.js';
 import { log } from '../util/logger.js';
 import type { ParsedMount, ResolvedMount } from '../volumes/volume-types.js';
@@ -69,6 +69,7 @@ export class ContainerStore {
   async load(): Promise<ContainerRecord[]> {
     await fs.mkdir(this.containersDir, { recursive: true, mode: 0o710 });
     for (const id of await fs.readdir(this.containersDir)) {
+      await removeStaleTemps(path.join(this.containersDir, id));
       const file = path.join(this.containersDir, id, 'config.v2.json');
       let record: ContainerRecord | undefined;
       try {

@@ -18,7 +18,13 @@ import { EngineError, invalid, notFound } from '../errors.js';
 import { log } from '../util/logger.js';
 import { run } from '../util/subprocess.js';
 import { sha256Hex, shortId } from '../util/ids.js';
-import { readJson, writeFileAtomic, writeJsonAtomic, syncDir } from '../../common/atomic-file.js';
+import {
+  readJson,
+  removeStaleTemps,
+  writeFileAtomic,
+  writeJsonAtomic,
+  syncDir,
+} from '../../common/atomic-file.js';
 import {
   asLayerError,
   decompress,
@@ -130,6 +136,7 @@ export class ImageStore {
     await fs.mkdir(this.layersDir, { recursive: true, mode: 0o711 });
     await fs.rm(this.tmpDir, { recursive: true, force: true });
     await fs.mkdir(this.tmpDir, { mode: 0o700 });
+    for (const dir of [this.imageDir, this.metaDir, this.blobDir]) await removeStaleTemps(dir);
 
     // Layers: only complete ones count.
     this.layerSizes = new Map();

@@ -8,7 +8,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { EngineError, conflict, invalid, notFound } from '../errors.js';
-import { writeJsonAtomic, readJson } from '../../common/atomic-file.js';
+import { writeJsonAtomic, readJson, removeStaleTemps } from '../../common/atomic-file.js';
 import { newId } from '../util/ids.js';
 import { log } from '../util/logger.js';
 import { run } from '../util/subprocess.js';
@@ -201,6 +201,7 @@ export class VolumeStore {
         continue;
       }
       if (!NAME_RE.test(entry.name)) continue;
+      await removeStaleTemps(dir);
       let meta = await readJson<VolumeMeta>(path.join(dir, META)).catch(() => undefined);
       if (!meta) {
         // Created before its metadata was written, or by hand: adopt it as a plain volume.
