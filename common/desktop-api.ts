@@ -201,7 +201,7 @@ export interface DesktopMethods {
   'networks.remove': { params: { id: string }; result: void };
   'compose.list': { params: Record<string, never>; result: ComposeProjectRow[] };
   'compose.action': {
-    params: { project: string; action: 'start' | 'stop' | 'restart' | 'down' };
+    params: { project: string; action: 'up' | 'start' | 'stop' | 'restart' | 'down' };
     result: void;
   };
   'machine.info': { params: Record<string, never>; result: MachineInfo };

@@ -95,8 +95,8 @@ export class DesktopBackend {
       'networks.remove': (p) => this.networks.remove(str(p, 'id')),
       'compose.list': () => this.compose.list(),
       'compose.action': (p) => {
-        if (!['start', 'stop', 'restart', 'down'].includes(p.action))
-          throw new DesktopFailure('action must be start, stop, restart or down', 400);
+        if (!['up', 'start', 'stop', 'restart', 'down'].includes(p.action))
+          throw new DesktopFailure('action must be up, start, stop, restart or down', 400);
         return this.compose.action(str(p, 'project'), p.action);
       },
       'machine.info': () => this.machine.info(),

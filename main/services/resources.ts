@@ -1,7 +1,13 @@
 // Volumes, networks and compose projects: lists and the few actions on them.
 import type Docker from 'dockerode';
 import type { ComposeProjectRow, NetworkRow, VolumeRow } from '../../common/desktop-api.js';
+import { existsSync } from 'node:fs';
+import { loadProject, up } from '../../compose/index.js';
+import { DesktopFailure } from '../errors.js';
 import { COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL } from './container-rows.js';
+
+const COMPOSE_CONFIG_FILES_LABEL = 'com.docker.compose.project.config_files';
+const COMPOSE_WORKING_DIR_LABEL = 'com.docker.compose.project.working_dir';
 
 export class VolumesService {
   constructor(private readonly docker: Docker) {}
@@ -107,8 +113,8 @@ export class ComposeService {
         services: [],
         running: 0,
         total: 0,
-        workingDir: c.Labels['com.docker.compose.project.working_dir'],
-        configFiles: c.Labels['com.docker.compose.project.config_files'],
+        workingDir: c.Labels[COMPOSE_WORKING_DIR_LABEL],
+        configFiles: c.Labels[COMPOSE_CONFIG_FILES_LABEL],
       };
       const service = c.Labels[COMPOSE_SERVICE_LABEL];
       if (service && !row.services.includes(service)) row.services.push(service);
@@ -120,21 +126,40 @@ export class ComposeService {
   }
 
   /**
-   * Start, stop, restart or take down (remove the containers and the project's
-   * networks) a project, from its containers' labels: the compose file need not be here.
+   * up: `compose up -d` from the project's files when they are still where its
+   * containers' labels say (a removed service comes back, a changed one is
+   * recreated), else a start of what is there. start, stop, restart, down
+   * (containers and the project's networks) work from the labels alone.
    */
-  async action(project: string, action: 'start' | 'stop' | 'restart' | 'down'): Promise<void> {
+  async action(project: string, action: 'up' | 'start' | 'stop' | 'restart' | 'down'): Promise<void> {
     const containers = await this.containersOf(project);
+    if (containers.length === 0) throw new DesktopFailure(`no compose project named ${project}`, 404);
+    if (action === 'up') {
+      const labels = containers[0].Labels;
+      const files = (labels[COMPOSE_CONFIG_FILES_LABEL] ?? '').split(',').filter(Boolean);
+      if (files.length > 0 && files.every((f) => existsSync(f))) {
+        const loaded = loadProject({
+          files,
+          projectName: project,
+          projectDir: labels[COMPOSE_WORKING_DIR_LABEL] || undefined,
+          cwd: labels[COMPOSE_WORKING_DIR_LABEL] || undefined,
+        });
+        await up(this.docker, loaded, { progress: () => undefined });
+        return;
+      }
+      action = 'start';
+    }
+    const verb = action;
     await Promise.all(
       containers.map(async (c) => {
         const ct = this.docker.getContainer(c.Id);
-        if (action === 'start' && c.State !== 'running') await ct.start();
-        else if (action === 'stop' && c.State === 'running') await ct.stop();
-        else if (action === 'restart') await ct.restart();
-        else if (action === 'down') await ct.remove({ force: true });
+        if (verb === 'start' && c.State !== 'running') await ct.start();
+        else if (verb === 'stop' && c.State === 'running') await ct.stop();
+        else if (verb === 'restart') await ct.restart();
+        else if (verb === 'down') await ct.remove({ force: true });
       }),
     );
-    if (action === 'down') {
+    if (verb === 'down') {
       const nets = await this.docker.listNetworks({
         filters: { label: [`${COMPOSE_PROJECT_LABEL}=${project}`] },
       });

@@ -6,7 +6,7 @@ import { containersStore } from '../live.js';
 export function ComposeView() {
   const rows = useVanilla(containersStore, (s) => s.rows);
   const { data, error, reload } = useCall('compose.list', {}, [rows]);
-  const action = async (project: string, a: 'start' | 'stop' | 'restart' | 'down') => {
+  const action = async (project: string, a: 'up' | 'start' | 'stop' | 'restart' | 'down') => {
     if (a === 'down' && !confirm(`Take ${project} down (remove its containers and networks)?`)) return;
     await act('compose.action', { project, action: a }, `${project}: ${a} done`);
     reload();
@@ -42,8 +42,8 @@ export function ComposeView() {
               <td className="actions">
                 <button
                   type="button"
-                  onClick={() => void action(p.name, 'start')}
-                  aria-label={`Start ${p.name}`}
+                  onClick={() => void action(p.name, 'up')}
+                  aria-label={`Up ${p.name}`}
                 >
                   Up
                 </button>
