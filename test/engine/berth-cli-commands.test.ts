@@ -79,8 +79,9 @@ describe('berth: the other docker commands', () => {
       'table {{.Name}}\t{{.Labels}}\t{{.Internal}}',
     ]);
     await same(['network', 'inspect', 'net-b']);
-    await same(['network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Subnet}}{{end}}', 'net-b']).catch(
-      () => undefined,
+    assert.equal(
+      (await same(['network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Subnet}}{{end}}', 'net-b'])).stdout,
+      '10.77.0.0/24\n',
     );
     ok(await b(['run', '-d', '--name', 'netter', 'busybox', 'sleep', '300']), 'run');
     ok(await b(['network', 'connect', '--alias', 'nick', '--ip', '10.77.0.9', 'net-b', 'netter']), 'connect');

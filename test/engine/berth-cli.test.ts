@@ -253,6 +253,13 @@ describe('berth: containers and images, output as the docker CLI prints it', () 
       'web',
       'done',
     ]);
+    await bothSame(engine(), [
+      'inspect',
+      '-f',
+      '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}} {{range .Config.Env}}{{.}};{{end}} {{if .State.Running}}up{{else}}down{{end}}',
+      'web',
+      'done',
+    ]);
     await bothSame(engine(), ['port', 'web']);
     await bothSame(engine(), ['port', 'web', '443']);
     const missing = await b(['inspect', 'web', 'nosuch']);

@@ -38,8 +38,24 @@ describe('--format templates', () => {
     assert.equal(parseTemplate('{{.Missing}}').execute(row), '<no value>');
     assert.equal(parseTemplate('{{json .}}').execute({ s: '<&>' }), '{"s":"\\u003c\\u0026\\u003e"}');
   });
+  it('range, if, with and else, as docker inspect -f users write them', () => {
+    const c = { Networks: { b: { IP: '10.0.0.2' }, a: { IP: '10.0.0.1' } }, Env: ['A=1', 'B=2'], Empty: [] };
+    assert.equal(parseTemplate('{{range .Networks}}{{.IP}} {{end}}').execute(c), '10.0.0.1 10.0.0.2 ');
+    assert.equal(parseTemplate('{{range .Env}}[{{.}}]{{end}}').execute(c), '[A=1][B=2]');
+    assert.equal(parseTemplate('{{range .Empty}}x{{else}}none{{end}}').execute(c), 'none');
+    assert.equal(
+      parseTemplate('{{if .Env}}yes{{else}}no{{end}} {{if .Empty}}yes{{else}}no{{end}}').execute(c),
+      'yes no',
+    );
+    assert.equal(
+      parseTemplate('{{with .Networks.a}}{{.IP}}{{end}}{{range .Env}}{{len $.Env}}{{end}}').execute(c),
+      '10.0.0.122',
+    );
+  });
   it('says what it cannot do', () => {
-    assert.throws(() => parseTemplate('{{range .Ports}}x{{end}}'), UsageError);
+    assert.throws(() => parseTemplate('{{range .Ports}}x'), /missing \{\{end\}\}|has no \{\{end\}\}/);
+    assert.throws(() => parseTemplate('{{end}}'), /unexpected \{\{end\}\}/);
+    assert.throws(() => parseTemplate('{{define "x"}}{{end}}'), UsageError);
     assert.throws(() => parseTemplate('{{.ID'), /unclosed action/);
     assert.throws(() => parseTemplate('{{nosuch .ID}}').execute(row), /function "nosuch" not defined/);
   });
