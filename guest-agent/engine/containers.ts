@@ -713,7 +713,11 @@ export class ContainerService {
     state.FinishedAt = new Date().toISOString();
     // A --rm container's record is deleted right after; should the engine die in
     // between, reconcile records it exited and removes it all the same.
-    if (!record.HostConfig.AutoRemove) await this.deps.store.save(record);
+    // A full disk must not leave waiters hanging: the exit is known in memory either way.
+    if (!record.HostConfig.AutoRemove)
+      await this.deps.store
+        .save(record)
+        .catch((err) => log.error('cannot record a container exit on disk', { id, error: String(err) }));
     this.emit(record, 'die', { exitCode: String(exitCode) });
     live.hub.finish();
     for (const waiter of [...live.waiters]) {
@@ -753,7 +757,9 @@ export class ContainerService {
     live.restartDelayMs = ranMs >= 10_000 ? 100 : Math.min(live.restartDelayMs * 2, 60_000);
     record.State.Restarting = true;
     record.State.Status = 'restarting';
-    void this.deps.store.save(record);
+    void this.deps.store
+      .save(record)
+      .catch((err) => log.error('cannot record a restart on disk', { id: record.Id, error: String(err) }));
     live.restartTimer = setTimeout(() => {
       live.restartTimer = undefined;
       if (this.shuttingDown || record.ManuallyStopped || live.removing) return;
