@@ -136,6 +136,16 @@ test('channel: shell commands for `berth vm ssh` (output, stderr, exit code, std
   assert.match(tty.stdout, /^\/dev\/pts\/\d+\r\n33 91\r\n$/);
 });
 
+test('channel: an interactive shell in a terminal (what `berth vm ssh` opens), its exit code', async (t) => {
+  const client = await channelPair(t);
+  const { channel, exitCode } = await client.openShell(undefined, { term: 'xterm', cols: 80, rows: 24 });
+  let out = '';
+  channel.on('data', (d: Buffer) => (out += d.toString()));
+  channel.write('echo "typed $((6 * 7))"; exit 5\n');
+  assert.equal(await exitCode, 5);
+  assert.match(out, /typed 42\r\n/); // (the terminal echoes the line typed: "$((6 * 7))" there)
+});
+
 test('channel: control commands answer with their status; a bad time is refused', async (t) => {
   const client = await channelPair(t);
   assert.equal(await client.run(CONTROL_COMMANDS.ping), 'ok\n');
