@@ -13,7 +13,7 @@ const USAGE = `Usage: berth COMMAND
 Commands:
   version    Show the Berth client and engine versions
   doctor     Check this machine and the engine, and say what to install
-  vm         The Berth VM: start, stop, status, logs, build-image
+  vm         The Berth VM: start, stop, restart, status, logs, ssh, reset, settings, build-image
   compose    Run a Compose project: up, down, ps, logs, config, exec, run, …
   dashboard  Serve the dashboard on 127.0.0.1 and print its address
   context    install: a "berth" docker context, so the docker CLI and other tools use Berth
