@@ -632,17 +632,27 @@ export class ContainerService {
     }
     // bridge and user networks: the engine's own namespace, with an endpoint on
     // each network and the published ports.
-    const netnsPath = path.join(this.deps.paths.netnsDir, record.Id);
+    const networks = attachedNetworks(record);
+    // Only on the default bridge: a namespace made ahead of time, already wired.
+    const spare =
+      networks.length === 1
+        ? this.deps.network.takeSpare(networks[0]![0], {
+            ipv4: networks[0]![1].IPv4Address,
+            mac: networks[0]![1].MacAddress,
+          })
+        : undefined;
+    const netnsPath = spare?.netnsPath ?? path.join(this.deps.paths.netnsDir, record.Id);
     live.netnsPath = netnsPath;
     live.ownNetns = true;
     let primaryIp = '';
     live.connected = true;
     let first = true;
-    for (const [name, cfg] of attachedNetworks(record)) {
+    for (const [name, cfg] of networks) {
       // The first endpoint's setup makes the namespace too: one process fewer per start.
-      const createNetns = first;
+      const createNetns = first && !spare;
       first = false;
       const endpoint = await this.deps.network.connect(record.Id, netnsPath, name, {
+        spare,
         createNetns,
         ipv4: cfg.IPv4Address || undefined,
         mac: cfg.MacAddress || undefined,

@@ -167,6 +167,7 @@ export class Engine {
         userlandProxy: opts.userlandProxy,
         dns: opts.dns,
         hostGatewayIp: opts.hostGatewayIp,
+        spareNetnsDir: path.join(paths.execRoot, 'netns-spare'),
       });
       await network.init();
       const engine = new Engine(

@@ -58,9 +58,10 @@ import {
 import { listenTcp, listenUdp, type ProxyHandle } from './userland-proxy.js';
 import { EmbeddedDns, parseUpstream, type DnsClient, type Upstream } from './embedded-dns.js';
 import { DNS_REDIRECT_SYSCTLS, EMBEDDED_DNS_IP, dnsRedirectRules } from './dns-redirect.js';
-import { ipBatchInNetns } from './netns.js';
+import { ipBatchInNetns, removeNetns } from './netns.js';
 import type {
   ConnectOptions,
+  SpareEndpoint,
   EndpointSettings,
   NetworkContainerView,
   NetworkCreateRequest,
@@ -78,6 +79,8 @@ export type * from './network-types.js';
 
 const PREDEFINED = ['bridge', 'host', 'none'];
 const DEFAULT_BRIDGE = 'berth0';
+/** How long after a spare is taken the next is made. */
+const SPARE_DELAY_MS = 200;
 /** How long a removed namespace's veths may take to vanish before they are deleted by hand. */
 const LINK_GONE_WAIT_MS = 2000;
 const DEFAULT_BIP = '172.17.0.1/16';
@@ -191,6 +194,11 @@ export class NetworkService {
   /** containerId → networkId → endpoint */
   private readonly endpoints = new Map<string, Map<string, Endpoint>>();
   private readonly publications = new Map<string, Publication[]>();
+  private readonly spareDir?: string;
+  /** The spare endpoint ready to hand out, and whether one is being made. */
+  private spareReady?: SpareEndpoint;
+  private spareMaking?: Promise<void>;
+  private stopping = false;
   /** containerId → the gateway its 127.0.0.11 goes to (undefined: redirect installed, pointing nowhere). */
   private readonly dnsRedirects = new Map<string, string | undefined>();
   private readonly ports = new PortTable();
@@ -209,6 +217,7 @@ export class NetworkService {
     this.useIptables = opts.iptables ?? true;
     this.userlandProxy = opts.userlandProxy ?? true;
     this.hostGateway = opts.hostGatewayIp;
+    this.spareDir = opts.spareNetnsDir;
     this.dns = new EmbeddedDns({
       clientOf: (networkId, ip) => this.dnsClient(networkId, ip),
       upstreams: opts.dns?.map((d) => parseUpstream(d)).filter((u): u is Upstream => !!u),
@@ -231,6 +240,11 @@ export class NetworkService {
         `invalid bip ${this.bip}: give the default bridge's gateway address and prefix, such as 172.17.0.1/16`,
       );
 
+    if (this.spareDir) {
+      // A previous run's spares: their addresses are not taken in this run's pools.
+      await fs.mkdir(this.spareDir, { recursive: true, mode: 0o700 });
+      for (const file of await fs.readdir(this.spareDir)) await removeNetns(path.join(this.spareDir, file));
+    }
     await fs.mkdir(this.stateDir, { recursive: true, mode: 0o700 });
     for (const file of await fs.readdir(this.stateDir)) {
       if (file.startsWith('.') || !file.endsWith('.json')) continue;
@@ -335,6 +349,10 @@ export class NetworkService {
 
   /** Closes the proxies and removes Berth's iptables rules; bridges stay, as dockerd keeps docker0. */
   async shutdown(): Promise<void> {
+    this.stopping = true;
+    await this.spareMaking;
+    if (this.spareReady) await removeNetns(this.spareReady.netnsPath).catch(() => undefined);
+    this.spareReady = undefined;
     for (const id of [...this.publications.keys()]) await this.unpublish(id).catch(() => undefined);
     await this.dns.closeAll();
     await this.syncChain.catch(() => undefined);
@@ -544,8 +562,11 @@ export class NetworkService {
       if (!mac) throw invalid(`invalid MAC address: ${opts.mac}`);
     }
 
+    const spare = opts.spare;
+    if (spare && (!this.isDefaultBridge(rec) || requested !== undefined || mac || eps))
+      throw new Error('a spare endpoint is for a container whose only network is the default bridge');
     // Everything up to here is synchronous with the reservation below, so concurrent connects cannot collide.
-    const ip = pool.allocate(requested);
+    const ip = spare ? spare.ip : pool.allocate(requested);
     if (!eps) {
       eps = new Map();
       this.endpoints.set(containerId, eps);
@@ -598,7 +619,8 @@ export class NetworkService {
         : undefined;
 
     try {
-      for (let attempt = 0; ; attempt++) {
+      if (spare) ep.hostIf = spare.hostIf;
+      for (let attempt = 0; !spare; attempt++) {
         ep.hostIf = randomVethName();
         try {
           await createEndpoint({
@@ -662,6 +684,66 @@ export class NetworkService {
         );
       }
     }
+  }
+
+  // ---- spare endpoints for the default bridge ---------------------------------
+
+  /**
+   * A spare endpoint for a container whose only network is the default bridge (no --ip or --mac-address of
+   * its own), or undefined. Making a namespace and its veth takes two processes; with a spare made while the
+   * engine was otherwise idle, a `docker run` on the default bridge starts with no network process at all.
+   * Taking one starts making the next.
+   */
+  takeSpare(network: string, wants: { ipv4?: string; mac?: string }): SpareEndpoint | undefined {
+    if (!this.spareDir || this.stopping) return undefined;
+    const rec = this.findByName(network) ?? this.records.get(network);
+    if (!rec || !this.isDefaultBridge(rec) || wants.ipv4 || wants.mac) return undefined;
+    const spare = this.spareReady;
+    this.spareReady = undefined;
+    this.spareMaking ??= this.makeSpare().finally(() => (this.spareMaking = undefined));
+    return spare;
+  }
+
+  private async makeSpare(): Promise<void> {
+    // After the container that took the last one has started, not in its way.
+    await new Promise((resolve) => setTimeout(resolve, SPARE_DELAY_MS));
+    const rec = [...this.records.values()].find((r) => this.isDefaultBridge(r));
+    if (!rec || !this.spareDir || this.stopping) return;
+    const pool = this.pools.get(rec.Id)!;
+    let ip: number;
+    try {
+      ip = pool.allocate(undefined);
+    } catch {
+      return; // the bridge is full: containers take the slow path
+    }
+    const spare: SpareEndpoint = {
+      netnsPath: path.join(this.spareDir, `spare-${newId().slice(0, 12)}`),
+      hostIf: randomVethName(),
+      ip,
+    };
+    try {
+      await createEndpoint({
+        bridge: rec.bridgeName!,
+        netnsPath: spare.netnsPath,
+        hostIf: spare.hostIf,
+        containerIf: 'eth0',
+        mac: macFromIPv4(ip),
+        cidr: `${formatIPv4(ip)}/${pool.subnet.prefix}`,
+        defaultGateway: formatIPv4(pool.gateway),
+        mtu: this.settings.get(rec.Id)?.mtu,
+        hairpin: this.useIptables && !this.userlandProxy,
+        createNetns: true,
+      });
+    } catch (err) {
+      pool.release(ip);
+      log.debug('no spare endpoint', { error: (err as Error).message });
+      return;
+    }
+    if (this.stopping) {
+      await removeNetns(spare.netnsPath).catch(() => undefined);
+      return;
+    }
+    this.spareReady = spare;
   }
 
   /** At container exit: unpublish its ports and remove all its endpoints. */

@@ -74,6 +74,16 @@ export interface ConnectOptions {
   dns?: string[];
   /** Make the namespace at netnsPath in the same step (a container's first network). */
   createNetns?: boolean;
+  /** A spare endpoint from takeSpare(): netnsPath is its namespace, already wired to the default bridge. */
+  spare?: SpareEndpoint;
+}
+
+/** A network namespace made ahead of time with its veth on the default bridge, address and route set. */
+export interface SpareEndpoint {
+  netnsPath: string;
+  hostIf: string;
+  /** Its address, already taken from the default bridge's pool. */
+  ip: number;
 }
 
 export interface NetworkServiceOptions {
@@ -88,6 +98,8 @@ export interface NetworkServiceOptions {
   dns?: string[];
   /** The address `host-gateway` stands for in --add-host; default: the default bridge's gateway. */
   hostGatewayIp?: string;
+  /** Where spare namespaces for the default bridge are kept (emptied at init); none: no spares. */
+  spareNetnsDir?: string;
 }
 
 /** One container's entry in `docker network inspect` → Containers. */

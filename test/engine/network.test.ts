@@ -3,8 +3,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
+import { promises as fs } from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { describe, it } from 'node:test';
+import { run } from '../../guest-agent/util/subprocess.js';
 import { docker } from '../helpers/docker.js';
 import { eventually, useEngineWithBusybox } from '../helpers/engine-with-images.js';
 
@@ -44,6 +47,45 @@ describe('networking', () => {
     const ping = await d('exec', c, 'ping', '-c', '1', '-W', '2', '172.17.0.1');
     assert.equal(ping.code, 0, 'the gateway answers');
     await d('rm', '-f', c);
+  });
+
+  it('starts a later default-bridge container in a namespace made ahead of time, wired as any other', async () => {
+    const first = (await d('run', '-d', 'busybox', 'sleep', '300')).stdout.trim();
+    const spareDir = path.join(engine().execRoot, 'netns-spare');
+    // Taking (or missing) a spare starts making the next one: ready once its veth is on the bridge too.
+    const onBridge = async () =>
+      (await run('ip', ['-o', 'link', 'show', 'master', 'berth0'])).stdout.split('\n').filter(Boolean).length;
+    await eventually(async () => (await onBridge()) === 2, 10_000, 'a spare wired to the bridge');
+    const second = (await d('run', '-d', 'busybox', 'sleep', '300')).stdout.trim();
+    const inspect = async (c: string) => JSON.parse((await d('inspect', c)).stdout)[0];
+    const s = (await inspect(second)).NetworkSettings;
+    const pid = (await inspect(second)).State.Pid;
+    const ns = (await fs.stat(`/proc/${pid}/ns/net`)).ino;
+    let taken = '';
+    for (const f of await fs.readdir(spareDir))
+      if ((await fs.stat(path.join(spareDir, f))).ino === ns) taken = f;
+    assert.ok(taken, 'the second container runs in a spare namespace');
+    const bytes = s.IPAddress.split('.').map((n: string) => Number(n).toString(16).padStart(2, '0'));
+    assert.equal(s.MacAddress, `02:42:${bytes.join(':')}`);
+    assert.notEqual(s.IPAddress, (await inspect(first)).NetworkSettings.IPAddress);
+    const link = await d('exec', second, 'ip', '-o', 'link', 'show', 'eth0');
+    assert.match(link.stdout, new RegExp(s.MacAddress));
+    assert.match((await d('exec', second, 'ip', 'route')).stdout, /^default via 172\.17\.0\.1 dev eth0/m);
+    const ipFirst = (await inspect(first)).NetworkSettings.IPAddress;
+    assert.equal(
+      (await d('exec', second, 'ping', '-c', '1', '-W', '2', ipFirst)).code,
+      0,
+      'reaches the first',
+    );
+    // The ready spare is nobody's: the bridge lists the two containers only.
+    const listed = JSON.parse((await d('network', 'inspect', 'bridge')).stdout)[0].Containers;
+    assert.deepEqual(Object.keys(listed).sort(), [first, second].sort());
+    await d('rm', '-f', first, second);
+    // Its namespace goes with the container, as an own one would.
+    assert.ok(
+      !(await fs.readdir(spareDir)).includes(taken),
+      'the taken namespace is removed with its container',
+    );
   });
 
   it('publishes a port on loopback, reports it, and frees it', async () => {

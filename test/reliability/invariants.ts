@@ -73,6 +73,7 @@ export async function checkContainers(engine: TestEngine, knownIds: Set<string>)
   const leaks: Leak[] = [];
   const listed = await client.listContainers({ all: true });
   const live = new Set<string>();
+  const liveNetns = new Set<number>(); // inode of each running container's network namespace
   for (const c of listed) {
     const info = await client
       .getContainer(c.Id)
@@ -85,6 +86,8 @@ export async function checkContainers(engine: TestEngine, knownIds: Set<string>)
     const s = info.State;
     if (s.Running) {
       live.add(c.Id);
+      const ns = await fs.stat(`/proc/${s.Pid}/ns/net`).catch(() => undefined);
+      if (ns) liveNetns.add(ns.ino);
       if (!(s.Pid > 0 && (await pidAlive(s.Pid))))
         leaks.push({ kind: 'state', what: `${c.Id} claims to run as pid ${s.Pid}, which is not alive` });
     } else {
@@ -124,10 +127,19 @@ export async function checkContainers(engine: TestEngine, knownIds: Set<string>)
       }),
     )
   ).reduce<number>((a, b) => a + b, 0);
-  if (veths !== runningOnBridge)
+  // The engine keeps one spare namespace wired to the default bridge (execRoot/netns-spare); the others
+  // there belong to running containers that took them. Its veth is on the bridge too.
+  let spares = 0;
+  for (const file of await listDir(path.join(engine.execRoot, 'netns-spare'))) {
+    const ns = await fs.stat(path.join(engine.execRoot, 'netns-spare', file)).catch(() => undefined);
+    if (!ns || !liveNetns.has(ns.ino)) spares++;
+  }
+  if (spares > 1) leaks.push({ kind: 'netns', what: `${spares} spare namespaces, not one` });
+  // (A spare being made may not be on the bridge yet.)
+  if (veths < runningOnBridge || veths > runningOnBridge + spares)
     leaks.push({
       kind: 'veth',
-      what: `${veths} interfaces on ${BRIDGE} for ${runningOnBridge} running containers`,
+      what: `${veths} interfaces on ${BRIDGE} for ${runningOnBridge} running containers and ${spares} spare`,
     });
 
   // Port publications of containers that do not run: DNAT rules to a container address.
