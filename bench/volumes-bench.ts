@@ -1,24 +1,26 @@
 // Volume I/O, Berth vs dockerd: 10,000 small files created and read back, and a
 // large sequential write, through a bind mount and through a named volume. Each
-// step is one `docker run --rm` whose wall time is measured (median of 3), so
-// container start is included equally on both sides. Run through
+// step is one `docker run --rm` whose wall time is measured (median of 5, the
+// engines alternating), so container start is included equally on both sides. Run through
 // `npm run bench -- volumes` (a private network namespace).
 import { promises as fs } from 'node:fs';
 import { pack } from 'tar-stream';
 import { busyboxArchive } from '../test/fixtures/busybox-image.js';
 import {
-  measureBoth,
   median,
   must,
   printTable,
   requirePrivateNetns,
+  startBerth,
+  startDockerd,
   timed,
+  which,
   writeResults,
   type Row,
   type Subject,
 } from './subjects.js';
 
-const SAMPLES = 3;
+const SAMPLES = 5;
 const FILES = 10_000;
 const FILE_BYTES = 256;
 const BIG_MB = 256;
@@ -60,58 +62,88 @@ async function smallFilesTar(): Promise<Buffer> {
 
 type Results = Record<string, number>;
 
-async function measure(subject: Subject, image: string, tar: Buffer, bindDir: string): Promise<Results> {
-  await must(subject, ['load', '-i', image]);
-  await must(subject, ['volume', 'create', VOLUME]);
-  const out: Results = {};
-  try {
-    for (const [kind, mount] of [
-      ['bind', `${bindDir}:/w`],
-      ['volume', `${VOLUME}:/w`],
-    ] as const) {
-      const runIn = (cmd: string[], input?: Buffer) =>
-        must(subject, ['run', '--rm', ...(input ? ['-i'] : []), ...NET, '-v', mount, 'busybox', ...cmd], {
-          input,
-          timeoutMs: 300_000,
-        });
-      const samples: Record<Step, number[]> = { create: [], read: [], write: [] };
-      for (let i = 0; i < SAMPLES; i++) {
-        await runIn(['rm', '-rf', '/w/files', '/w/big']); // untimed: each sample starts empty
-        samples.create.push(await timed(() => runIn(STEPS.create.cmd, tar)));
-        samples.read.push(await timed(() => runIn(STEPS.read.cmd)));
-        samples.write.push(await timed(() => runIn(STEPS.write.cmd)));
-      }
-      await runIn(['rm', '-rf', '/w/files', '/w/big']);
-      for (const step of Object.keys(samples) as Step[]) out[`${kind}.${step}`] = median(samples[step]);
+interface Side {
+  subject: Subject;
+  bindDir: string;
+  samples: Record<string, number[]>;
+}
+
+/**
+ * Both engines at once, each sample taken on one and then the other, so a change in the machine's load
+ * (other work on its 2 cores) hits both alike; each engine has its own bind directory on the same filesystem.
+ */
+async function measure(sides: Side[], tar: Buffer): Promise<void> {
+  const sample = async (side: Side, key: string, fn: () => Promise<unknown>) =>
+    (side.samples[key] ??= []).push(await timed(fn));
+  for (const kind of ['bind', 'volume'] as const) {
+    const runIn = (side: Side, cmd: string[], input?: Buffer) =>
+      must(
+        side.subject,
+        [
+          'run',
+          '--rm',
+          ...(input ? ['-i'] : []),
+          ...NET,
+          '-v',
+          kind === 'bind' ? `${side.bindDir}:/w` : `${VOLUME}:/w`,
+          'busybox',
+          ...cmd,
+        ],
+        { input, timeoutMs: 300_000 },
+      );
+    for (let i = 0; i < SAMPLES; i++) {
+      for (const side of sides) await runIn(side, ['rm', '-rf', '/w/files', '/w/big']); // each sample starts empty
+      for (const side of sides)
+        await sample(side, `${kind}.create`, () => runIn(side, STEPS.create.cmd, tar));
+      for (const side of sides) await sample(side, `${kind}.read`, () => runIn(side, STEPS.read.cmd));
+      for (const side of sides) await sample(side, `${kind}.write`, () => runIn(side, STEPS.write.cmd));
     }
-  } finally {
-    await must(subject, ['volume', 'rm', '-f', VOLUME]);
+    for (const side of sides) await runIn(side, ['rm', '-rf', '/w/files', '/w/big']);
   }
   // Control: the same tar through stdin into nothing, to tell attach cost from file-system cost.
-  const piped: number[] = [];
   for (let i = 0; i < SAMPLES; i++)
-    piped.push(
-      await timed(() =>
-        must(subject, ['run', '--rm', '-i', ...NET, 'busybox', 'sh', '-c', 'cat > /dev/null'], {
+    for (const side of sides)
+      await sample(side, 'stdin', () =>
+        must(side.subject, ['run', '--rm', '-i', ...NET, 'busybox', 'sh', '-c', 'cat > /dev/null'], {
           input: tar,
         }),
-      ),
-    );
-  out.stdin = median(piped);
-  return out;
+      );
 }
 
 async function main(): Promise<void> {
   await requirePrivateNetns();
   const image = await busyboxArchive();
   const tar = await smallFilesTar();
-  let results: { berth: Results; dockerd?: Results; dockerdPath?: string };
-  // Both bind-mount directories sit on /tmp, the same filesystem as both engines' data roots.
-  const bindDir = await fs.mkdtemp('/tmp/berth-bench-bind-');
+  const dockerdPath = which('dockerd');
+  if (!dockerdPath) console.log('dockerd is not installed (Debian docker.io): Berth is measured alone');
+  console.log(`starting Berth${dockerdPath ? ` and dockerd (${dockerdPath})` : ''} …`);
+  const sides: Side[] = [];
+  const results: { berth: Results; dockerd?: Results } = { berth: {} };
   try {
-    results = await measureBoth((s) => measure(s, image, tar, bindDir));
+    for (const start of [startBerth, ...(dockerdPath ? [() => startDockerd(dockerdPath)] : [])]) {
+      // The bind-mount directories sit on /tmp, the same filesystem as both engines' data roots.
+      const side: Side = {
+        subject: await start(),
+        bindDir: await fs.mkdtemp('/tmp/berth-bench-bind-'),
+        samples: {},
+      };
+      sides.push(side);
+      await must(side.subject, ['load', '-i', image]);
+      await must(side.subject, ['volume', 'create', VOLUME]);
+    }
+    console.log(`measuring (${SAMPLES} rounds, alternating) …`);
+    await measure(sides, tar);
+    const [berth, dockerd] = sides.map((side) =>
+      Object.fromEntries(Object.entries(side.samples).map(([k, v]) => [k, median(v)])),
+    );
+    results.berth = berth!;
+    results.dockerd = dockerd;
   } finally {
-    await fs.rm(bindDir, { recursive: true, force: true });
+    for (const side of sides) {
+      await must(side.subject, ['volume', 'rm', '-f', VOLUME]).catch(() => undefined);
+      await side.subject.stop();
+      await fs.rm(side.bindDir, { recursive: true, force: true });
+    }
   }
 
   const rows: Row[] = [];
@@ -139,7 +171,7 @@ async function main(): Promise<void> {
     `wall time of each docker run --rm (median of ${SAMPLES}, container start included), ${NET.join(' ')}; target: within 5 % of dockerd`,
   );
   printTable(rows);
-  await writeResults('bench-volumes.json', results.dockerdPath, rows);
+  await writeResults('bench-volumes.json', dockerdPath, rows);
 }
 
 await main();
