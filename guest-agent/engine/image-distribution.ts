@@ -8,9 +8,9 @@
 // the store empties at start, and commits only when all of it is verified:
 // a failed or interrupted pull leaves no partial image.
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
-import path from 'node:path';
-import { PassThrough, Transform } from 'node:stream';
+import { promises as fs } from 'node:fs';
+import { once } from 'node:events';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { EngineError, invalid, notFound } from '../errors.js';
@@ -117,6 +117,23 @@ async function eachLimited<T>(
     }
   });
   await Promise.all(workers);
+}
+
+/** The first `n` bytes of a stream (fewer if it ends), put back so its reader still gets them. */
+async function peek(stream: Readable, n: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let len = 0;
+  while (len < n) {
+    const chunk = stream.read() as Buffer | null;
+    if (chunk) {
+      chunks.push(chunk);
+      len += chunk.length;
+    } else if (stream.readableEnded || stream.destroyed) break;
+    else await Promise.race([once(stream, 'readable'), once(stream, 'end')]);
+  }
+  const head = Buffer.concat(chunks);
+  if (head.length) stream.unshift(head);
+  return head;
 }
 
 /** Reports byte progress for one id, at most every PROGRESS_INTERVAL_MS. */
@@ -263,38 +280,16 @@ export class ImageDistribution {
 
     const work = await store.workDir('pull');
     try {
-      // Downloads run a few at a time; each layer is extracted (in order) as soon as it is here.
-      const downloads = new Map<number, Promise<string>>();
-      const queue = [...missing];
-      let active = 0;
-      const startMore = () => {
-        while (active < CONCURRENT_DOWNLOADS && queue.length) {
-          const i = queue.shift()!;
-          active++;
-          const p = this.download(client, manifest.layers[i]!, work, opts).finally(() => {
-            active--;
-            startMore();
-          });
-          p.catch(() => undefined); // awaited below, in order
-          downloads.set(i, p);
-        }
-      };
+      // A few layers at a time, each unpacked as it arrives (into a directory of its own, so in any
+      // order): no copy of the compressed blob on disk. Its digest is checked when the last byte is in,
+      // before anything is committed; a layer that fails it leaves only the work dir, removed below.
       for (const i of missing.slice(CONCURRENT_DOWNLOADS)) {
         opts.progress({ id: shortId(manifest.layers[i]!.digest), status: 'Waiting' });
       }
-      startMore();
-      const staged: StagedLayer[] = [];
-      try {
-        for (const i of missing) {
-          const file = await downloads.get(i)!;
-          staged.push(await this.extract(file, manifest.layers[i]!, diffIds[i]!, work, opts));
-          await fs.rm(file, { force: true });
-        }
-      } catch (err) {
-        queue.length = 0;
-        await Promise.allSettled(downloads.values());
-        throw err;
-      }
+      const staged: StagedLayer[] = new Array<StagedLayer>(missing.length);
+      await eachLimited(missing, CONCURRENT_DOWNLOADS, async (i, k) => {
+        staged[k] = await this.fetchLayer(client, manifest.layers[i]!, diffIds[i]!, work, opts);
+      });
 
       const qualifiedTag = ref.tag !== undefined ? `${fullName(ref)}:${ref.tag}` : undefined;
       const repoDigest = `${fullName(ref)}@${manifestDigest}`;
@@ -377,19 +372,23 @@ export class ImageDistribution {
     }
   }
 
-  /** Download a blob into the work dir, verifying its size and digest as it arrives. */
-  private async download(
+  /**
+   * Download a layer, decompress and unpack it as it arrives, verifying its size (as it comes) and its digest
+   * (at the end); its content must be the diff_id the config names.
+   */
+  private async fetchLayer(
     client: RegistryClient,
     layer: Descriptor,
+    diffId: string,
     work: string,
     opts: PullOptions,
-  ): Promise<string> {
+  ): Promise<StagedLayer> {
     const id = shortId(layer.digest);
-    const file = path.join(work, `blob-${layer.digest.slice(7)}`);
     const res = await client.getBlob(layer.digest);
     const hash = createHash('sha256');
     const bar = byteProgress(opts.progress, id, 'Downloading', layer.size);
     let received = 0;
+    const verified = new PassThrough();
     const verify = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         received += chunk.length;
@@ -406,35 +405,64 @@ export class ImageDistribution {
         cb(null, chunk);
       },
     });
-    await pipeline(res.body, verify, (await fs.open(file, 'wx', 0o600)).createWriteStream());
+    const downloaded = pipeline(res.body, verify, verified);
+    downloaded.catch(() => undefined); // awaited below
+    let digestOk: boolean | undefined;
+    const checkDigest = () =>
+      (digestOk ??= received === layer.size && `sha256:${hash.digest('hex')}` === layer.digest);
+    // The compression shows in the first bytes; they are put back for the decompressor.
+    const head = await peek(verified, 6);
+    const decompressor = this.decompressorFor(detectCompression(head), id);
+    const tarStream = new PassThrough();
+    // Its reader may not be listening yet when it fails: the failure stays on the stream for it.
+    tarStream.on('error', () => undefined);
+    // Plain pipes, not pipeline(): a failure downstream must leave the download running (see below).
+    if (decompressor) {
+      decompressor.on('error', (err) => tarStream.destroy(err));
+      verified.pipe(decompressor).pipe(tarStream);
+    } else verified.pipe(tarStream);
+    downloaded.catch((err: Error) => tarStream.destroy(err));
+    let staged: StagedLayer;
+    try {
+      staged = await this.deps.store.stageLayer(tarStream, work);
+    } catch (err) {
+      // Content that is not what the registry promised shows first as a bad gzip or tar: read the rest
+      // (never more than the declared size) to tell a lying registry from a broken image.
+      verified.unpipe();
+      verified.resume();
+      const fetched = await downloaded.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (fetched) throw fetched;
+      if (!checkDigest()) throw invalid(`filesystem layer verification failed for digest ${layer.digest}`);
+      throw err;
+    }
+    await downloaded;
     opts.progress({ id, status: 'Verifying Checksum' });
-    if (received !== layer.size || `sha256:${hash.digest('hex')}` !== layer.digest) {
+    if (!checkDigest()) {
       throw invalid(`filesystem layer verification failed for digest ${layer.digest}`);
     }
     opts.progress({ id, status: 'Download complete' });
-    return file;
+    if (staged.diffId !== diffId) {
+      throw invalid(
+        `layers from manifest don't match image configuration: layer ${layer.digest} has content ${staged.diffId}, the config says ${diffId}`,
+      );
+    }
+    opts.progress({ id, status: 'Extracting', current: layer.size, total: layer.size });
+    opts.progress({ id, status: 'Pull complete' });
+    return staged;
   }
 
-  /** Decompress and unpack a verified blob; its content must be the diff_id the config names. */
-  private async extract(
-    file: string,
-    layer: Descriptor,
-    diffId: string,
-    work: string,
-    opts: PullOptions,
-  ): Promise<StagedLayer> {
-    const id = shortId(layer.digest);
-    const head = Buffer.alloc(6);
-    const fh = await fs.open(file, 'r');
-    const got = await fh.read(head, 0, 6, 0).finally(() => fh.close());
-    const compression = detectCompression(head.subarray(0, got.bytesRead));
-    let decompressor: Transform | undefined;
+  private decompressorFor(
+    compression: ReturnType<typeof detectCompression>,
+    id: string,
+  ): Transform | undefined {
     switch (compression) {
       case 'none':
-        break;
+        return undefined;
       case 'gzip':
-        decompressor = createLayerGunzip();
-        break;
+        return createLayerGunzip();
       case 'zstd':
         if (!zstdDecompress) {
           throw new EngineError(
@@ -442,33 +470,12 @@ export class ImageDistribution {
             `layer ${id} is zstd-compressed, which this engine cannot decompress (Node.js ${process.version} has no zstd in its zlib)`,
           );
         }
-        decompressor = zstdDecompress();
-        break;
+        return zstdDecompress();
       default:
         throw invalid(
           `layer ${id} is ${compression}-compressed, which registries do not serve and this engine does not accept`,
         );
     }
-    const bar = byteProgress(opts.progress, id, 'Extracting', layer.size);
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        bar.add(chunk.length);
-        cb(null, chunk);
-      },
-    });
-    const tarStream = new PassThrough();
-    const done = decompressor
-      ? pipeline(createReadStream(file), counter, decompressor, tarStream)
-      : pipeline(createReadStream(file), counter, tarStream);
-    done.catch((err: unknown) => tarStream.destroy(err as Error));
-    const staged = await this.deps.store.stageLayer(tarStream, work);
-    if (staged.diffId !== diffId) {
-      throw invalid(
-        `layers from manifest don't match image configuration: layer ${layer.digest} has content ${staged.diffId}, the config says ${diffId}`,
-      );
-    }
-    opts.progress({ id, status: 'Pull complete' });
-    return staged;
   }
 
   // ---- push ------------------------------------------------------------------
