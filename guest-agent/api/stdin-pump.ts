@@ -40,4 +40,7 @@ export function pumpStdin(
   input.on('end', () => {
     if (!stopped) opts.onEnd?.();
   });
+  // Reading the upgrade request's body may have left the socket paused (so early input waits for this
+  // pump); a 'data' listener alone does not restart a stream paused that way.
+  input.resume();
 }
