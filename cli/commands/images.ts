@@ -2,9 +2,7 @@
 // commit — with the docker CLI's tables and progress output.
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import type Docker from 'dockerode';
 import {
   asList,
@@ -20,6 +18,7 @@ import { parseFlags, UsageError } from '../flag-parser.js';
 import { formatList } from '../output/list-format.js';
 import { goTime, humanSize, shortId, since, ellipsis } from '../output/human.js';
 import { showProgress } from '../output/progress.js';
+import { contextTar } from '../../compose/build-context.js';
 import { authFor } from '../registry-auth.js';
 import { engineStream } from '../engine-http.js';
 
@@ -256,32 +255,6 @@ const load: CommandHandler = async (ctx, argv) => {
   return 0;
 };
 
-/** The build context as a tar (the engine applies .dockerignore). */
-async function contextTar(dir: string): Promise<Readable> {
-  const pack = tar.pack();
-  const add = async (rel: string): Promise<void> => {
-    const abs = path.join(dir, rel);
-    const st = await fs.lstat(abs);
-    const header = { name: rel, mode: st.mode & 0o7777, mtime: st.mtime, uid: st.uid, gid: st.gid };
-    if (st.isDirectory()) {
-      if (rel) pack.entry({ ...header, type: 'directory' });
-      for (const name of (await fs.readdir(abs)).sort()) await add(rel ? `${rel}/${name}` : name);
-    } else if (st.isSymbolicLink()) {
-      pack.entry({ ...header, type: 'symlink', linkname: await fs.readlink(abs) });
-    } else if (st.isFile()) {
-      await new Promise<void>((resolve, reject) => {
-        const entry = pack.entry({ ...header, size: st.size }, (err) => (err ? reject(err) : resolve()));
-        createReadStream(abs).on('error', reject).pipe(entry);
-      });
-    }
-  };
-  void add('').then(
-    () => pack.finalize(),
-    (err: Error) => pack.destroy(err),
-  );
-  return pack as unknown as Readable;
-}
-
 const build: CommandHandler = async (ctx, argv) => {
   const { flags: f, positionals } = parseFlags(argv, {
     tag: { short: 't', value: true, multiple: true },
@@ -320,7 +293,8 @@ const build: CommandHandler = async (ctx, argv) => {
   }
   const quiet = f.quiet === true;
   const stream = (await ctx.docker.buildImage(
-    await contextTar(dir),
+    // As the docker CLI sends it: .dockerignore applied here, the Dockerfile and .dockerignore always in.
+    await contextTar(dir, dockerfile || 'Dockerfile'),
     defined({
       t: asList(f.tag),
       dockerfile,

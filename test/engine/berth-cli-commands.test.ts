@@ -132,12 +132,29 @@ describe('berth: the other docker commands', () => {
       'FROM busybox\nARG GREETING=hi\nCOPY hello.txt /hello.txt\nRUN echo "$GREETING" > /greeting\n',
     );
     writeFileSync(path.join(ctx, 'hello.txt'), 'hello from the context\n');
+    // .dockerignore is applied by the client, as the docker CLI does: the secret never leaves the folder.
+    writeFileSync(path.join(ctx, '.dockerignore'), 'secret.txt\n');
+    writeFileSync(path.join(ctx, 'secret.txt'), 'not for the image\n');
     const build = await b(['build', '-t', 'built:1', '--build-arg', 'GREETING=hey', ctx]);
     ok(build, 'build');
     assert.match(build.stdout, /^Step 1\/4 : FROM busybox$/m);
     assert.match(build.stdout, /^Successfully tagged built:1$/m);
     const out = await b(['run', '--rm', 'built:1', 'cat', '/hello.txt', '/greeting']);
     assert.equal(out.stdout, 'hello from the context\nhey\n');
+    writeFileSync(path.join(ctx, 'Dockerfile.copyall'), 'FROM busybox\nCOPY . /ctx/\n');
+    const ignored = await b([
+      'build',
+      '-q',
+      '-t',
+      'built:2',
+      '-f',
+      path.join(ctx, 'Dockerfile.copyall'),
+      ctx,
+    ]);
+    ok(ignored, 'build with COPY .');
+    const listed = await b(['run', '--rm', 'built:2', 'ls', '-a', '/ctx']);
+    assert.doesNotMatch(listed.stdout, /secret\.txt/);
+    assert.match(listed.stdout, /hello\.txt/);
     const missing = await b(['build', path.join(work, 'nowhere')]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /unable to prepare context: path ".*nowhere" not found/);
