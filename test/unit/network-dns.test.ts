@@ -365,8 +365,21 @@ test('the service listens on each user network’s gateway (not the default brid
   await svc.connect(C3, ns3, 'elsewhere', { containerName: 'gamma' });
   await svc.connect(C3, ns3, 'bridge', { containerName: 'gamma' });
 
-  assert.equal(svc.embeddedDnsAddress(C1), '10.77.0.1');
-  assert.equal(svc.embeddedDnsAddress(C3), '10.79.0.1');
+  // resolv.conf names 127.0.0.11, as with dockerd; the container's namespace sends it to its network's gateway.
+  assert.equal(svc.embeddedDnsAddress(C1), '127.0.0.11');
+  assert.equal(svc.embeddedDnsAddress(C3), '127.0.0.11');
+  await svc.syncDnsRedirect(C1);
+  await svc.syncDnsRedirect(C3);
+  for (const transport of ['udp', 'tcp'] as const) {
+    assert.deepEqual(await queryFromNs(ns1, '127.0.0.11', 'beta', transport), {
+      rcode: 'NOERROR',
+      answers: ['10.77.0.3'],
+    });
+  }
+  assert.deepEqual(await queryFromNs(ns3, '127.0.0.11', 'gamma', 'udp'), {
+    rcode: 'NOERROR',
+    answers: ['10.79.0.2'],
+  });
   assert.equal(svc.hostGatewayIp(), '172.17.0.1');
   const rules = await iptablesBerth();
   assert.match(
