@@ -203,8 +203,16 @@ export async function startEngine(opts: StartEngineOptions = {}): Promise<TestEn
     },
     async kill9() {
       if (!child || !exited || !alive) throw new Error('kill9(): the engine is not running');
+      const pid = child.pid;
       child.kill('SIGKILL');
-      await exited;
+      if ((await within(exited, STOP_TIMEOUT_MS)) === undefined) {
+        // A process that outlives SIGKILL is stuck in the kernel: say where.
+        const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => 'gone');
+        const stack = await fs.readFile(`/proc/${pid}/stack`, 'utf8').catch(() => '');
+        throw new Error(
+          `berth-engine (pid ${pid}) outlived SIGKILL by ${STOP_TIMEOUT_MS / 1000} s:\n${status}\n${stack}`,
+        );
+      }
     },
     async restart() {
       if (cleanedUp) throw new Error('restart(): the engine was cleaned up');

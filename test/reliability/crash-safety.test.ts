@@ -10,6 +10,7 @@
 // with 137, and their mounts, namespaces, veths, rules and cgroups are gone.
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
+import { finished } from 'node:stream/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -43,10 +44,9 @@ async function execOutput(container: Docker.Container, cmd: string[]): Promise<s
   const stream = await exec.start({ hijack: true, stdin: false });
   const chunks: Buffer[] = [];
   stream.on('data', (c: Buffer) => chunks.push(c));
-  await new Promise<void>((resolve, reject) => {
-    stream.on('end', resolve);
-    stream.on('close', resolve);
-    stream.on('error', reject);
+  // finished() also settles for a stream that closed before this line (an engine killed right then).
+  await finished(stream).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err;
   });
   // Multiplexed frames: 8-byte header then data.
   const raw = Buffer.concat(chunks);
@@ -66,6 +66,20 @@ async function round(
   acked: Map<string, Acked>,
   publish: boolean,
 ): Promise<void> {
+  try {
+    await roundSteps(client, tag, acked, publish);
+  } finally {
+    steps.delete(tag);
+  }
+}
+
+async function roundSteps(
+  client: Docker,
+  tag: string,
+  acked: Map<string, Acked>,
+  publish: boolean,
+): Promise<void> {
+  steps.set(tag, 'create');
   const container = await client.createContainer({
     name: tag,
     Image: 'busybox',
@@ -82,15 +96,38 @@ async function round(
   };
   acked.set(container.id, a);
   a.startAsked = true;
+  steps.set(tag, 'start');
   await container.start();
   a.started = true;
+  steps.set(tag, 'exec');
   const said = await execOutput(container, ['echo', `exec ${tag}`]);
   if (said.trim() !== `exec ${tag}`) throw new Error(`exec in ${tag} said ${JSON.stringify(said)}`);
+  steps.set(tag, 'logs');
   const logs = (await container.logs({ stdout: true, stderr: true })).toString();
   if (!logs.includes(`started ${tag}`)) throw new Error(`logs of ${tag}: ${JSON.stringify(logs)}`);
   a.removeAsked = true;
+  steps.set(tag, 'remove');
   await container.remove({ force: true });
   a.removed = true;
+}
+
+/** Where each unfinished round is: a hang is reported with the steps that never returned. */
+const steps = new Map<string, string>();
+
+/** Fails with the rounds still under way when `work` takes longer than `ms`. */
+async function withinOrReport<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_r, reject) => {
+    timer = setTimeout(() => {
+      const stuck = [...steps].map(([tag, step]) => `${tag} at ${step}`).join(', ');
+      reject(new Error(`${what} did not end within ${ms / 1000} s; rounds under way: ${stuck || 'none'}`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** After a restart: acknowledged containers are there (or acknowledged gone), none runs without a process, none is half-made. */
@@ -219,8 +256,12 @@ describe('crash safety', () => {
       const acked = new Map<string, Acked>();
       // A full round for every client first: under load, nothing fails.
       const t0 = performance.now();
-      const results = await Promise.allSettled(
-        Array.from({ length: CLIENTS }, (_v, i) => round(client, `load-${i}`, acked, i % 5 === 0)),
+      const results = await withinOrReport(
+        Promise.allSettled(
+          Array.from({ length: CLIENTS }, (_v, i) => round(client, `load-${i}`, acked, i % 5 === 0)),
+        ),
+        120_000,
+        'the first rounds',
       );
       const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
       assert.deepEqual(
@@ -243,9 +284,13 @@ describe('crash safety', () => {
         }
       });
       await sleep(1500 + Math.random() * 2500);
-      const { knownIds, recoverMs } = await killAndRestart(engine);
+      const { knownIds, recoverMs } = await withinOrReport(
+        killAndRestart(engine),
+        60_000,
+        'kill -9 and restart',
+      );
       stop = true;
-      await Promise.all(loops);
+      await withinOrReport(Promise.all(loops), 60_000, 'the rounds cut by the kill');
       kills++;
       recoveries.push(recoverMs);
       t.diagnostic(
@@ -265,8 +310,12 @@ describe('crash safety', () => {
       );
 
       // New work, and a clean slate once everything is removed.
-      const again = await Promise.allSettled(
-        Array.from({ length: 5 }, (_v, i) => round(client, `after-${i}`, new Map(), i === 0)),
+      const again = await withinOrReport(
+        Promise.allSettled(
+          Array.from({ length: 5 }, (_v, i) => round(client, `after-${i}`, new Map(), i === 0)),
+        ),
+        60_000,
+        'the rounds after the restart',
       );
       assert.deepEqual(
         again.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)),
