@@ -1,6 +1,12 @@
 // The desktop settings: defaults and the validation both the Settings view and
 // the backend apply, so a field shows the same message either side.
 import type { Settings } from './desktop-api.js';
+import {
+  DAEMON_DIRECTIVES,
+  LOG_DRIVERS,
+  directiveValueError,
+  isDaemonDirective,
+} from './daemon-directives.js';
 
 export const DEFAULT_SETTINGS: Settings = {
   cpus: 2,
@@ -27,29 +33,6 @@ export const RESTART_FIELDS: Array<keyof Settings> = [
   'daemonJson',
 ];
 
-/** daemon.json keys the engine reads, with the JSON type each must have. */
-const DAEMON_KEYS: Record<string, 'string' | 'boolean' | 'object' | 'string[]'> = {
-  'log-driver': 'string',
-  'log-opts': 'object',
-  'log-level': 'string',
-  'insecure-registries': 'string[]',
-  dns: 'string[]',
-  bip: 'string',
-  iptables: 'boolean',
-  'userland-proxy': 'boolean',
-  'default-runtime': 'string',
-  'data-root': 'string',
-  'host-gateway-ip': 'string',
-};
-
-const LOG_DRIVERS = ['json-file', 'local', 'fluentd', 'none'];
-
-function jsonType(v: unknown): string {
-  if (Array.isArray(v)) return v.every((x) => typeof x === 'string') ? 'string[]' : 'array';
-  if (v === null) return 'null';
-  return typeof v;
-}
-
 /** The problems with a daemon.json text, or undefined if it is good. */
 export function validateDaemonJson(text: string): string | undefined {
   let value: unknown;
@@ -58,14 +41,15 @@ export function validateDaemonJson(text: string): string | undefined {
   } catch (err) {
     return `not valid JSON: ${(err as Error).message}`;
   }
-  if (jsonType(value) !== 'object') return 'must be a JSON object';
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'must be a JSON object';
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
-    const want = DAEMON_KEYS[key];
-    if (!want) return `unknown key "${key}" (known: ${Object.keys(DAEMON_KEYS).join(', ')})`;
-    if (jsonType(v) !== want)
-      return `"${key}" must be ${want === 'string[]' ? 'a list of strings' : `a ${want}`}`;
-    if (key === 'log-driver' && !LOG_DRIVERS.includes(v as string))
-      return `"log-driver" must be one of ${LOG_DRIVERS.join(', ')}`;
+    if (!isDaemonDirective(key))
+      return `unknown key "${key}" (known: ${Object.keys(DAEMON_DIRECTIVES).join(', ')})`;
+    // The Logging fields above are the one place for these: two would contradict each other.
+    if (key === 'log-driver' || key === 'log-opts')
+      return `"${key}" is set with the log driver and log options fields, not here`;
+    const wrong = directiveValueError(key, v);
+    if (wrong) return wrong;
   }
   return undefined;
 }
@@ -84,7 +68,7 @@ export function validateSettings(
   const badFolder = s.sharedFolders.find((p) => !p.startsWith('/') && !/^[A-Za-z]:\\/.test(p));
   if (badFolder !== undefined) f.sharedFolders = `not an absolute path: ${badFolder || '(empty)'}`;
   if (!['auto', 'hvf', 'whpx', 'kvm', 'tcg'].includes(s.accel)) f.accel = 'auto, hvf, whpx, kvm or tcg';
-  if (!LOG_DRIVERS.includes(s.logDriver)) f.logDriver = `one of ${LOG_DRIVERS.join(', ')}`;
+  if (!(LOG_DRIVERS as readonly string[]).includes(s.logDriver)) f.logDriver = `one of ${LOG_DRIVERS.join(', ')}`;
   const badOpt = Object.keys(s.logOpts).find((k) => !/^[a-z][a-z0-9-]*$/.test(k));
   if (badOpt !== undefined) f.logOpts = `not an option name: ${badOpt || '(empty)'}`;
   const daemon = validateDaemonJson(s.daemonJson);

@@ -1,25 +1,81 @@
-// daemon.json, as dockerd reads it (--config-file): the engine-wide log defaults and log level. A setting
+// daemon.json, as dockerd reads it (--config-file): every directive that has an engine flag. A setting
 // given both as a flag and in the file is an error, with dockerd's message. Berth's default file is
 // <data-root>/daemon.json, used only when it exists: /etc/docker/daemon.json belongs to a dockerd that
-// may run beside Berth on the same machine.
+// may run beside Berth on the same machine. In the VM the host passes the desktop's settings this way.
 import { promises as fs } from 'node:fs';
+import {
+  DAEMON_DIRECTIVES,
+  isDaemonDirective,
+  type DaemonDirective,
+  type DirectiveKind,
+} from '../common/daemon-directives.js';
 
 export interface DaemonSettings {
   logDriver?: string;
   logOpts?: Record<string, string>;
   logLevel?: string;
+  bip?: string;
+  iptables?: boolean;
+  userlandProxy?: boolean;
+  insecureRegistries?: string[];
+  dns?: string[];
+  hostGatewayIp?: string;
+  runtime?: string;
+  group?: string;
 }
 
-// The directives Berth reads, by their daemon.json names.
-const DIRECTIVES = ['log-driver', 'log-opts', 'log-level'] as const;
+/** daemon.json name → the setting it fills. */
+const FIELDS: Record<DaemonDirective, keyof DaemonSettings> = {
+  'log-driver': 'logDriver',
+  'log-opts': 'logOpts',
+  'log-level': 'logLevel',
+  bip: 'bip',
+  iptables: 'iptables',
+  'userland-proxy': 'userlandProxy',
+  'insecure-registries': 'insecureRegistries',
+  dns: 'dns',
+  'host-gateway-ip': 'hostGatewayIp',
+  'default-runtime': 'runtime',
+  group: 'group',
+};
 
 class DaemonConfigError extends Error {}
 
+function jsonKind(value: unknown): string {
+  if (Array.isArray(value)) return 'array';
+  if (value === null) return 'null';
+  return typeof value === 'boolean' ? 'bool' : typeof value;
+}
+
 function typeError(key: string, want: string, value: unknown): DaemonConfigError {
-  const got = Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value;
   return new DaemonConfigError(
-    `invalid JSON: json: cannot unmarshal ${got} into Go struct field Config.${key} of type ${want}`,
+    `invalid JSON: json: cannot unmarshal ${jsonKind(value)} into Go struct field Config.${key} of type ${want}`,
   );
+}
+
+function readValue(key: string, kind: DirectiveKind, value: unknown): unknown {
+  switch (kind) {
+    case 'string':
+      if (typeof value !== 'string') throw typeError(key, 'string', value);
+      return value;
+    case 'bool':
+      if (typeof value !== 'boolean') throw typeError(key, 'bool', value);
+      return value;
+    case 'strings':
+      if (!Array.isArray(value)) throw typeError(key, '[]string', value);
+      for (const v of value) if (typeof v !== 'string') throw typeError(key, 'string', v);
+      return value;
+    case 'map': {
+      if (typeof value !== 'object' || value === null || Array.isArray(value))
+        throw typeError(key, 'map[string]string', value);
+      const out: Record<string, string> = {};
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+        if (typeof v !== 'string') throw typeError(key, 'string', v);
+        out[k] = v;
+      }
+      return out;
+    }
+  }
 }
 
 function parse(text: string): DaemonSettings {
@@ -38,53 +94,36 @@ function parse(text: string): DaemonSettings {
     );
   }
   const obj = raw as Record<string, unknown>;
-  const unknown = Object.keys(obj).filter((k) => !(DIRECTIVES as readonly string[]).includes(k));
+  const unknown = Object.keys(obj).filter((k) => !isDaemonDirective(k));
   if (unknown.length > 0) {
     throw new DaemonConfigError(
-      `the following directives don't match any configuration option: ${unknown.join(', ')} (Berth reads ${DIRECTIVES.join(', ')})`,
+      `the following directives don't match any configuration option: ${unknown.join(', ')} (Berth reads ${Object.keys(DAEMON_DIRECTIVES).join(', ')})`,
     );
   }
-  const out: DaemonSettings = {};
-  const driver = obj['log-driver'];
-  if (driver !== undefined) {
-    if (typeof driver !== 'string') throw typeError('log-driver', 'string', driver);
-    out.logDriver = driver;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(obj)) {
+    const directive = key as DaemonDirective;
+    out[FIELDS[directive]] = readValue(key, DAEMON_DIRECTIVES[directive], value);
   }
-  const level = obj['log-level'];
-  if (level !== undefined) {
-    if (typeof level !== 'string') throw typeError('log-level', 'string', level);
-    out.logLevel = level;
-  }
-  const opts = obj['log-opts'];
-  if (opts !== undefined) {
-    if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
-      throw typeError('log-opts', 'map[string]string', opts);
-    }
-    out.logOpts = {};
-    for (const [k, v] of Object.entries(opts as Record<string, unknown>)) {
-      if (typeof v !== 'string') throw typeError('log-opts', 'string', v);
-      out.logOpts[k] = v;
-    }
-  }
-  return out;
+  return out as DaemonSettings;
 }
 
-/** Go's %v of a map[string]string: map[k1:v1 k2:v2], keys sorted. */
-function goMap(m: Record<string, string>): string {
-  const keys = Object.keys(m).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-  return `map[${keys.map((k) => `${k}:${m[k]}`).join(' ')}]`;
+/** Go's %v of a value: map[k1:v1 k2:v2] with sorted keys, [a b] for a list. */
+function goValue(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.join(' ')}]`;
+  if (typeof v === 'object' && v !== null) {
+    const m = v as Record<string, string>;
+    const keys = Object.keys(m).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    return `map[${keys.map((k) => `${k}:${m[k]}`).join(' ')}]`;
+  }
+  return String(v);
 }
 
 function conflicts(flags: DaemonSettings, file: DaemonSettings): string[] {
   const out: string[] = [];
-  if (flags.logDriver !== undefined && file.logDriver !== undefined) {
-    out.push(`log-driver: (from flag: ${flags.logDriver}, from file: ${file.logDriver})`);
-  }
-  if (flags.logOpts !== undefined && file.logOpts !== undefined) {
-    out.push(`log-opts: (from flag: ${goMap(flags.logOpts)}, from file: ${goMap(file.logOpts)})`);
-  }
-  if (flags.logLevel !== undefined && file.logLevel !== undefined) {
-    out.push(`log-level: (from flag: ${flags.logLevel}, from file: ${file.logLevel})`);
+  for (const [key, field] of Object.entries(FIELDS)) {
+    if (flags[field] !== undefined && file[field] !== undefined)
+      out.push(`${key}: (from flag: ${goValue(flags[field])}, from file: ${goValue(file[field])})`);
   }
   return out;
 }
@@ -115,11 +154,9 @@ export async function loadDaemonSettings(
         `the following directives are specified both as a flag and in the configuration file: ${clash.join(', ')}`,
       );
     }
-    return {
-      logDriver: flags.logDriver ?? fromFile.logDriver,
-      logOpts: flags.logOpts ?? fromFile.logOpts,
-      logLevel: flags.logLevel ?? fromFile.logLevel,
-    };
+    const merged: Record<string, unknown> = { ...fromFile };
+    for (const [k, v] of Object.entries(flags)) if (v !== undefined) merged[k] = v;
+    return merged as DaemonSettings;
   } catch (err) {
     if (err instanceof DaemonConfigError) {
       throw new Error(`unable to configure the Docker daemon with file ${file}: ${err.message}`);

@@ -27,8 +27,10 @@ Options:
       --log-level LEVEL          debug, info, warn, error, fatal (default info)
       --log-driver NAME          Default log driver for containers (default json-file)
       --log-opt KEY=VALUE        Default log driver options (repeatable)
-      --config-file FILE         daemon.json with log-driver, log-opts, log-level (default
-                                 <data-root>/daemon.json when it exists)
+      --config-file FILE         daemon.json: log-driver, log-opts, log-level, bip, iptables,
+                                 userland-proxy, insecure-registries, dns, host-gateway-ip,
+                                 default-runtime, group (default <data-root>/daemon.json when
+                                 it exists; a directive may not also be given as a flag)
       --pidfile FILE             Write the daemon's pid here
       --bip CIDR                 The default bridge's address (default 172.17.0.1/16)
       --iptables=true|false      Manage NAT rules for published ports (default true)
@@ -100,33 +102,11 @@ async function main(): Promise<void> {
   }
   if (process.getuid?.() !== 0)
     fail('the engine must run as root (it creates namespaces, mounts and cgroups)');
-  const runtime = values.runtime;
-  if (runtime && runtime !== 'crun' && runtime !== 'runc')
-    fail(`unknown runtime "${runtime}": use crun or runc`);
   let flagLogOpts: Record<string, string> | undefined;
   for (const opt of values['log-opt'] ?? []) {
     const eq = opt.indexOf('=');
     if (eq <= 0) fail(`invalid --log-opt "${opt}": expected KEY=VALUE`);
     flagLogOpts = { ...flagLogOpts, [opt.slice(0, eq)]: opt.slice(eq + 1) };
-  }
-  const dataRoot = values['data-root'] ?? '/var/lib/berth';
-  let settings: DaemonSettings;
-  try {
-    settings = await loadDaemonSettings(
-      values['config-file'] ?? path.join(dataRoot, 'daemon.json'),
-      values['config-file'] !== undefined,
-      { logDriver: values['log-driver'], logOpts: flagLogOpts, logLevel: values['log-level'] },
-    );
-    if (settings.logLevel && !values['log-level']) setLogLevel(settings.logLevel);
-  } catch (err) {
-    fail((err as Error).message);
-  }
-  const logDriver = settings.logDriver ?? 'json-file';
-  const logOpts = settings.logOpts ?? {};
-  try {
-    validateLogConfig(logDriver, logOpts);
-  } catch (err) {
-    fail(`failed to set log opts: ${(err as Error).message}`);
   }
   const boolFlag = (name: string, value: string | undefined): boolean | undefined => {
     if (value === undefined) return undefined;
@@ -134,9 +114,43 @@ async function main(): Promise<void> {
     if (['false', '0'].includes(value)) return false;
     fail(`invalid value "${value}" for --${name}: use true or false`);
   };
+  const dataRoot = values['data-root'] ?? '/var/lib/berth';
+  let settings: DaemonSettings;
+  try {
+    settings = await loadDaemonSettings(
+      values['config-file'] ?? path.join(dataRoot, 'daemon.json'),
+      values['config-file'] !== undefined,
+      {
+        logDriver: values['log-driver'],
+        logOpts: flagLogOpts,
+        logLevel: values['log-level'],
+        bip: values.bip,
+        iptables: boolFlag('iptables', values.iptables),
+        userlandProxy: boolFlag('userland-proxy', values['userland-proxy']),
+        insecureRegistries: values['insecure-registry'],
+        dns: values.dns,
+        hostGatewayIp: values['host-gateway-ip'],
+        runtime: values.runtime,
+        group: values.group,
+      },
+    );
+    if (settings.logLevel && !values['log-level']) setLogLevel(settings.logLevel);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const runtime = settings.runtime;
+  if (runtime && runtime !== 'crun' && runtime !== 'runc')
+    fail(`unknown runtime "${runtime}": use crun or runc`);
+  const logDriver = settings.logDriver ?? 'json-file';
+  const logOpts = settings.logOpts ?? {};
+  try {
+    validateLogConfig(logDriver, logOpts);
+  } catch (err) {
+    fail(`failed to set log opts: ${(err as Error).message}`);
+  }
 
-  for (const d of values.dns ?? []) if (net.isIP(d) === 0) fail(`invalid --dns "${d}": give an IP address`);
-  const hostGatewayIp = values['host-gateway-ip'];
+  for (const d of settings.dns ?? []) if (net.isIP(d) === 0) fail(`invalid --dns "${d}": give an IP address`);
+  const hostGatewayIp = settings.hostGatewayIp;
   if (hostGatewayIp !== undefined && net.isIP(hostGatewayIp) === 0)
     fail(`invalid --host-gateway-ip "${hostGatewayIp}": give an IP address`);
 
@@ -149,9 +163,9 @@ async function main(): Promise<void> {
     fail((err as Error).message);
   }
   // dockerd's --group: the socket's group when it exists; naming a missing one is an error.
-  const groupName = values.group ?? 'berth';
+  const groupName = settings.group ?? 'berth';
   const gid = await groupId(groupName);
-  if (gid === undefined && values.group !== undefined) fail(`group "${groupName}" does not exist (--group)`);
+  if (gid === undefined && settings.group !== undefined) fail(`group "${groupName}" does not exist (--group)`);
   const sockets = addresses.flatMap((a) => (a.kind === 'unix' ? [a.path] : []));
   let engine: Engine;
   try {
@@ -161,11 +175,11 @@ async function main(): Promise<void> {
       runtime: runtime as 'crun' | 'runc' | undefined,
       logDriver,
       logOpts,
-      bip: values.bip,
-      iptables: boolFlag('iptables', values.iptables),
-      userlandProxy: boolFlag('userland-proxy', values['userland-proxy']),
-      insecureRegistries: values['insecure-registry'],
-      dns: values.dns,
+      bip: settings.bip,
+      iptables: settings.iptables,
+      userlandProxy: settings.userlandProxy,
+      insecureRegistries: settings.insecureRegistries,
+      dns: settings.dns,
       hostGatewayIp,
     });
   } catch (err) {

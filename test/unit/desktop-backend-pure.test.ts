@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { DEFAULT_SETTINGS, validateDaemonJson, validateSettings } from '../../common/settings.js';
+import { composeDaemonJson } from '../../common/daemon-directives.js';
 import { dockerRunLine, shellQuote, splitCommandLine } from '../../main/services/run-line.js';
 import { statsSample } from '../../main/services/stats-sample.js';
 import { LineSplitter } from '../../main/streams/logs.js';
@@ -138,10 +139,28 @@ describe('settings rules', () => {
   });
 
   it('checks daemon.json keys and their types', () => {
-    assert.equal(validateDaemonJson('{"log-driver":"local","insecure-registries":["r:5000"]}'), undefined);
+    assert.equal(
+      validateDaemonJson('{"bip":"10.9.0.1/24","iptables":false,"insecure-registries":["r:5000"]}'),
+      undefined,
+    );
     assert.match(validateDaemonJson('[]') ?? '', /JSON object/);
     assert.match(validateDaemonJson('{"debug-mode":true}') ?? '', /unknown key "debug-mode"/);
     assert.match(validateDaemonJson('{"dns":"1.1.1.1"}') ?? '', /"dns" must be a list of strings/);
-    assert.match(validateDaemonJson('{"log-driver":"syslog"}') ?? '', /must be one of json-file/);
+    assert.match(validateDaemonJson('{"iptables":"no"}') ?? '', /"iptables" must be true or false/);
+    assert.match(validateDaemonJson('{"data-root":"/x"}') ?? '', /unknown key "data-root"/);
+    // The log driver has its own fields; a second place for it could contradict them.
+    assert.match(validateDaemonJson('{"log-driver":"local"}') ?? '', /log driver and log options fields/);
+  });
+
+  it("composes the engine's daemon.json from the log fields and the text", () => {
+    assert.equal(composeDaemonJson(DEFAULT_SETTINGS), undefined);
+    assert.deepEqual(
+      composeDaemonJson({
+        logDriver: 'local',
+        logOpts: { 'max-size': '5m' },
+        daemonJson: '{"bip":"10.9.0.1/24"}',
+      }),
+      { bip: '10.9.0.1/24', 'log-driver': 'local', 'log-opts': { 'max-size': '5m' } },
+    );
   });
 });
