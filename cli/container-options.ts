@@ -43,6 +43,9 @@ export const CONTAINER_FLAGS: Record<string, FlagSpec> = {
   privileged: {},
   'cap-add': M,
   'cap-drop': M,
+  device: M,
+  ulimit: M,
+  'group-add': M,
   'read-only': {},
   network: V,
   net: V,
@@ -206,6 +209,89 @@ export function parseMount(spec: string): Record<string, unknown> {
   return m;
 }
 
+/** r, w and m, each at most once (the docker CLI's validDeviceMode). */
+function validDeviceMode(mode: string): boolean {
+  return /^[rwm]{1,3}$/.test(mode) && new Set(mode).size === mode.length;
+}
+
+/** One --device value, host[:container][:permissions], as the docker CLI splits and checks it. */
+export function parseDevice(spec: string): {
+  PathOnHost: string;
+  PathInContainer: string;
+  CgroupPermissions: string;
+} {
+  // The docker CLI checks a device when it builds the request, not as a flag value: no flag prefix.
+  const bad = (why: string) => new UsageError(why);
+  const parts = spec.split(':');
+  if (parts.length > 3 || parts[0] === '') throw bad(`bad format for path: ${spec}`);
+  const [src] = parts;
+  let dst = src;
+  let permissions = 'rwm';
+  if (parts.length === 2) {
+    if (validDeviceMode(parts[1])) permissions = parts[1];
+    else dst = parts[1];
+  } else if (parts.length === 3) {
+    if (!validDeviceMode(parts[2])) throw bad(`bad mode specified: ${parts[2]}`);
+    dst = parts[1];
+    permissions = parts[2];
+  }
+  if (!path.posix.isAbsolute(dst)) throw bad(`${dst} is not an absolute path`);
+  return { PathOnHost: src, PathInContainer: path.posix.normalize(dst), CgroupPermissions: permissions };
+}
+
+/** The rlimit names go-units knows. */
+const ULIMIT_NAMES = [
+  'core',
+  'cpu',
+  'data',
+  'fsize',
+  'locks',
+  'memlock',
+  'msgqueue',
+  'nice',
+  'nofile',
+  'nproc',
+  'rss',
+  'rtprio',
+  'rttime',
+  'sigpending',
+  'stack',
+];
+
+/** --ulimit name=soft[:hard] values as go-units' ParseUlimit reads them; a later one of a name wins. */
+export function parseUlimits(specs: string[]): Array<{ Name: string; Soft: number; Hard: number }> {
+  const byName = new Map<string, { Name: string; Soft: number; Hard: number }>();
+  for (const spec of specs) {
+    const bad = (why: string) => new UsageError(`invalid argument "${spec}" for "--ulimit" flag: ${why}`);
+    const eq = spec.indexOf('=');
+    if (eq < 0) throw bad(`invalid ulimit argument: ${spec}`);
+    const name = spec.slice(0, eq);
+    if (!ULIMIT_NAMES.includes(name)) throw bad(`invalid ulimit type: ${name}`);
+    const values = spec.slice(eq + 1).split(':');
+    if (values.length > 2)
+      throw bad(
+        `too many limit value arguments - ${spec.slice(eq + 1)}, can only have up to two, \`soft[:hard]\``,
+      );
+    const int = (v: string) => {
+      if (!/^[+-]?\d+$/.test(v) || !Number.isSafeInteger(Number(v)))
+        throw bad(`strconv.ParseInt: parsing "${v}": invalid syntax`);
+      return Number(v);
+    };
+    const soft = int(values[0]);
+    const hard = values.length === 2 ? int(values[1]) : soft;
+    if (hard !== -1) {
+      if (soft === -1)
+        throw bad(
+          `ulimit soft limit must be less than or equal to hard limit: soft: -1 (unlimited), hard: ${hard}`,
+        );
+      if (soft > hard)
+        throw bad(`ulimit soft limit must be less than or equal to hard limit: ${soft} > ${hard}`);
+    }
+    byName.set(name, { Name: name, Soft: soft, Hard: hard });
+  }
+  return [...byName.values()];
+}
+
 function restartPolicy(v: string | undefined): RestartPolicy | undefined {
   if (v === undefined) return undefined;
   const [name, count] = v.split(':');
@@ -358,6 +444,9 @@ export function createRequest(
       Privileged: f.privileged === true,
       CapAdd: list(f['cap-add']).length ? list(f['cap-add']) : undefined,
       CapDrop: list(f['cap-drop']).length ? list(f['cap-drop']) : undefined,
+      Devices: list(f.device).length ? list(f.device).map(parseDevice) : undefined,
+      Ulimits: list(f.ulimit).length ? parseUlimits(list(f.ulimit)) : undefined,
+      GroupAdd: list(f['group-add']).length ? list(f['group-add']) : undefined,
       ReadonlyRootfs: f['read-only'] === true,
       NetworkMode: network ?? 'default',
       LogConfig:

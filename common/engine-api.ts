@@ -50,6 +50,9 @@ export interface HostConfig {
   DnsSearch?: string[] | null;
   DnsOptions?: string[] | null;
   Sysctls?: Record<string, string> | null;
+  Devices?: Array<{ PathOnHost: string; PathInContainer?: string; CgroupPermissions?: string }> | null;
+  Ulimits?: Array<{ Name: string; Soft: number; Hard: number }> | null;
+  GroupAdd?: string[] | null;
   [key: string]: unknown;
 }
 

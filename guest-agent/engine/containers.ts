@@ -25,7 +25,13 @@ import type { ImageStore } from '../storage/image-store.js';
 import type { ImageRecord } from '../storage/image-types.js';
 import { familiarReference } from '../storage/reference.js';
 import type { RootfsManager } from '../storage/rootfs.js';
-import { buildOciSpec, ociResources, type ContainerSpecInput } from '../runtime/oci-spec.js';
+import {
+  buildOciSpec,
+  ociJson,
+  ociResources,
+  validateUlimits,
+  type ContainerSpecInput,
+} from '../runtime/oci-spec.js';
 import { effectiveCapabilities } from '../runtime/capabilities.js';
 import type { OciRuntime, RuntimeProcess } from '../runtime/oci-runtime.js';
 import { resolveUser } from '../runtime/user.js';
@@ -330,6 +336,9 @@ export class ContainerService {
     }
     if ((hc.CpuShares ?? 0) < 0) throw invalid('invalid CPU shares: must not be negative');
     effectiveCapabilities(hc.CapAdd ?? [], hc.CapDrop ?? [], hc.Privileged ?? false); // throws on unknown names
+    validateUlimits(hc.Ulimits ?? []);
+    for (const d of hc.Devices ?? [])
+      if (!d.PathOnHost) throw invalid('invalid device mapping: PathOnHost is required');
 
     return hc;
   }
@@ -418,7 +427,7 @@ export class ContainerService {
           this.etcFilesInput(record, network.mode === 'host', 'ip' in network ? network.ip : undefined),
         );
       }
-      const user = await resolveUser(merged, config.User);
+      const user = await resolveUser(merged, config.User, hc.GroupAdd ?? []);
       const spec = buildOciSpec({
         id,
         rootfsPath: merged,
@@ -467,13 +476,15 @@ export class ContainerService {
         shmSize: hc.ShmSize || undefined,
         oomScoreAdj: hc.OomScoreAdj || undefined,
         sysctls: hc.Sysctls ?? undefined,
+        devices: hc.Devices ?? undefined,
+        ulimits: hc.Ulimits ?? undefined,
       });
       await fs.mkdir(bundleDir, { recursive: true, mode: 0o700 });
       const [rows, cols] = hc.ConsoleSize ?? [0, 0];
       // The runtime sizes the container's terminal before the process starts; a
       // later resize alone would race with a process that reads its size at once.
       if (config.Tty && rows > 0 && cols > 0) spec.process.consoleSize = { height: rows, width: cols };
-      await fs.writeFile(path.join(bundleDir, 'config.json'), JSON.stringify(spec));
+      await fs.writeFile(path.join(bundleDir, 'config.json'), ociJson(spec));
       live.logDriver = await createLogDriver(hc.LogConfig?.Type ?? 'json-file', hc.LogConfig?.Config ?? {}, {
         containerId: id,
         logPath: record.LogPath,

@@ -3,7 +3,7 @@
 import type { ContainerCreateRequest } from '../../common/engine-api.js';
 import { invalid } from '../errors.js';
 
-type Kind = 'string' | 'boolean' | 'number' | 'strings' | 'strslice' | 'object' | 'string-map';
+type Kind = 'string' | 'boolean' | 'number' | 'strings' | 'strslice' | 'object' | 'objects' | 'string-map';
 
 const CONFIG_FIELDS: Record<string, Kind> = {
   Hostname: 'string',
@@ -60,6 +60,9 @@ const HOST_CONFIG_FIELDS: Record<string, Kind> = {
   OomScoreAdj: 'number',
   Sysctls: 'string-map',
   PortBindings: 'object',
+  Devices: 'objects',
+  Ulimits: 'objects',
+  GroupAdd: 'strings',
 };
 
 function describe(value: unknown): string {
@@ -94,6 +97,10 @@ function check(where: string, field: string, kind: Kind, value: unknown): unknow
       return value;
     case 'object':
       if (typeof value !== 'object' || Array.isArray(value)) throw fail('an object');
+      return value;
+    case 'objects':
+      if (!Array.isArray(value) || value.some((v) => typeof v !== 'object' || v === null || Array.isArray(v)))
+        throw fail('an array of objects');
       return value;
     case 'string-map':
       if (typeof value !== 'object' || Array.isArray(value)) throw fail('an object of strings');

@@ -149,7 +149,11 @@ export class ExecService {
     const [rows, cols] = opts.consoleSize ?? exec.config.ConsoleSize ?? [0, 0];
     let proc: RuntimeProcess;
     try {
-      const user = await resolveUser(merged, exec.config.User || record.Config.User);
+      const user = await resolveUser(
+        merged,
+        exec.config.User || record.Config.User,
+        record.HostConfig.GroupAdd ?? [],
+      );
       const processSpec = buildExecProcess({
         args: exec.config.Cmd,
         env: processEnv(
@@ -163,6 +167,7 @@ export class ExecService {
         privileged: exec.config.Privileged || (record.HostConfig.Privileged ?? false),
         capAdd: record.HostConfig.CapAdd ?? [],
         capDrop: record.HostConfig.CapDrop ?? [],
+        ulimits: record.HostConfig.Ulimits ?? undefined,
       });
       if (tty && rows > 0 && cols > 0) processSpec.consoleSize = { height: rows, width: cols };
       proc = await this.deps.runtime.exec(record.Id, processSpec, {

@@ -9,7 +9,7 @@ import { PassThrough, Writable, type Readable } from 'node:stream';
 import { EngineError, conflict, invalid, notFound } from '../errors.js';
 import { log } from '../util/logger.js';
 import { run, spawnChild } from '../util/subprocess.js';
-import type { OciProcess, OciResources } from './oci-spec.js';
+import { ociJson, type OciProcess, type OciResources } from './oci-spec.js';
 
 export interface RuntimeProcess {
   /** pid of the runtime process (runc run / runc exec). */
@@ -231,7 +231,7 @@ export class OciRuntime {
       if (opts.tty && !processSpec.consoleSize && opts.cols && opts.rows) {
         processSpec.consoleSize = { height: opts.rows, width: opts.cols };
       }
-      await fs.writeFile(processFile, JSON.stringify(processSpec), { mode: 0o600 });
+      await fs.writeFile(processFile, ociJson(processSpec), { mode: 0o600 });
       const args = [...this.globalArgs(logFile), 'exec', '--process', processFile, '--pid-file', pidFile, id];
       const proc = await this.launch(args, dir, opts);
       if ((await waitStarted(pidFile, proc.exited)) === 'started') {

@@ -1,10 +1,11 @@
 // Builds the OCI runtime config.json of a container (and the process.json of an
 // exec) the way dockerd's defaults shape them: namespaces, mounts, masked paths,
 // device allow-list, capabilities, seccomp, rlimits and cgroup resources.
-import { existsSync, lstatSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { invalid } from '../errors.js';
 import { effectiveCapabilities } from './capabilities.js';
+import { devicesFromMapping, hostDevices, type DeviceMapping } from './devices.js';
 import { defaultSeccompProfile } from './seccomp-profile.js';
 
 // ---- OCI runtime spec types (the subset Berth writes; see oci-runtime-spec-config*.md) ----
@@ -26,8 +27,16 @@ export interface OciCapabilities {
 
 export interface OciRlimit {
   type: string;
+  /** RLIM_INFINITY (-1, as the API writes unlimited) becomes 2^64-1 in ociJson. */
   hard: number;
   soft: number;
+}
+
+/** A `--ulimit` as HostConfig.Ulimits holds it. */
+export interface Ulimit {
+  Name: string;
+  Soft: number;
+  Hard: number;
 }
 
 export interface OciProcess {
@@ -189,6 +198,10 @@ export interface ContainerSpecInput {
   shmSize?: number;
   oomScoreAdj?: number;
   sysctls?: Record<string, string>;
+  /** HostConfig.Devices (`--device`). */
+  devices?: DeviceMapping[];
+  /** HostConfig.Ulimits (`--ulimit`); they replace the engine's defaults of the same name. */
+  ulimits?: Ulimit[];
 }
 
 export interface ExecProcessInput {
@@ -201,6 +214,8 @@ export interface ExecProcessInput {
   capAdd: string[];
   capDrop: string[];
   noNewPrivileges?: boolean;
+  /** The container's ulimits: an exec runs under the same limits as its container. */
+  ulimits?: Ulimit[];
 }
 
 const OCI_VERSION = '1.0.2';
@@ -260,9 +275,67 @@ export function engineNofileHardLimit(): number {
   return nofileCache;
 }
 
-function rlimits(): OciRlimit[] {
+/** The rlimit names `--ulimit` takes (go-units' ulimitNameMapping). */
+const ULIMIT_NAMES = new Set([
+  'core',
+  'cpu',
+  'data',
+  'fsize',
+  'locks',
+  'memlock',
+  'msgqueue',
+  'nice',
+  'nofile',
+  'nproc',
+  'rss',
+  'rtprio',
+  'rttime',
+  'sigpending',
+  'stack',
+]);
+
+/** Refuses what setrlimit would: an unknown name, a soft limit above the hard one. */
+export function validateUlimits(ulimits: Ulimit[]): void {
+  const seen = new Set<string>();
+  for (const u of ulimits) {
+    if (!u || typeof u.Name !== 'string' || !ULIMIT_NAMES.has(u.Name))
+      throw invalid(`invalid ulimit type: ${String(u?.Name)}`);
+    if (seen.has(u.Name)) throw invalid(`ulimit ${u.Name} is given more than once`);
+    seen.add(u.Name);
+    for (const v of [u.Soft, u.Hard])
+      if (!Number.isSafeInteger(v) || v < -1) throw invalid(`invalid ulimit value for ${u.Name}: ${v}`);
+    // -1 is unlimited, above everything.
+    if (u.Hard !== -1 && (u.Soft === -1 || u.Soft > u.Hard))
+      throw invalid(
+        `ulimit soft limit must be less than or equal to hard limit: ${u.Name}=${u.Soft}:${u.Hard}`,
+      );
+  }
+}
+
+function rlimits(ulimits: Ulimit[] = []): OciRlimit[] {
+  validateUlimits(ulimits);
   const nofile = engineNofileHardLimit();
-  return [{ type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }];
+  const out: OciRlimit[] = [{ type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }];
+  for (const u of ulimits) {
+    const type = `RLIMIT_${u.Name.toUpperCase()}`;
+    const limit = { type, hard: u.Hard, soft: u.Soft };
+    const i = out.findIndex((r) => r.type === type);
+    if (i >= 0) out[i] = limit;
+    else out.push(limit);
+  }
+  return out;
+}
+
+// A string no spec field can hold (NULs), so that only the marked limits are replaced.
+const RLIM_INFINITY_MARK = '\u0000rlim-infinity\u0000';
+
+/** The spec as runc reads it: -1 rlimits as RLIM_INFINITY, a uint64 JSON numbers cannot hold. */
+export function ociJson(spec: OciSpec | OciProcess): string {
+  return JSON.stringify(spec, function (this: unknown, key, value: unknown) {
+    if ((key === 'hard' || key === 'soft') && value === -1 && this && 'type' in (this as object))
+      return RLIM_INFINITY_MARK;
+    return value;
+  }).replaceAll(JSON.stringify(RLIM_INFINITY_MARK), '18446744073709551615');
 }
 
 function capabilitySet(capAdd: string[], capDrop: string[], privileged: boolean): OciCapabilities {
@@ -288,7 +361,7 @@ function buildProcess(input: ExecProcessInput & { oomScoreAdj?: number }): OciPr
     env: [...input.env],
     cwd: input.cwd,
     capabilities: capabilitySet(input.capAdd, input.capDrop, input.privileged),
-    rlimits: rlimits(),
+    rlimits: rlimits(input.ulimits),
   };
   if (input.noNewPrivileges) proc.noNewPrivileges = true;
   if (input.oomScoreAdj !== undefined) proc.oomScoreAdj = input.oomScoreAdj;
@@ -405,57 +478,6 @@ export function ociResources(r: ContainerSpecInput['resources']): OciResources {
   return out;
 }
 
-/** Walks the host's /dev for a privileged container, as `docker run --privileged` does. */
-function hostDevices(): OciDevice[] {
-  const skipDirs = new Set(['/dev/pts', '/dev/shm', '/dev/fd', '/dev/mqueue', '/dev/.lxc', '/dev/.udev']);
-  const out: OciDevice[] = [];
-  const seen = new Set<string>();
-  const walk = (dir: string) => {
-    let entries: string[];
-    try {
-      entries = readdirSync(dir);
-    } catch {
-      return;
-    }
-    for (const name of entries) {
-      const p = path.join(dir, name);
-      // console and ptmx are the container's own (its pty and devpts instance).
-      if (skipDirs.has(p) || p === '/dev/console' || p === '/dev/ptmx') continue;
-      // lstat: symlinks in /dev (stdin, fd, disk/by-*) are not devices of their own.
-      let st;
-      try {
-        st = lstatSync(p, { bigint: true, throwIfNoEntry: false });
-      } catch {
-        continue;
-      }
-      if (!st || st.isSymbolicLink()) continue;
-      if (st.isDirectory()) {
-        walk(p);
-        continue;
-      }
-      const type = st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : undefined;
-      if (!type) continue;
-      const rdev = st.rdev;
-      const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
-      const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
-      const key = `${type}${major}:${minor}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      out.push({
-        type,
-        path: p,
-        major,
-        minor,
-        fileMode: Number(st.mode & 0o777n),
-        uid: Number(st.uid),
-        gid: Number(st.gid),
-      });
-    }
-  };
-  walk('/dev');
-  return out;
-}
-
 /** config.json for a container; write it into the bundle dir. */
 export function buildOciSpec(input: ContainerSpecInput): OciSpec {
   if (!path.posix.isAbsolute(input.rootfsPath))
@@ -477,6 +499,11 @@ export function buildOciSpec(input: ContainerSpecInput): OciSpec {
   );
 
   const res = ociResources(input.resources);
+  // As dockerd: a privileged container has every host device already, so a mapping
+  // adds only a new path for one; otherwise each mapping adds its nodes and rules.
+  const mapped = (input.devices ?? [])
+    .filter((d) => !input.privileged || d.PathOnHost !== (d.PathInContainer || d.PathOnHost))
+    .map((d) => devicesFromMapping(input.privileged ? { ...d, CgroupPermissions: 'rwm' } : d));
   const linux: OciLinux = {
     namespaces,
     cgroupsPath: input.cgroupsPath,
@@ -484,12 +511,14 @@ export function buildOciSpec(input: ContainerSpecInput): OciSpec {
       ...res,
       devices: input.privileged
         ? [{ allow: true, access: 'rwm' }]
-        : DEFAULT_DEVICE_RULES.map((d) => ({ ...d })),
+        : [...DEFAULT_DEVICE_RULES.map((d) => ({ ...d })), ...mapped.flatMap((m) => m.rules)],
     },
   };
+  const mappedNodes = mapped.flatMap((m) => m.devices);
   if (input.privileged) {
-    linux.devices = hostDevices();
+    linux.devices = [...hostDevices(), ...mappedNodes];
   } else {
+    if (mappedNodes.length) linux.devices = mappedNodes;
     linux.maskedPaths = [...MASKED_PATHS];
     linux.readonlyPaths = [...READONLY_PATHS];
     linux.seccomp = defaultSeccompProfile(process.capabilities?.bounding ?? []);

@@ -134,13 +134,30 @@ function checkRange(n: number): number {
 }
 
 /**
+ * The gids of `--group-add` values: a group of the image's /etc/group by name
+ * (or by its number), else a number taken as is, as libcontainer's
+ * GetAdditionalGroups reads them.
+ */
+function additionalGroups(names: string[], groups: GroupEntry[]): number[] {
+  return names.map((name) => {
+    const g = groups.find((x) => x.name === name || String(x.gid) === name);
+    if (g) return g.gid;
+    const n = parseId(name);
+    if (n === undefined) throw invalid(`Unable to find group ${name}: no matching entries in group file`);
+    return checkRange(n);
+  });
+}
+
+/**
  * Numeric ids for `user` as the image defines them. Supplementary groups are those
- * naming the user in /etc/group, only when no group was given (as runc and dockerd);
- * the primary gid is always among additionalGids, as `docker run … id` shows.
+ * naming the user in /etc/group, only when no group was given (as runc and dockerd),
+ * then those of `groupAdd`; the primary gid is always among additionalGids, as
+ * `docker run … id` shows.
  */
 export async function resolveUser(
   rootfsPath: string,
   user: string | undefined,
+  groupAdd: string[] = [],
 ): Promise<{ uid: number; gid: number; additionalGids: number[] }> {
   const spec = (user ?? '').trim();
   const colon = spec.indexOf(':');
@@ -151,7 +168,7 @@ export async function resolveUser(
   const numericGroup = groupPart === '' ? undefined : parseId(groupPart);
   // "uid:gid" needs no files at all.
   const needPasswd = !(numericUser !== undefined && numericGroup !== undefined);
-  const needGroup = numericGroup === undefined;
+  const needGroup = numericGroup === undefined || groupAdd.length > 0;
 
   let passwd: PasswdEntry[] = [];
   let groups: GroupEntry[] = [];
@@ -188,5 +205,6 @@ export async function resolveUser(
   }
   checkRange(gid);
   supplementary.forEach(checkRange);
-  return { uid, gid, additionalGids: [...new Set([gid, ...supplementary])] };
+  const added = additionalGroups(groupAdd, groups);
+  return { uid, gid, additionalGids: [...new Set([gid, ...supplementary, ...added])] };
 }

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import {
   buildExecProcess,
   buildOciSpec,
+  ociJson,
   type ContainerSpecInput,
 } from '../../guest-agent/runtime/oci-spec.js';
 import { DEFAULT_CAPABILITIES, effectiveCapabilities } from '../../guest-agent/runtime/capabilities.js';
@@ -156,6 +157,72 @@ test('devices: deny all but the basic ones', () => {
     .filter((d) => d.allow && d.access === 'rwm')
     .map((d) => `${d.major}:${d.minor ?? '*'}`);
   assert.deepEqual(allowed.sort(), ['1:3', '1:5', '1:7', '1:8', '1:9', '136:*', '5:0', '5:1', '5:2'].sort());
+});
+
+test('--device: the node at its new path with the host major/minor/mode, and a cgroup rule with its access', () => {
+  const spec = buildOciSpec(
+    input({ devices: [{ PathOnHost: '/dev/null', PathInContainer: '/dev/mynull', CgroupPermissions: 'r' }] }),
+  );
+  assert.deepEqual(spec.linux.devices, [
+    { path: '/dev/mynull', type: 'c', major: 1, minor: 3, fileMode: 0o666, uid: 0, gid: 0 },
+  ]);
+  const rules = spec.linux.resources?.devices ?? [];
+  assert.deepEqual(rules.at(-1), { allow: true, type: 'c', major: 1, minor: 3, access: 'r' });
+  // Without a path in the container it keeps the host's; permissions default to rwm.
+  const same = buildOciSpec(input({ devices: [{ PathOnHost: '/dev/zero' }] }));
+  assert.equal(same.linux.devices?.[0].path, '/dev/zero');
+  assert.equal(same.linux.resources?.devices?.at(-1)?.access, 'rwm');
+  assert.throws(
+    () => buildOciSpec(input({ devices: [{ PathOnHost: '/dev/no-such-device' }] })),
+    /error gathering device information while adding custom device "\/dev\/no-such-device": no such file or directory/,
+  );
+  assert.throws(
+    () => buildOciSpec(input({ devices: [{ PathOnHost: '/etc/hostname' }] })),
+    /"\/etc\/hostname": not a device node/,
+  );
+  assert.throws(
+    () => buildOciSpec(input({ devices: [{ PathOnHost: '/dev/null', CgroupPermissions: 'rx' }] })),
+    /invalid device cgroup permissions "rx"/,
+  );
+});
+
+test('--ulimit: rlimits by name replace the defaults; -1 is RLIM_INFINITY in the JSON runc reads', () => {
+  const spec = buildOciSpec(
+    input({
+      ulimits: [
+        { Name: 'nofile', Soft: 512, Hard: 1024 },
+        { Name: 'core', Soft: -1, Hard: -1 },
+        { Name: 'nproc', Soft: 100, Hard: 200 },
+      ],
+    }),
+  );
+  assert.deepEqual(spec.process.rlimits, [
+    { type: 'RLIMIT_NOFILE', soft: 512, hard: 1024 },
+    { type: 'RLIMIT_CORE', soft: -1, hard: -1 },
+    { type: 'RLIMIT_NPROC', soft: 100, hard: 200 },
+  ]);
+  const json = ociJson(spec);
+  assert.match(json, /"type":"RLIMIT_CORE","hard":18446744073709551615,"soft":18446744073709551615/);
+  assert.match(json, /"type":"RLIMIT_NOFILE","hard":1024,"soft":512/);
+  const u = (ulimits: ContainerSpecInput['ulimits']) => () => buildOciSpec(input({ ulimits }));
+  assert.throws(u([{ Name: 'bogus', Soft: 1, Hard: 1 }]), /invalid ulimit type: bogus/);
+  assert.throws(
+    u([{ Name: 'nofile', Soft: 20, Hard: 10 }]),
+    /soft limit must be less than or equal to hard limit/,
+  );
+  // An exec runs under its container's limits.
+  const exec = buildExecProcess({
+    args: ['sh'],
+    env: [],
+    cwd: '/',
+    user: { uid: 0, gid: 0, additionalGids: [] },
+    tty: false,
+    privileged: false,
+    capAdd: [],
+    capDrop: [],
+    ulimits: [{ Name: 'nofile', Soft: 100, Hard: 100 }],
+  });
+  assert.deepEqual(exec.rlimits, [{ type: 'RLIMIT_NOFILE', soft: 100, hard: 100 }]);
 });
 
 test('process: user, caps with empty inheritable, rlimit under the engine limit, tty, oom score', () => {

@@ -128,3 +128,21 @@ test('/etc/passwd that is not a regular file is ignored', async () => {
   await assert.rejects(resolveUser(root, 'root'), /unable to find user root/);
   assert.equal((await resolveUser(root, '3')).uid, 3);
 });
+
+test('--group-add: names from the image, numbers as given, unknown names refused', async () => {
+  const root = await makeRoot('group-add', { 'etc/passwd': PASSWD, 'etc/group': GROUP });
+  assert.deepEqual(await resolveUser(root, 'web', ['staff', '4242', 'wheel', '33']), {
+    uid: 33,
+    gid: 33,
+    additionalGids: [33, 50, 4242, 10],
+  });
+  // A numeric user:group reads /etc/group anyway when a group is added by name.
+  assert.deepEqual(await resolveUser(root, '7:7', ['www-data']), { uid: 7, gid: 7, additionalGids: [7, 33] });
+  await assert.rejects(resolveUser(root, '', ['nosuchgroup']), (err: unknown) => {
+    assert.ok(err instanceof EngineError);
+    assert.equal(err.kind, 'invalid');
+    assert.equal(err.message, 'Unable to find group nosuchgroup: no matching entries in group file');
+    return true;
+  });
+  await assert.rejects(resolveUser(root, '', ['4294967296']), /range/);
+});
