@@ -24,6 +24,15 @@ export const AUTHORIZED_KEY_PARAM = 'berth.key';
 export const SHARE_PARAM = 'berth.share';
 
 /**
+ * Kernel command-line parameter carrying the engine's daemon.json (the desktop's log driver and
+ * daemon.json settings) in hex; the guest init writes it out and starts the engine with --config-file.
+ */
+export const DAEMON_CONFIG_PARAM = 'berth.daemon';
+
+/** The kernel's command-line limit on x86 and arm64 (COMMAND_LINE_SIZE), terminator included. */
+export const KERNEL_CMDLINE_MAX = 2048;
+
+/**
  * The control server's own socket inside the guest: `berth vm ssh` reaches it
  * through the host's channel (a streamlocal tunnel from the VM process) and
  * runs an ssh2 session of its own over it, authenticated with the same key.

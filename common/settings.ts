@@ -4,6 +4,7 @@ import type { Settings } from './desktop-api.js';
 import {
   DAEMON_DIRECTIVES,
   LOG_DRIVERS,
+  composeDaemonJson,
   directiveValueError,
   isDaemonDirective,
 } from './daemon-directives.js';
@@ -75,4 +76,28 @@ export function validateSettings(
   if (daemon) f.daemonJson = daemon;
   if (!['system', 'light', 'dark'].includes(s.theme)) f.theme = 'system, light or dark';
   return f;
+}
+
+/**
+ * The daemon.json the engine in the VM gets from a settings file (its desktop keys: logDriver,
+ * logOpts, daemonJson), or undefined for the engine's defaults. Throws, naming the key, when the
+ * file holds what the Settings view would have refused (it was edited by hand).
+ */
+export function engineDaemonConfig(file: Record<string, unknown>): Record<string, unknown> | undefined {
+  const logDriver = file.logDriver ?? DEFAULT_SETTINGS.logDriver;
+  if (typeof logDriver !== 'string' || !(LOG_DRIVERS as readonly string[]).includes(logDriver))
+    throw new Error(`logDriver: ${JSON.stringify(logDriver)} is not one of ${LOG_DRIVERS.join(', ')}`);
+  const logOpts = file.logOpts ?? {};
+  if (
+    typeof logOpts !== 'object' ||
+    logOpts === null ||
+    Array.isArray(logOpts) ||
+    !Object.values(logOpts).every((v) => typeof v === 'string')
+  )
+    throw new Error('logOpts: must be an object of strings');
+  const daemonJson = file.daemonJson ?? '';
+  if (typeof daemonJson !== 'string') throw new Error('daemonJson: must be the text of a JSON object');
+  const wrong = daemonJson.trim() ? validateDaemonJson(daemonJson) : undefined;
+  if (wrong) throw new Error(`daemonJson: ${wrong}`);
+  return composeDaemonJson({ logDriver, logOpts: logOpts as Record<string, string>, daemonJson });
 }

@@ -6,7 +6,13 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AUTHORIZED_KEY_PARAM, CONTROL_COMMANDS, GUEST_CONTROL_SOCKET } from '../common/control.js';
+import {
+  AUTHORIZED_KEY_PARAM,
+  CONTROL_COMMANDS,
+  DAEMON_CONFIG_PARAM,
+  GUEST_CONTROL_SOCKET,
+} from '../common/control.js';
+import { engineDaemonConfig } from '../common/settings.js';
 import { ControlClient } from './channel/control-client.js';
 import { EngineSocketForwarder } from './channel/engine-socket.js';
 import { PortForwarder } from './ports/port-forwarder.js';
@@ -49,6 +55,8 @@ export interface MachineSettings {
   shares: string[];
   /** How they are shared; auto: virtiofs on a Linux host where virtiofsd can run, else 9p. */
   shareType: ShareType | 'auto';
+  /** The engine's daemon.json (the desktop's log and daemon.json settings); undefined: its defaults. */
+  engineConfig?: Record<string, unknown>;
 }
 
 /**
@@ -77,6 +85,7 @@ export function defaultSettings(
         ? sharedFolders(env, os.homedir())
         : file.sharedFolders,
     shareType: shareTypeSetting(env.BERTH_SHARE_TYPE ?? file.shareType),
+    engineConfig: engineDaemonConfig(file as Record<string, unknown>),
   };
 }
 
@@ -85,7 +94,18 @@ export async function loadSettings(
   paths: VmPaths,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<MachineSettings> {
-  return defaultSettings(env, await readSettingsFile(paths));
+  const file = await readSettingsFile(paths);
+  try {
+    return defaultSettings(env, file);
+  } catch (err) {
+    throw new Error(`${paths.settings}: ${(err as Error).message}`);
+  }
+}
+
+/** The engine's daemon.json as a kernel parameter (none for the defaults). */
+export function daemonConfigParams(config: Record<string, unknown> | undefined): string[] {
+  if (!config) return [];
+  return [`${DAEMON_CONFIG_PARAM}=${Buffer.from(JSON.stringify(config)).toString('hex')}`];
 }
 
 function shareTypeSetting(v: string | undefined): ShareType | 'auto' {
@@ -248,6 +268,7 @@ export class Machine {
       kernelParams: [
         `${AUTHORIZED_KEY_PARAM}=${publicBlob}`,
         ...shareKernelParams(this.shares, this.shareType),
+        ...daemonConfigParams(this.settings.engineConfig),
       ],
       disk: this.paths.disk,
       qmpSocket: this.paths.qmp,

@@ -143,12 +143,28 @@ supervise() {
   ) &
 }
 
+# The engine's daemon.json from the host's settings (berth.daemon=HEX on the
+# kernel command line; see common/control.ts): written fresh at every boot, so
+# it is always what the settings say now.
+ENGINE_CONFIG=
+set -f
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+  berth.daemon=*)
+    mkdir -p $EXEC_ROOT
+    printf '%b' "$(echo "${arg#berth.daemon=}" | sed 's/../\\x&/g')" >$EXEC_ROOT/daemon.json
+    ENGINE_CONFIG="--config-file $EXEC_ROOT/daemon.json"
+    ;;
+  esac
+done
+set +f
+
 supervise control /usr/bin/node /opt/berth/dist/berth-guest-control.mjs
 control_sup=$!
 # The engine socket is root:berth 0660: members of berth (and root) may use it, nobody else.
 grep -q '^berth:' /etc/group 2>/dev/null || echo 'berth:x:990:' >>/etc/group
 supervise engine /usr/bin/node /opt/berth/bin/berth-engine -H unix://$ENGINE_SOCKET \
-  --data-root $DATA_ROOT --exec-root $EXEC_ROOT --pidfile $EXEC_ROOT/berth-engine.pid
+  --data-root $DATA_ROOT --exec-root $EXEC_ROOT --pidfile $EXEC_ROOT/berth-engine.pid $ENGINE_CONFIG
 engine_sup=$!
 say "engine started at $(uptime_s) s"
 

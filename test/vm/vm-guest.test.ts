@@ -190,6 +190,15 @@ test('berth vm: ssh, clock sync, the agent supervised, restart, reset', async (t
   // restart: stopped and booted again, what the engine stored is still there.
   const volume = await docker(engine, ['volume', 'create', 'kept']);
   assert.equal(volume.code, 0, volume.stderr);
+  // The desktop's engine settings (as the Settings view saves them) apply from the next start.
+  await fs.writeFile(
+    path.join(home, 'settings.json'),
+    JSON.stringify({
+      logDriver: 'local',
+      logOpts: { 'max-size': '5m' },
+      daemonJson: '{"insecure-registries": ["registry.example.test:5000"]}\n',
+    }),
+  );
   const restart = await berth(['vm', 'restart']);
   assert.equal(restart.exitCode, 0, `${restart.stdout}${restart.stderr}`);
   assert.match(restart.stdout, /^stopped$/m);
@@ -197,6 +206,19 @@ test('berth vm: ssh, clock sync, the agent supervised, restart, reset', async (t
   const volumes = await docker(engine, ['volume', 'ls', '--format', '{{.Name}}']);
   assert.equal(volumes.code, 0, volumes.stderr);
   assert.match(volumes.stdout, /^kept$/m);
+  const info = await docker(engine, [
+    'info',
+    '-f',
+    '{{.LoggingDriver}} {{range $k, $v := .RegistryConfig.IndexConfigs}}{{$k}} {{end}}',
+  ]);
+  assert.equal(info.code, 0, info.stderr);
+  assert.match(info.stdout, /^local .*registry\.example\.test:5000/);
+  const logged = await docker(engine, ['run', '--name', 'logcfg', 'busybox', 'echo', 'in local']);
+  assert.equal(logged.code, 0, logged.stderr);
+  const logCfg = await docker(engine, ['inspect', '-f', '{{json .HostConfig.LogConfig}}', 'logcfg']);
+  assert.deepEqual(JSON.parse(logCfg.stdout), { Type: 'local', Config: { 'max-size': '5m' } });
+  assert.equal((await docker(engine, ['logs', 'logcfg'])).stdout, 'in local\n');
+  assert.equal((await docker(engine, ['rm', 'logcfg'])).code, 0);
 
   // reset: the VM stopped, its disk gone; the image cache is left alone.
   const reset = await berth(['vm', 'reset', '--force']);

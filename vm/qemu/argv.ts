@@ -2,7 +2,7 @@
 // architecture and accelerator. Pure: the tests check each variant's argv.
 import type { GuestArch } from '../paths.js';
 import type { ShareType } from '../shares/shares.js';
-import { CONTROL_PORT_NAME } from '../../common/control.js';
+import { CONTROL_PORT_NAME, KERNEL_CMDLINE_MAX } from '../../common/control.js';
 
 export type Accel = 'hvf' | 'whpx' | 'kvm' | 'tcg';
 export type HostPlatform = 'darwin' | 'win32' | 'linux';
@@ -131,6 +131,11 @@ export function qemuArgv(c: VmConfig): string[] {
     'panic=-1', // a guest panic ends QEMU (with -no-reboot) instead of hanging
     ...c.kernelParams,
   ];
+  const cmdline = params.join(' ');
+  if (cmdline.length >= KERNEL_CMDLINE_MAX)
+    throw new Error(
+      `the VM's kernel command line is ${cmdline.length} bytes, over the kernel's ${KERNEL_CMDLINE_MAX - 1}: fewer shared folders, or a shorter daemon.json in the settings`,
+    );
   return [
     ...machine(c.arch, c.accel),
     ...accelArgs(c.accel),
@@ -147,7 +152,7 @@ export function qemuArgv(c: VmConfig): string[] {
     '-initrd',
     c.initramfs,
     '-append',
-    params.join(' '),
+    cmdline,
     // The data disk: discard=unmap lets the guest's fstrim shrink the qcow2 on the host.
     // The guest finds its disks by serial (berth-data, berth-root), not by order.
     '-drive',
