@@ -236,11 +236,11 @@ describe('headless dashboard server', () => {
     it('validates settings and stores good ones in BERTH_HOME, saying what needs a VM restart', async () => {
       const current = (await call('settings.get')).body.result as Record<string, unknown>;
       const bad = await call('settings.save', {
-        settings: { ...current, cpus: 0, daemonJson: '{"log-driver": 3}' },
+        settings: { ...current, cpus: 0, daemonJson: '{"bip": 3}' },
       });
       assert.equal(bad.status, 400);
       assert.match(bad.body.fields?.cpus ?? '', /whole number from 1/);
-      assert.match(bad.body.fields?.daemonJson ?? '', /"log-driver" must be a string/);
+      assert.match(bad.body.fields?.daemonJson ?? '', /"bip" must be a string/);
       const good = await call('settings.save', { settings: { ...current, cpus: 1, theme: 'dark' } });
       assert.equal(good.status, 200, good.body.error);
       assert.deepEqual(

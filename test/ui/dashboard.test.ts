@@ -306,11 +306,11 @@ describe('dashboard (browser)', () => {
       .waitFor();
     assert.equal(await cpus.getAttribute('aria-invalid'), 'true');
     assert.equal(await page().getByRole('button', { name: 'Apply' }).isDisabled(), true);
-    await page().getByLabel('daemon.json').fill('{"log-driver": "syslog"}');
-    await page().getByText('"log-driver" must be one of json-file, local, fluentd, none').waitFor();
+    await page().getByLabel('daemon.json').fill('{"iptables": "no"}');
+    await page().getByText('"iptables" must be true or false').waitFor();
     await dash().shot('settings-invalid');
     await cpus.fill('1');
-    await page().getByLabel('daemon.json').fill('{"log-driver": "local"}');
+    await page().getByLabel('daemon.json').fill('{"userland-proxy": false}');
     await page().getByRole('button', { name: 'Apply' }).click();
     await page().getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
     await page()
