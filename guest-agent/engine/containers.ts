@@ -40,7 +40,7 @@ import type { NetworkService } from '../network/network-service.js';
 import type { PortMap } from '../network/network-types.js';
 import { rewriteResolvConf, writeEtcFiles, type EtcFilesInput } from '../network/etc-files.js';
 import { createLogDriver, resolveLogConfig } from '../logs/log-driver.js';
-import type { LogDriver, LogMessage } from '../logs/log-types.js';
+import type { LogDriver, LogMessage, RotatedLogFile } from '../logs/log-types.js';
 import { LineSplitter } from '../logs/line-splitter.js';
 import { ContainerStore, attachedNetworks, initialState, type ContainerRecord } from './container-store.js';
 import { mergeImageEnv, processEnv } from './env.js';
@@ -986,6 +986,11 @@ export class ContainerService {
     const live = this.liveOf(id);
     live.logListeners.add(listener);
     return () => live.logListeners.delete(listener);
+  }
+
+  /** Each log file as it becomes current, from the running container's driver (see LogDriver.onRotate). */
+  onLogRotate(id: string, listener: (next: RotatedLogFile) => void): () => void {
+    return this.liveOf(id).logDriver?.onRotate?.(listener) ?? (() => undefined);
   }
 
   // ---- networks of an existing container ---------------------------------

@@ -357,7 +357,11 @@ export class Engine {
       messages: readJsonFileLogs(
         file,
         { ...opts, follow: opts.follow && isRunning() },
-        { isRunning, onWrite: (cb) => this.containers.onLogWrite(record.Id, cb) },
+        {
+          isRunning,
+          onWrite: (cb) => this.containers.onLogWrite(record.Id, cb),
+          onRotate: (cb) => this.containers.onLogRotate(record.Id, cb),
+        },
       ),
     };
   }

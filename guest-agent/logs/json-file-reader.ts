@@ -1,11 +1,13 @@
 // The json-file log driver's reading side: `docker logs` (all, --tail, --since/--until, -f) over the current
 // file and its rotated (possibly gzipped) predecessors.
+import * as fs from 'node:fs';
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { basename, dirname } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { invalid } from '../errors.js';
 import { log } from '../util/logger.js';
-import type { LogMessage } from './log-types.js';
+import type { LogMessage, RotatedLogFile } from './log-types.js';
 import { nowNs, parseRfc3339Nano } from './timestamp.js';
 
 export interface ReadOptions {
@@ -25,6 +27,8 @@ export interface LogWriteSource {
   isRunning(): boolean;
   /** e.g. JsonFileLogger.onWrite; returns the unsubscribe function. */
   onWrite(cb: () => void): () => void;
+  /** e.g. JsonFileLogger.onRotate: each new file as it becomes current; returns the unsubscribe function. */
+  onRotate?(cb: (next: RotatedLogFile) => void): () => void;
 }
 
 const CHUNK = 64 * 1024;
@@ -78,12 +82,33 @@ class LineCollector {
   }
 }
 
+/** What reading a log file forward needs: a FileHandle, or a bare fd handed over by the writer. */
+interface LogFileHandle {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  stat(): Promise<{ size: number }>;
+  close(): Promise<void>;
+}
+
+const readFd = promisify(fs.read);
+const fstatFd = promisify(fs.fstat);
+const closeFd = promisify(fs.close);
+
+function fdHandle(fd: number): LogFileHandle {
+  return {
+    read: async (buffer, offset, length, position) => ({
+      bytesRead: (await readFd(fd, buffer, offset, length, position)).bytesRead,
+    }),
+    stat: () => fstatFd(fd),
+    close: () => closeFd(fd),
+  };
+}
+
 /** An open log file read forward from pos. */
 class OpenLogFile {
   readonly lines = new LineCollector();
 
   constructor(
-    readonly fh: FileHandle,
+    readonly fh: LogFileHandle,
     readonly ino: number,
     public pos: number,
   ) {}
@@ -130,7 +155,7 @@ async function openLogFile(path: string): Promise<OpenLogFile | undefined> {
  * big the file. Returns that offset and how many lines (≤ n) lie after it.
  */
 async function findTailStart(
-  fh: FileHandle,
+  fh: LogFileHandle,
   end: number,
   n: number,
 ): Promise<{ start: number; lines: number }> {
@@ -155,7 +180,7 @@ async function findTailStart(
   return { start: 0, lines: found + 1 };
 }
 
-async function readRange(fh: FileHandle, start: number, end: number): Promise<Buffer> {
+async function readRange(fh: LogFileHandle, start: number, end: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(end - start);
   const { bytesRead } = await fh.read(buf, 0, buf.length, start);
   return buf.subarray(0, bytesRead);
@@ -418,10 +443,13 @@ export async function* readJsonFileLogs(
   if (!opts.stdout && !opts.stderr) throw invalid('You must choose at least one stream');
   const filter = new EntryFilter(opts);
   const aborted = () => opts.signal?.aborted === true;
-  const state: { current: OpenLogFile | undefined; rotated: RotatedFile[] } = {
+  const state: FollowState & { rotated: RotatedFile[] } = {
     current: undefined,
     rotated: [],
+    handed: [],
   };
+  // Subscribed before the current file is opened: every file that becomes current after it is handed over.
+  const unsubscribeRotate = opts.follow ? source.onRotate?.((f) => state.handed.push(f)) : undefined;
   try {
     // The current file first: the position read up to here is where following continues.
     state.current = await openLogFile(logPath);
@@ -479,14 +507,29 @@ export async function* readJsonFileLogs(
     }
     yield* follow(logPath, state, filter, opts, source);
   } finally {
+    unsubscribeRotate?.();
+    for (const f of state.handed.splice(0)) fs.close(f.fd, () => undefined);
     await Promise.all(state.rotated.map((f) => f.fh.close().catch(() => undefined)));
     await state.current?.fh.close().catch(() => undefined);
   }
 }
 
+interface FollowState {
+  current: OpenLogFile | undefined;
+  /** Files the writer made current since following began, in order (JsonFileLogger.onRotate). */
+  handed: RotatedLogFile[];
+}
+
+/** The file that became current after the one with inode `ino`, from those handed over; earlier ones are closed. */
+function successorOf(handed: RotatedLogFile[], ino: number): RotatedLogFile | undefined {
+  const at = handed.findIndex((f) => f.ino === ino);
+  for (const f of handed.splice(0, at + 1)) fs.close(f.fd, () => undefined);
+  return handed.shift();
+}
+
 async function* follow(
   logPath: string,
-  state: { current: OpenLogFile | undefined },
+  state: FollowState,
   filter: EntryFilter,
   opts: ReadOptions,
   source: LogWriteSource,
@@ -525,13 +568,18 @@ async function* follow(
           if (filter.stopped) return;
         }
         yield* filter.accept(cur.lines.end());
+        if (filter.stopped) return;
+        // The writer handed over the file that came next, before it held a byte: read every file in turn,
+        // however many rotations happened meanwhile (by path, one deleted or compressed would be skipped).
+        const next = successorOf(state.handed, cur.ino);
+        state.current = next ? new OpenLogFile(fdHandle(next.fd), next.ino, 0) : undefined;
+        await cur.fh.close();
+        if (state.current) continue;
         for await (const lines of rotatedSince(logPath, cur.ino)) {
           yield* filter.accept(lines);
           if (filter.stopped) return;
         }
         if (filter.stopped) return;
-        state.current = undefined;
-        await cur.fh.close();
         cur = undefined;
       }
       if (!cur && ino !== undefined) {

@@ -20,7 +20,7 @@ import { log } from '../util/logger.js';
 import { goJsonObject } from './go-json.js';
 import { ATTRIBUTE_OPTIONS, validateAttributeOptions } from './log-info.js';
 import { validateLogTag } from './log-tag.js';
-import type { LogAttr, LogDriver, LogMessage } from './log-types.js';
+import type { LogAttr, LogDriver, LogMessage, RotatedLogFile } from './log-types.js';
 import { formatRfc3339Nano } from './timestamp.js';
 
 const fsWritev = promisify(fs.writev);
@@ -388,6 +388,7 @@ export class JsonFileLogger implements LogDriver {
   private compressing: Promise<void> | undefined;
   private lastWrittenNs: bigint | undefined;
   private readonly listeners = new Set<() => void>();
+  private readonly rotationListeners = new Set<(next: RotatedLogFile) => void>();
   private closed = false;
   private closing: Promise<void> | undefined;
   private dropped = 0;
@@ -445,6 +446,11 @@ export class JsonFileLogger implements LogDriver {
   onWrite(cb: () => void): () => void {
     this.listeners.add(cb);
     return () => this.listeners.delete(cb);
+  }
+
+  onRotate(cb: (next: RotatedLogFile) => void): () => void {
+    this.rotationListeners.add(cb);
+    return () => this.rotationListeners.delete(cb);
   }
 
   close(): Promise<void> {
@@ -565,6 +571,7 @@ export class JsonFileLogger implements LogDriver {
     // Truncate anyway in case the rotation did not go as planned: the size limit holds regardless.
     try {
       await this.reopen(true);
+      this.handOver(p);
     } catch (err) {
       log.error('cannot reopen the container log file after rotation', { path: p, error: String(err) });
     }
@@ -575,6 +582,20 @@ export class JsonFileLogger implements LogDriver {
     }
     this.lastWrittenNs = undefined;
     this.notify();
+  }
+
+  /** Followers get the new file before it holds a byte (synchronously: no write can come first). */
+  private handOver(file: string): void {
+    for (const cb of this.rotationListeners) {
+      let fd: number | undefined;
+      try {
+        fd = openSync(file, fsc.O_RDONLY);
+        cb({ fd, ino: fstatSync(fd).ino });
+      } catch (err) {
+        if (fd !== undefined) closeSync(fd);
+        log.warn('cannot hand the new log file to a follower', { path: file, error: String(err) });
+      }
+    }
   }
 
   private notify(): void {

@@ -6,7 +6,7 @@ import { invalid } from '../errors.js';
 import { goParseBool, GoValueError } from './go-values.js';
 import type { JsonFileOptions } from './json-file-writer.js';
 import { parseLocalFileOptions } from './local-driver.js';
-import type { LogDriver, LogMessage } from './log-types.js';
+import type { LogDriver, LogMessage, RotatedLogFile } from './log-types.js';
 
 export const CACHE_PREFIX = 'cache-';
 const CACHE_OPTIONS = new Set(['cache-disabled', 'cache-max-size', 'cache-max-file', 'cache-compress']);
@@ -66,6 +66,10 @@ export class CachedDriver implements LogDriver {
 
   onWrite(cb: () => void): () => void {
     return this.cache.onWrite?.(cb) ?? (() => undefined);
+  }
+
+  onRotate(cb: (next: RotatedLogFile) => void): () => void {
+    return this.cache.onRotate?.(cb) ?? (() => undefined);
   }
 
   async close(): Promise<void> {

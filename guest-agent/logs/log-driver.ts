@@ -10,7 +10,7 @@ import { LocalLogger, localLogPath, parseLocalOptions } from './local-driver.js'
 import { CachedDriver, cacheEnabled, cacheLogPath, isCacheOption, parseCacheOptions } from './log-cache.js';
 import { extraAttributes, sortedAttrs, type ContainerLogInfo } from './log-info.js';
 import { renderLogTag } from './log-tag.js';
-import type { LogAttr, LogDriver, LogMessage } from './log-types.js';
+import type { LogAttr, LogDriver, LogMessage, RotatedLogFile } from './log-types.js';
 
 // Options dockerd handles itself for every driver (daemon/logger's built-in log opts).
 const MODE = 'mode';
@@ -109,6 +109,10 @@ class NonBlockingDriver implements LogDriver {
 
   onWrite(cb: () => void): () => void {
     return this.inner.onWrite?.(cb) ?? (() => undefined);
+  }
+
+  onRotate(cb: (next: RotatedLogFile) => void): () => void {
+    return this.inner.onRotate?.(cb) ?? (() => undefined);
   }
 
   close(): Promise<void> {

@@ -47,8 +47,19 @@ export interface LogDriver {
   close(): Promise<void>;
   /** Called after queued lines reach storage (and after a rotation); returns an unsubscribe function. */
   onWrite?(cb: () => void): () => void;
+  /**
+   * Called at each rotation with the new file, opened for reading before anything is written to it, so a
+   * follower reads every file in turn however fast they rotate; cb owns the fd. Returns an unsubscribe function.
+   */
+  onRotate?(cb: (next: RotatedLogFile) => void): () => void;
   /** Bytes accepted by log() but not yet stored: lets a copier pause a chatty container's pipe. */
   readonly backlogBytes?: number;
+}
+
+/** A log file that has just become the current one: a read-only fd and its inode. */
+export interface RotatedLogFile {
+  fd: number;
+  ino: number;
 }
 
 /** dockerd's error text for `docker logs` on a container whose driver cannot be read back. */

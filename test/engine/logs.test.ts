@@ -113,6 +113,67 @@ describe('log drivers', () => {
     assert.equal((await d('ps', '-aq')).stdout.trim(), '', 'no container was left half-created');
   });
 
+  it('json-file: max-size=1k max-file=3 compress keeps three bounded files, and -f reads on across rotations', async () => {
+    const id = await runToEnd([
+      '--name',
+      'rot',
+      '--log-opt',
+      'max-size=1k',
+      '--log-opt',
+      'max-file=3',
+      '--log-opt',
+      'compress=true',
+      'busybox',
+      'sh',
+      '-c',
+      'i=1; while [ $i -le 3000 ]; do echo "line $i"; i=$((i+1)); done',
+    ]);
+    const dir = containerDir(id);
+    const files = (await fs.readdir(dir)).filter((f) => f.includes('-json.log')).sort();
+    // As dockerd: the current file, then .1 and .2 compressed, never more than max-file.
+    assert.deepEqual(files, [`${id}-json.log`, `${id}-json.log.1.gz`, `${id}-json.log.2.gz`]);
+    const current = await fs.readFile(path.join(dir, `${id}-json.log`), 'utf8');
+    // A file is cut after the line that reaches 1000 bytes (dockerd's decimal units).
+    assert.ok(Buffer.byteLength(current) < 1000 + 100, `current file ${Buffer.byteLength(current)} bytes`);
+    for (const l of current.trimEnd().split('\n'))
+      assert.match(l, /^\{"log":"line \d+\\n","stream":"stdout","time":"[^"]+Z"\}$/);
+    const all = (await d('logs', 'rot')).stdout.trimEnd().split('\n');
+    assert.equal(all.at(-1), 'line 3000');
+    // The newest lines, in order and without a gap, from the three files.
+    const first = Number(all[0]!.split(' ')[1]);
+    assert.deepEqual(
+      all,
+      Array.from({ length: 3000 - first + 1 }, (_v, i) => `line ${first + i}`),
+    );
+    assert.ok(all.length > 30 && all.length < 200, `${all.length} lines kept in 3 files of 1 kB`);
+    assert.equal((await d('logs', '--tail', '2', 'rot')).stdout, 'line 2999\nline 3000\n');
+
+    // -f started before the writing: every line arrives, through a dozen rotations, and it ends at exit.
+    const slow = await d(
+      'create',
+      '--log-opt',
+      'max-size=1k',
+      '--log-opt',
+      'max-file=2',
+      '--log-opt',
+      'compress=true',
+      'busybox',
+      'sh',
+      '-c',
+      'sleep 0.5; i=1; while [ $i -le 400 ]; do echo "slow $i"; i=$((i+1)); [ $((i % 40)) = 0 ] && usleep 50000; done',
+    );
+    assert.equal(slow.code, 0, slow.stderr);
+    const slowId = slow.stdout.trim();
+    assert.equal((await d('start', slowId)).code, 0);
+    const follow = await d('logs', '-f', slowId);
+    assert.equal(follow.code, 0, follow.stderr);
+    assert.deepEqual(
+      follow.stdout.trimEnd().split('\n'),
+      Array.from({ length: 400 }, (_v, i) => `slow ${i + 1}`),
+    );
+    await d('rm', 'rot', slowId);
+  });
+
   it('local: rotated and compressed by default rules, readable with every docker logs flag', async () => {
     const id = await runToEnd([
       '--name',
