@@ -4,7 +4,7 @@
 import { statSync, readFileSync, type Stats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Check } from './doctor.js';
+import type { Check } from '../vm/doctor.js';
 
 const octal = (mode: number) => (mode & 0o777).toString(8).padStart(3, '0');
 

@@ -1,7 +1,7 @@
 // berth: Berth's command-line client.
 import Docker from 'dockerode';
 import { engineSocket } from './engine-endpoint.js';
-import { engineChecks, hostChecks, type Check } from './doctor.js';
+import { engineChecks, hostChecks, type Check } from '../vm/doctor.js';
 import { permissionChecks } from './doctor-permissions.js';
 import { vmCommand } from '../vm/commands.js';
 import { composeCommand } from './compose.js';

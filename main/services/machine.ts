@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import type { DoctorCheck, MachineInfo } from '../../common/desktop-api.js';
-import { engineChecks, hostChecks } from '../../cli/doctor.js';
+import { engineChecks, hostChecks } from '../../vm/doctor.js';
 import { vmPaths, type VmPaths } from '../../vm/paths.js';
 import { readState } from '../../vm/state.js';
 import type { EngineConnection } from '../engine-connection.js';

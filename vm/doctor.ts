@@ -1,5 +1,5 @@
-// `berth doctor`: what this machine has and lacks for Berth, and the command
-// that fixes each missing piece.
+// What this machine has and lacks for Berth, and the command that fixes each
+// missing piece: the checks behind `berth doctor` and the dashboard's Machine view.
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type Docker from 'dockerode';
