@@ -12,7 +12,7 @@ import {
   type CommandHandler,
 } from '../command-context.js';
 import { parseFlags, UsageError } from '../flag-parser.js';
-import { formatList } from '../output/list-format.js';
+import { formatList, templateUses } from '../output/list-format.js';
 import {
   displayablePorts,
   ellipsis,
@@ -44,6 +44,7 @@ const PS_HEADERS = {
   Mounts: 'MOUNTS',
   Networks: 'NETWORKS',
   LocalVolumes: 'LOCAL VOLUMES',
+  Platform: 'PLATFORM',
 };
 
 /** One `docker ps` row, with the formatter's field names (cli/command/formatter/container.go). */
@@ -75,6 +76,8 @@ export function psRow(c: Docker.ContainerInfo, trunc: boolean): Record<string, u
     Mounts: mounts.join(','),
     Networks: Object.keys(c.NetworkSettings?.Networks ?? {}).join(','),
     LocalVolumes: String((c.Mounts ?? []).filter((m) => m.Type === 'volume').length),
+    // The image's platform (API 1.48's ImageManifestDescriptor); this engine's API has none.
+    Platform: null,
   };
   // {{.Label "key"}} is a method in docker's formatter; kept out of {{json .}}.
   Object.defineProperty(row, 'Label', { value: (k: string) => labels[k] ?? '', enumerable: false });
@@ -97,7 +100,9 @@ const ps: CommandHandler = async (ctx, argv) => {
   const list = await ctx.docker.listContainers(
     defined({
       all: f.all === true || limit > 0,
-      size: f.size === true,
+      size:
+        f.size === true ||
+        (f.quiet !== true && templateUses(asString(f.format), Object.keys(PS_HEADERS), 'Size')),
       limit: limit > 0 ? limit : undefined,
       filters: filtersOf(f.filter),
     }) as Docker.ContainerListOptions,

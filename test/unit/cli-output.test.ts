@@ -5,11 +5,10 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { alignColumns } from '../../cli/output/tabwriter.js';
-import { parseTemplate } from '../../cli/output/template.js';
+import { MARSHALS_ESCAPED, parseTemplate } from '../../cli/output/template.js';
 import { displayablePorts, humanSize, bytesSize, ellipsis } from '../../cli/output/human.js';
 import { progressBar, showProgress } from '../../cli/output/progress.js';
 import { CliError } from '../../cli/command-context.js';
-import { UsageError } from '../../cli/flag-parser.js';
 import { DetachScanner, parseDetachKeys } from '../../cli/terminal-session.js';
 
 describe('tabwriter', () => {
@@ -36,7 +35,12 @@ describe('--format templates', () => {
       '1 80,443 ABC',
     );
     assert.equal(parseTemplate('{{.Missing}}').execute(row), '<no value>');
-    assert.equal(parseTemplate('{{json .}}').execute({ s: '<&>' }), '{"s":"\\u003c\\u0026\\u003e"}');
+    // docker's own json function leaves HTML alone; its list rows marshal themselves escaped.
+    assert.equal(parseTemplate('{{json .}}').execute({ s: '<&>' }), '{"s":"<&>"}');
+    assert.equal(
+      parseTemplate('{{json .}}').execute(Object.assign({ s: '<&>' }, { [MARSHALS_ESCAPED]: true })),
+      '{"s":"\\u003c\\u0026\\u003e"}',
+    );
   });
   it('range, if, with and else, as docker inspect -f users write them', () => {
     const c = { Networks: { b: { IP: '10.0.0.2' }, a: { IP: '10.0.0.1' } }, Env: ['A=1', 'B=2'], Empty: [] };
@@ -53,11 +57,29 @@ describe('--format templates', () => {
     );
   });
   it('says what it cannot do', () => {
-    assert.throws(() => parseTemplate('{{range .Ports}}x'), /missing \{\{end\}\}|has no \{\{end\}\}/);
+    assert.throws(() => parseTemplate('{{range .Ports}}x'), /unexpected EOF/);
     assert.throws(() => parseTemplate('{{end}}'), /unexpected \{\{end\}\}/);
-    assert.throws(() => parseTemplate('{{define "x"}}{{end}}'), UsageError);
+    assert.throws(
+      () => parseTemplate('{{define "x"}}{{end}}'),
+      (err: unknown) => err instanceof CliError && err.exitCode === 64,
+    );
     assert.throws(() => parseTemplate('{{.ID'), /unclosed action/);
-    assert.throws(() => parseTemplate('{{nosuch .ID}}').execute(row), /function "nosuch" not defined/);
+    assert.throws(() => parseTemplate('{{nosuch .ID}}'), /function "nosuch" not defined/);
+    assert.throws(() => parseTemplate('{{(.ID}}'), /unclosed left paren/);
+    assert.throws(() => parseTemplate('{{$x}}').execute(row), /undefined variable "\$x"/);
+    assert.throws(() => parseTemplate('{{"a" | "b"}}').execute(row), /can't give argument to non-function/);
+  });
+  it('variables, pipes, parentheses, else-if, break and continue', () => {
+    const t = (src: string, data: unknown = row) => parseTemplate(src).execute(data);
+    assert.equal(t('{{$id := .ID}}{{$id | upper | printf "<%s>"}}'), '<ABC>');
+    assert.equal(t('{{range $i, $p := .Ports}}{{$i}}:{{$p}} {{end}}'), '0:80 1:443 ');
+    assert.equal(t('{{range $k, $v := .Labels}}{{$k}}={{$v}},{{end}}'), 'a=1,b=2,');
+    assert.equal(t('{{(index .Ports 1)}} {{len (split "a,b,c" ",")}}'), '443 3');
+    assert.equal(t('{{if eq .ID "x"}}x{{else if .State.Running}}run{{else}}no{{end}}'), 'run');
+    assert.equal(t('{{range .Ports}}{{if eq . 443}}{{break}}{{end}}[{{.}}]{{end}}'), '[80]');
+    assert.equal(t('{{range .Ports}}{{if eq . 80}}{{continue}}{{end}}[{{.}}]{{end}}'), '[443]');
+    assert.equal(t('{{truncate "abcdef" 3}}|{{pad "x" 1 2}}|{{title "a big day"}}'), 'abc| x  |A Big Day');
+    assert.equal(t('{{$n := 0}}{{range .Ports}}{{$n = .}}{{end}}{{$n}}'), '443');
   });
 });
 
