@@ -30,6 +30,8 @@ export interface HostConfig {
   CpusetCpus?: string;
   PidsLimit?: number | null;
   Privileged?: boolean;
+  /** "host" opts out of the engine's --userns-remap. */
+  UsernsMode?: string;
   CapAdd?: string[] | null;
   CapDrop?: string[] | null;
   ReadonlyRootfs?: boolean;

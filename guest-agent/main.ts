@@ -10,6 +10,7 @@ import { groupId, listen, loadTls, parseHosts, type ListenAddress } from './api/
 import { log, setLogLevel } from './util/logger.js';
 import { validateLogConfig } from './logs/log-driver.js';
 import { loadDaemonSettings, type DaemonSettings } from './daemon-config.js';
+import { remappedDataRoot, resolveRemap } from './runtime/userns-remap.js';
 
 const USAGE = `Usage: berth-engine [OPTIONS]
 
@@ -41,6 +42,10 @@ Options:
                                  default: the nameservers of /etc/resolv.conf)
       --host-gateway-ip IP       The address of "host-gateway" in --add-host (default: the
                                  default bridge's gateway)
+      --userns-remap default|USER[:GROUP]  Run containers in a user namespace whose root is
+                                 USER's first subordinate id (/etc/subuid, /etc/subgid);
+                                 "default" makes and uses the dockremap user. State then
+                                 lives in <data-root>/<uid>.<gid>; --userns=host opts out
   -v, --version                  Print the version and exit
   -h, --help                     Print this help
 `;
@@ -70,6 +75,7 @@ async function main(): Promise<void> {
         'insecure-registry': { type: 'string', multiple: true },
         dns: { type: 'string', multiple: true },
         'host-gateway-ip': { type: 'string' },
+        'userns-remap': { type: 'string' },
         group: { type: 'string', short: 'G' },
         tlsverify: { type: 'boolean' },
         tlscacert: { type: 'string' },
@@ -114,11 +120,11 @@ async function main(): Promise<void> {
     if (['false', '0'].includes(value)) return false;
     fail(`invalid value "${value}" for --${name}: use true or false`);
   };
-  const dataRoot = values['data-root'] ?? '/var/lib/berth';
+  const baseDataRoot = values['data-root'] ?? '/var/lib/berth';
   let settings: DaemonSettings;
   try {
     settings = await loadDaemonSettings(
-      values['config-file'] ?? path.join(dataRoot, 'daemon.json'),
+      values['config-file'] ?? path.join(baseDataRoot, 'daemon.json'),
       values['config-file'] !== undefined,
       {
         logDriver: values['log-driver'],
@@ -165,8 +171,17 @@ async function main(): Promise<void> {
   // dockerd's --group: the socket's group when it exists; naming a missing one is an error.
   const groupName = settings.group ?? 'berth';
   const gid = await groupId(groupName);
-  if (gid === undefined && settings.group !== undefined) fail(`group "${groupName}" does not exist (--group)`);
+  if (gid === undefined && settings.group !== undefined)
+    fail(`group "${groupName}" does not exist (--group)`);
   const sockets = addresses.flatMap((a) => (a.kind === 'unix' ? [a.path] : []));
+  let dataRoot = baseDataRoot;
+  if (values['userns-remap'] !== undefined) {
+    try {
+      dataRoot = await remappedDataRoot(baseDataRoot, await resolveRemap(values['userns-remap']));
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  }
   let engine: Engine;
   try {
     engine = await Engine.open({

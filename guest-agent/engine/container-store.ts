@@ -8,6 +8,7 @@ import { readJson, removeStaleTemps, writeJsonAtomic } from '../../common/atomic
 import { invalid, notFound } from '../errors.js';
 import { log } from '../util/logger.js';
 import type { ParsedMount, ResolvedMount } from '../volumes/volume-types.js';
+import { shareWithRemappedRoot } from '../util/id-map.js';
 
 /** What is persisted of a container. Field names follow dockerd's inspect output. */
 export interface ContainerRecord {
@@ -68,6 +69,7 @@ export class ContainerStore {
   /** Rebuild the index from disk; a directory without a readable record is a half-created container: removed. */
   async load(): Promise<ContainerRecord[]> {
     await fs.mkdir(this.containersDir, { recursive: true, mode: 0o710 });
+    await shareWithRemappedRoot(this.containersDir);
     for (const id of await fs.readdir(this.containersDir)) {
       await removeStaleTemps(path.join(this.containersDir, id));
       const file = path.join(this.containersDir, id, 'config.v2.json');
@@ -116,6 +118,7 @@ export class ContainerStore {
 
   async add(record: ContainerRecord): Promise<void> {
     await fs.mkdir(this.dir(record.Id), { recursive: true, mode: 0o710 });
+    await shareWithRemappedRoot(this.dir(record.Id));
     this.byId.set(record.Id, record);
     this.byName.set(record.Name, record.Id);
     await this.save(record);

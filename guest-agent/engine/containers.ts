@@ -50,6 +50,8 @@ import type { EnginePaths } from './paths.js';
 import { parseSignal } from './signals.js';
 import { StdioHub, type OutputSink, type StreamName } from './stdio-hub.js';
 import { validateCreateBody } from './create-validation.js';
+import { applyUserNamespace, checkUsernsMode } from '../runtime/userns-remap.js';
+import { idMaps } from '../util/id-map.js';
 import { mergeHealthcheck, validateHealthcheck } from './health-config.js';
 import { applyUpdate } from './resource-update.js';
 import type { VolumeStore } from '../volumes/volume-store.js';
@@ -188,6 +190,7 @@ export class ContainerService {
     } else fullName = generateName((n) => store.nameTaken(n) !== undefined);
 
     const hostConfig = this.normalizeHostConfig(body.HostConfig ?? {});
+    checkUsernsMode(hostConfig.UsernsMode, hostConfig.Privileged ?? false, hostConfig.NetworkMode, idMaps());
     const id = newId();
     const config = this.mergeConfig(id, body, image);
     const args = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
@@ -479,6 +482,8 @@ export class ContainerService {
         devices: hc.Devices ?? undefined,
         ulimits: hc.Ulimits ?? undefined,
       });
+      const remap = idMaps();
+      if (remap && hc.UsernsMode !== 'host') applyUserNamespace(spec, remap);
       await fs.mkdir(bundleDir, { recursive: true, mode: 0o700 });
       const [rows, cols] = hc.ConsoleSize ?? [0, 0];
       // The runtime sizes the container's terminal before the process starts; a

@@ -7,6 +7,7 @@ import {
   ENGINE_COMPAT_VERSION,
   MIN_API_VERSION,
 } from '../../common/engine-api.js';
+import { idMaps } from '../util/id-map.js';
 
 export function goArch(): string {
   return process.arch === 'x64' ? 'amd64' : process.arch;
@@ -152,7 +153,11 @@ export function systemInfo(input: InfoInput): Record<string, unknown> {
     ContainerdCommit: { ID: '' },
     RuncCommit: { ID: '' },
     InitCommit: { ID: '' },
-    SecurityOptions: ['name=seccomp,profile=builtin', ...(cgroupVersion() === '2' ? ['name=cgroupns'] : [])],
+    SecurityOptions: [
+      'name=seccomp,profile=builtin',
+      ...(idMaps() ? ['name=userns'] : []),
+      ...(cgroupVersion() === '2' ? ['name=cgroupns'] : []),
+    ],
     CDISpecDirs: [],
     Warnings: input.warnings,
   };

@@ -1,10 +1,11 @@
 // Network namespaces made before a container starts and handed to the runtime by
 // path: the namespace lives as long as its bind-mounted file, independent of any
 // process, so the engine can wire veths into it first and keep it across restarts.
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { EngineError } from '../errors.js';
-import { CommandError, run } from '../util/subprocess.js';
+import { CommandError, run, spawnProcess } from '../util/subprocess.js';
+import { idMaps, type IdMapping, type IdMaps } from '../util/id-map.js';
 
 async function isMountPoint(file: string): Promise<boolean> {
   const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
@@ -74,11 +75,63 @@ export async function ipBatchInNetns(
   await fs.writeFile(file, '', { mode: 0o444 });
   try {
     const input = ['link set lo up', ...lines].join('\n') + '\n';
-    await run('unshare', [`--net=${file}`, ...inNetnsCommand(true, opts.extras)], { input });
+    const maps = idMaps();
+    if (maps) {
+      await createInUserns(file, maps);
+      await run('nsenter', [`--net=${file}`, ...inNetnsCommand(true, opts.extras)], { input });
+    } else await run('unshare', [`--net=${file}`, ...inNetnsCommand(true, opts.extras)], { input });
   } catch (err) {
     await removeNetns(file).catch(() => undefined);
     if (err instanceof CommandError) throw err;
     throw new EngineError('internal', `cannot create network namespace ${file}: ${(err as Error).message}`);
+  }
+}
+
+/** The user namespace that owns the network namespace at `file` (--userns-remap only). */
+export function usernsFileOf(netnsFile: string): string {
+  return `${netnsFile}.userns`;
+}
+
+const mapLines = (maps: IdMapping[]) => maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
+
+/**
+ * Under --userns-remap, a container's network namespace must belong to its
+ * user namespace: `runc exec` joins the user namespace first, and from there
+ * it may enter only network namespaces that namespace owns. A holder process
+ * makes both at once; the engine writes its id maps (it has no newuidmap to
+ * rely on) and binds both namespaces to files, and the holder ends. The
+ * container then joins this user namespace by path.
+ */
+async function createInUserns(file: string, maps: IdMaps): Promise<void> {
+  const userFile = usernsFileOf(file);
+  await fs.writeFile(userFile, '', { mode: 0o444 });
+  // cat holds the namespaces until its stdin closes.
+  const holder = spawnProcess('unshare', ['--user', '--net', 'cat'], {
+    stdin: 'pipe',
+    stdout: 'ignore',
+    stderr: 'pipe',
+  });
+  try {
+    const pid = holder.pid;
+    if (pid === undefined) throw new Error('unshare did not start');
+    // unshare execs cat once the namespaces exist: wait until the process is in them.
+    const own = await fs.readlink('/proc/self/ns/user');
+    for (let i = 0; ; i++) {
+      const ns = await fs.readlink(`/proc/${pid}/ns/user`).catch(() => own);
+      if (ns !== own && (await fs.readlink(`/proc/${pid}/exe`).catch(() => '')).endsWith('/cat')) break;
+      if (i > 500) throw new Error('unshare did not make the namespaces');
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await fs.writeFile(`/proc/${pid}/uid_map`, mapLines(maps.uid));
+    await fs.writeFile(`/proc/${pid}/gid_map`, mapLines(maps.gid));
+    await run('mount', ['--bind', `/proc/${pid}/ns/user`, userFile]);
+    await run('mount', ['--bind', `/proc/${pid}/ns/net`, file]);
+  } catch (err) {
+    await removeNsFile(userFile);
+    throw err;
+  } finally {
+    holder.stdin?.end();
+    await holder;
   }
 }
 
@@ -87,8 +140,13 @@ export function engineNetnsPath(): string {
   return `/proc/${process.pid}/ns/net`;
 }
 
-/** Unmounts and deletes the namespace file; fine when it is already gone. */
+/** Unmounts and deletes the namespace file (and its user namespace's, if any); fine when it is already gone. */
 export async function removeNetns(file: string): Promise<void> {
+  await removeNsFile(file);
+  if (existsSync(usernsFileOf(file))) await removeNsFile(usernsFileOf(file));
+}
+
+async function removeNsFile(file: string): Promise<void> {
   if (await isMountPoint(file)) {
     const r = await run('umount', [file], { allowFailure: true });
     if (r.exitCode !== 0 && (await isMountPoint(file))) {
@@ -112,7 +170,8 @@ export async function listNetns(dir: string): Promise<string[]> {
   for (const name of names) {
     const p = path.join(dir, name);
     const st = await fs.lstat(p).catch(() => undefined);
-    if (st?.isFile()) out.push(p);
+    // A user namespace file goes with its network namespace's.
+    if (st?.isFile() && !name.endsWith('.userns')) out.push(p);
   }
   return out.sort();
 }

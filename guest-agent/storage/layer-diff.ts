@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import tar, { type Header } from 'tar-stream';
 import { EngineError } from '../errors.js';
 import { run } from '../util/subprocess.js';
+import { containerOwner, idMaps } from '../util/id-map.js';
 
 export type ChangeKind = 0 | 1 | 2;
 export const CHANGE_MODIFIED = 0;
@@ -302,6 +303,9 @@ export async function writeTarEntry(
   source?: Readable | Buffer,
 ): Promise<void> {
   if (pack.destroyed) throw new Error('the tar stream was closed');
+  // Files on disk are owned by host ids; a tar names the container's (they differ under --userns-remap).
+  if (header.uid !== undefined && header.gid !== undefined && idMaps())
+    header = { ...header, ...containerOwner(header.uid, header.gid) };
   await new Promise<void>((resolve, reject) => {
     const onClose = () => reject(new Error('the tar stream was closed'));
     pack.once('close', onClose);

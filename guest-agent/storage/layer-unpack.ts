@@ -14,6 +14,7 @@ import tar, { type Header, type Extract } from 'tar-stream';
 import { EngineError, invalid } from '../errors.js';
 import { run, spawnProcess } from '../util/subprocess.js';
 import { log } from '../util/logger.js';
+import { hostOwner, remappedRoot } from '../util/id-map.js';
 
 export type Compression = 'none' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
 
@@ -311,6 +312,8 @@ class Unpacker {
       const st = await lstatOrUndefined(this.abs(cur));
       if (!st) {
         await fs.mkdir(this.abs(cur), 0o755);
+        const root = remappedRoot();
+        if (root.uid !== 0) await fs.lchown(this.abs(cur), root.uid, root.gid);
       } else if (!st.isDirectory()) {
         throw invalid(
           `refusing the archive: entry "${entryName}" would be written through "${cur}", which is a ${kindOf(st)}, not a directory`,
@@ -360,8 +363,11 @@ class Unpacker {
     const type: string = h.type ?? 'unknown';
     try {
       const rel = safeRelPath(name);
-      const uid = h.pax?.uid !== undefined ? Number(h.pax.uid) : (h.uid ?? 0);
-      const gid = h.pax?.gid !== undefined ? Number(h.pax.gid) : (h.gid ?? 0);
+      // The tar's ids are the container's; on disk they are the host's (the same without --userns-remap).
+      const { uid, gid } = hostOwner(
+        h.pax?.uid !== undefined ? Number(h.pax.uid) : (h.uid ?? 0),
+        h.pax?.gid !== undefined ? Number(h.pax.gid) : (h.gid ?? 0),
+      );
       const mtime = h.pax?.mtime !== undefined ? new Date(Number(h.pax.mtime) * 1000) : h.mtime;
       const mode = (h.mode ?? 0o644) & 0o7777;
 

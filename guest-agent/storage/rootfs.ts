@@ -11,6 +11,7 @@ import path from 'node:path';
 import { EngineError, invalid } from '../errors.js';
 import { run } from '../util/subprocess.js';
 import { log } from '../util/logger.js';
+import { giveToRemappedRoot } from '../util/id-map.js';
 
 const PAGE = 4096;
 const internalError = (message: string) => new EngineError('internal', message);
@@ -65,6 +66,8 @@ export class RootfsManager {
     const d = this.dir(id);
     for (const sub of ['upper', 'work', 'merged'])
       await fs.mkdir(path.join(d, sub), { recursive: true, mode: 0o755 });
+    // The upper dir's root is the container's "/": container root must own it.
+    await giveToRemappedRoot(path.join(d, 'upper'));
   }
 
   async isMounted(id: string): Promise<boolean> {

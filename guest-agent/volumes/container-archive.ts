@@ -15,6 +15,7 @@ import { log } from '../util/logger.js';
 import { run } from '../util/subprocess.js';
 import { writeTarEntry, type EntryHeader } from '../storage/layer-diff.js';
 import { decompress, toReadable, writeAll, type TarEntry } from '../storage/layer-unpack.js';
+import { hostOwner, idMaps, remappedRoot } from '../util/id-map.js';
 import { ContainerFs, O_PATH, PathNotFoundError, fdPath, type Lookup } from './safe-path.js';
 import type { ContainerMount, PathStat } from './volume-types.js';
 
@@ -394,14 +395,16 @@ class Extractor {
       const mtime =
         h.pax?.mtime !== undefined ? new Date(Number(h.pax.mtime) * 1000) : (h.mtime ?? new Date());
       const mode = (h.mode ?? 0o644) & 0o7777;
-      const owner = this.opts.copyUIDGID && this.opts.chown ? this.opts.chown : { uid, gid };
+      const named = this.opts.copyUIDGID && this.opts.chown ? this.opts.chown : { uid, gid };
+      // Container ids, stored as the host's (they differ under --userns-remap).
+      const owner = hostOwner(named.uid, named.gid);
       const logical = this.logicalOf(rel);
 
       const lk = await this.cfs.resolve(logical, {
         followFinal: false,
         mkdirParents: {
           mode: 0o755,
-          owner: this.opts.copyUIDGID ? this.opts.chown : undefined,
+          owner: this.opts.copyUIDGID && this.opts.chown ? owner : idMaps() ? remappedRoot() : undefined,
           check: (mount) => this.checkWritable(mount),
         },
       });

@@ -23,6 +23,7 @@ import type {
   VolumeRecord,
   VolumeUse,
 } from './volume-types.js';
+import { remappedRoot } from '../util/id-map.js';
 
 /** The label dockerd puts on volumes it names itself; prune removes only these unless all=true. */
 export const ANONYMOUS_LABEL = 'com.docker.volume.anonymous';
@@ -248,6 +249,9 @@ export class VolumeStore {
       await fs.mkdir(this.base, { recursive: true, mode: 0o701 });
       await fs.mkdir(this.dir(name), { recursive: true, mode: 0o701 });
       await fs.mkdir(this.dataPath(name), { recursive: true, mode: 0o755 });
+      // Owned by container root, whoever that is on the host (--userns-remap).
+      const root = remappedRoot();
+      if (root.uid !== 0) await fs.chown(this.dataPath(name), root.uid, root.gid);
       await writeJsonAtomic(path.join(this.dir(name), META), meta);
       this.volumes.set(name, meta);
       log.debug('volume created', { name, anonymous: isAnonymous });
