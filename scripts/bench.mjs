@@ -1,4 +1,4 @@
-// `npm run bench [-- engine|volumes|network|logs|build|pull|vm]`: Berth's engine against dockerd (where Debian's docker.io is
+// `npm run bench [-- engine|volumes|network|logs|build|pull|vm|dashboard]`: Berth's engine against dockerd (where Debian's docker.io is
 // installed; this script never installs it), in a network namespace of its own
 // so neither daemon touches the machine's network. Results: a table on stdout and
 // .test-artifacts/bench*.json.
@@ -15,6 +15,7 @@ const BENCHES = {
   logs: 'bench/logs-bench.ts',
   vm: 'bench/vm-bench.ts',
   pull: 'bench/pull-bench.ts',
+  dashboard: 'bench/dashboard-bench.ts',
 };
 const asked = process.argv.slice(2);
 for (const name of asked) {

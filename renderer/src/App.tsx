@@ -1,17 +1,22 @@
 // The dashboard's frame: navigation, the current view by the hash route, the
 // theme, and the toasts' live region.
-import { useEffect, useState } from 'react';
+import { lazy, Suspense, useEffect, useState } from 'react';
 import { useHash, useVanilla } from './hooks.js';
 import { toasts, type Toast } from './stores/toasts.js';
 import { containersStore } from './live.js';
 import { ContainersView } from './views/ContainersView.js';
-import { ContainerDetail } from './views/ContainerDetail.js';
-import { ImagesView } from './views/ImagesView.js';
-import { VolumesView } from './views/VolumesView.js';
-import { NetworksView } from './views/NetworksView.js';
-import { ComposeView } from './views/ComposeView.js';
-import { SettingsView } from './views/SettingsView.js';
-import { MachineView } from './views/MachineView.js';
+
+// The list is what opens first: every other view (the detail's terminal brings xterm.js,
+// its stats the charts) is a chunk of its own, fetched when first shown.
+const ContainerDetail = lazy(() =>
+  import('./views/ContainerDetail.js').then((m) => ({ default: m.ContainerDetail })),
+);
+const ImagesView = lazy(() => import('./views/ImagesView.js').then((m) => ({ default: m.ImagesView })));
+const VolumesView = lazy(() => import('./views/VolumesView.js').then((m) => ({ default: m.VolumesView })));
+const NetworksView = lazy(() => import('./views/NetworksView.js').then((m) => ({ default: m.NetworksView })));
+const ComposeView = lazy(() => import('./views/ComposeView.js').then((m) => ({ default: m.ComposeView })));
+const SettingsView = lazy(() => import('./views/SettingsView.js').then((m) => ({ default: m.SettingsView })));
+const MachineView = lazy(() => import('./views/MachineView.js').then((m) => ({ default: m.MachineView })));
 
 const NAV = [
   ['containers', 'Containers'],
@@ -90,7 +95,17 @@ export function App() {
           </button>
         </div>
       </nav>
-      <main className="content">{body}</main>
+      <main className="content">
+        <Suspense
+          fallback={
+            <p className="muted" role="status">
+              Loading…
+            </p>
+          }
+        >
+          {body}
+        </Suspense>
+      </main>
       <Toasts />
     </div>
   );
