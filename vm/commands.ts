@@ -4,11 +4,12 @@
 import { spawn } from 'node:child_process';
 import { existsSync, openSync, closeSync, promises as fs } from 'node:fs';
 import readline from 'node:readline/promises';
+import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VM_SETTING_HELP, VM_SETTING_KEYS, type VmSettingKey } from '../common/vm-settings.js';
 import { buildImage, findImage } from './image/build-image.js';
 import { Machine, defaultSettings, loadSettings, type MachineSettings } from './machine.js';
-import { berthCache, berthHome, hostArch, vmPaths } from './paths.js';
+import { berthCache, berthHome, guestArch, parseGuestArch, vmPaths } from './paths.js';
 import { readSettingsFile, setSettings } from './settings.js';
 import { vmSsh } from './ssh.js';
 import { processAlive, readState, type VmState } from './state.js';
@@ -26,12 +27,14 @@ Commands:
                          volumes) and state; settings, keys and the image cache are kept
   settings               Show the VM settings; \`settings get KEY\`, \`settings set KEY=VALUE…\`
                          (applied at the next start)
-  build-image [--force]  Build the guest image from Debian packages
+  build-image [--force] [--arch x86_64|aarch64]
+                         Build the guest image from Debian packages (default: the VM's architecture)
 
 Settings ($BERTH_HOME/settings.json):
 ${VM_SETTING_KEYS.map((k) => `  ${k.padEnd(20)} ${VM_SETTING_HELP[k]}`).join('\n')}
 
 Environment (wins over the settings): BERTH_HOME (default ~/.berth), BERTH_CACHE, BERTH_ACCEL (auto|kvm|hvf|whpx|tcg),
+  BERTH_ARCH (x86_64|aarch64: the VM's architecture; default the host's, another one is emulated),
   BERTH_PORTS_LOOPBACK_ONLY=1 (forward ports published on 0.0.0.0 to the host's loopback only),
   BERTH_SHARES (folders shared at the same path in the VM, ':'-separated; default your home; none),
   BERTH_SHARE_TYPE (auto|virtiofs|9p)
@@ -62,9 +65,10 @@ function describe(s: VmState): string {
 }
 
 async function ensureImage(): Promise<void> {
-  if (await findImage(hostArch())) return;
-  out('no guest image yet: building it');
-  await buildImage({ progress: (m) => out(`build-image: ${m}`) });
+  const arch = guestArch();
+  if (await findImage(arch)) return;
+  out(`no ${arch} guest image yet: building it`);
+  await buildImage({ arch, progress: (m) => out(`build-image: ${m}`) });
 }
 
 /** Runs the VM in this process until SIGINT/SIGTERM, then stops it. */
@@ -251,10 +255,18 @@ export async function vmCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   switch (sub) {
     case 'build-image': {
-      const r = await buildImage({
-        force: rest.includes('--force'),
-        progress: (m) => out(`build-image: ${m}`),
-      });
+      let opts;
+      try {
+        const { values } = parseArgs({
+          args: rest,
+          options: { force: { type: 'boolean' }, arch: { type: 'string' } },
+        });
+        opts = { force: values.force, arch: values.arch ? parseGuestArch(values.arch) : guestArch() };
+      } catch (err) {
+        process.stderr.write(`berth vm build-image: ${(err as Error).message}\n`);
+        return 1;
+      }
+      const r = await buildImage({ ...opts, progress: (m) => out(`build-image: ${m}`) });
       out(`${r.rebuilt ? 'built' : 'up to date'}: ${r.dir} (content ${r.manifest.contentHash.slice(0, 16)})`);
       return 0;
     }

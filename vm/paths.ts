@@ -18,6 +18,22 @@ export function hostArch(): GuestArch {
   return process.arch === 'arm64' ? 'aarch64' : 'x86_64';
 }
 
+export const GUEST_ARCHS: readonly GuestArch[] = ['x86_64', 'aarch64'];
+
+/** A guest architecture named by the user (--arch, BERTH_ARCH), checked. */
+export function parseGuestArch(value: string, what = '--arch'): GuestArch {
+  if ((GUEST_ARCHS as readonly string[]).includes(value)) return value as GuestArch;
+  throw new Error(`${what}: ${value} is not a guest architecture; use ${GUEST_ARCHS.join(' or ')}`);
+}
+
+/**
+ * The VM's architecture: the host's, unless BERTH_ARCH names another (an
+ * emulated guest, as the aarch64 test runs one under TCG on x86_64).
+ */
+export function guestArch(env: NodeJS.ProcessEnv = process.env): GuestArch {
+  return env.BERTH_ARCH ? parseGuestArch(env.BERTH_ARCH, 'BERTH_ARCH') : hostArch();
+}
+
 /** The files of one VM, all under its data dir (one VM per data dir). */
 export interface VmPaths {
   home: string;

@@ -74,8 +74,11 @@ test('macOS: hvf, x86_64 on q35 and aarch64 on virt with ttyAMA0', () => {
   assert.equal(after(x86, '-accel'), 'hvf');
   assert.equal(after(x86, '-cpu'), 'host');
   assert.equal(after(x86, '-machine'), 'q35');
-  const arm = qemuArgv(config({ platform: 'darwin', accel: 'hvf', arch: 'aarch64' }));
+  const arm = qemuArgv(config({ platform: 'darwin', accel: 'hvf', arch: 'aarch64', kernel: '/c/Image' }));
   assert.equal(after(arm, '-accel'), 'hvf');
+  assert.equal(after(arm, '-cpu'), 'host');
+  assert.equal(after(arm, '-kernel'), '/c/Image');
+  assert.ok(allAfter(arm, '-device').includes('virtserialport,chardev=control,name=berth.0'));
   assert.equal(after(arm, '-machine'), 'virt,gic-version=2');
   assert.match(after(arm, '-append')!, /console=ttyAMA0/);
   assert.equal(qemuBinary('aarch64', 'darwin'), 'qemu-system-aarch64');
@@ -88,10 +91,50 @@ test('Windows: whpx without -cpu host, .exe binary', () => {
   assert.equal(qemuBinary('x86_64', 'win32'), 'qemu-system-x86_64.exe');
 });
 
-test('aarch64 under TCG: virt with the best GIC TCG has', () => {
+test('aarch64 under TCG: virt with the best GIC TCG has, max CPU with the cheap pointer-auth hash', () => {
   const argv = qemuArgv(config({ arch: 'aarch64', accel: 'tcg' }));
   assert.equal(after(argv, '-machine'), 'virt,gic-version=max');
-  assert.equal(after(argv, '-cpu'), 'max');
+  assert.equal(after(argv, '-cpu'), 'max,pauth-impdef=on');
+  assert.equal(after(argv, '-accel'), 'tcg,thread=multi');
+});
+
+test('Linux, an aarch64 guest emulated under TCG: the arm64 Image booted directly, the same disks and channel on virt PCI', () => {
+  const argv = qemuArgv(
+    config({ arch: 'aarch64', accel: 'tcg', kernel: '/c/Image', rootDisk: '/c/root.img' }),
+  );
+  assert.equal(qemuBinary('aarch64', 'linux'), 'qemu-system-aarch64');
+  // No firmware: -kernel loads the Image, the initramfs and the command line itself.
+  assert.ok(!argv.includes('-bios') && !argv.includes('-pflash'));
+  assert.equal(after(argv, '-kernel'), '/c/Image');
+  assert.equal(after(argv, '-initrd'), '/c/initramfs.img');
+  assert.match(after(argv, '-append')!, /^console=ttyAMA0 /);
+  // virt's PCIe host bridge carries the same virtio devices as q35.
+  const devices = allAfter(argv, '-device');
+  for (const d of [
+    'virtio-blk-pci,drive=data,serial=berth-data',
+    'virtio-blk-pci,drive=root,serial=berth-root',
+    'virtio-net-pci,netdev=net0,romfile=',
+    'virtio-serial-pci',
+    'virtserialport,chardev=control,name=berth.0',
+    'virtio-rng-pci',
+  ])
+    assert.ok(devices.includes(d), `${d} in ${devices.join(' ')}`);
+  assert.equal(after(argv, '-serial'), 'chardev:serial');
+  assert.equal(after(argv, '-qmp'), 'unix:/h/vm/qmp.sock,server=on,wait=off');
+});
+
+test('Linux arm64 host: kvm with the host CPU and its GIC on virt', () => {
+  const argv = qemuArgv(config({ arch: 'aarch64', accel: 'kvm' }));
+  assert.equal(after(argv, '-accel'), 'kvm');
+  assert.equal(after(argv, '-cpu'), 'host');
+  assert.equal(after(argv, '-machine'), 'virt,gic-version=max');
+});
+
+test('a guest of another architecture than the host has TCG alone, unless one is forced', () => {
+  assert.deepEqual(accelCandidates('auto', 'linux', true), ['tcg']);
+  assert.deepEqual(accelCandidates('auto', 'darwin', true), ['tcg']);
+  assert.deepEqual(accelCandidates('auto', 'darwin', false), ['hvf', 'tcg']);
+  assert.deepEqual(accelCandidates('tcg', 'linux', true), ['tcg']);
 });
 
 test('accel auto tries the platform accelerator, then TCG; a forced one alone', () => {

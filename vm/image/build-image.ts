@@ -1,20 +1,24 @@
 // `berth vm build-image`: the guest's kernel and initramfs, from Debian
-// packages (the machine's apt) plus the engine bundle. The result, with a
-// manifest of what went in, lands in the cache; when nothing that goes in has
-// changed, a rebuild is a no-op.
+// packages (the machine's apt) plus the engine bundle, for the host's
+// architecture or another one (aarch64 built on an x86_64 host). The result,
+// with a manifest of what went in, lands in the cache; when nothing that goes
+// in has changed, a rebuild is a no-op.
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { berthCache, hostArch, imageDir, type GuestArch } from '../paths.js';
 import { writeFileAtomic, readJson } from '../../common/atomic-file.js';
 import { exec } from '../util/exec.js';
 import {
+  aptFor,
   candidates,
   debianArch,
   download,
   extract,
   kernelPackageOf,
   libraryClosure,
+  type AptSource,
   type DebPackage,
 } from './apt.js';
 import {
@@ -30,6 +34,7 @@ import {
 import { writeCpioGz } from './cpio.js';
 import { extractPvhKernel } from './pvh-kernel.js';
 import { elfDeps } from './elf.js';
+import { buildNodePty, compilerVersion, crossCompiler } from './native-addons.js';
 import { repoRoot } from './repo-root.js';
 
 export interface ImageManifest {
@@ -43,7 +48,7 @@ export interface ImageManifest {
   /** sha256 over the kernel, the initramfs and the root disk as built. */
   contentHash: string;
   initramfsBytes: number;
-  /** The kernel QEMU boots: vmlinux (x86_64, PVH entry) or vmlinuz. */
+  /** The kernel QEMU boots: vmlinux (x86_64, PVH entry), Image (aarch64, uncompressed) or vmlinuz. */
   kernelFile?: string;
   /** The read-only root disk (ext4) the initramfs mounts under a tmpfs overlay. */
   rootDiskFile?: string;
@@ -73,11 +78,18 @@ const AGENT_FILES = ['dist/berth-engine.mjs', 'dist/berth-guest-control.mjs', 'b
 /** npm packages the bundles load at run time (kept external by scripts/build.mjs). */
 const AGENT_MODULES = ['node-pty', 'ssh2'];
 const GUEST_INIT = ['guest-agent/init/stage1.sh', 'guest-agent/init/berth-init.sh'];
+/** What node-pty's cross-built addon is made of (vm/image/native-addons.ts). */
+const NODE_PTY_SOURCES = [
+  'node_modules/node-pty/src/unix/pty.cc',
+  'node_modules/node-addon-api/napi.h',
+  'node_modules/node-addon-api/napi-inl.h',
+];
 
 function imagePaths(dir: string) {
   return {
     kernel: path.join(dir, 'vmlinuz'),
     pvhKernel: path.join(dir, 'vmlinux'),
+    arm64Image: path.join(dir, 'Image'),
     initramfs: path.join(dir, 'initramfs.img'),
     rootDisk: path.join(dir, 'root.img'),
     manifest: path.join(dir, 'manifest.json'),
@@ -122,8 +134,15 @@ async function listFiles(dir: string): Promise<string[]> {
   return out;
 }
 
-/** The node_modules files the agent needs: each package and its dependencies, without sources or build leftovers. */
-async function agentModuleFiles(): Promise<string[]> {
+/**
+ * The node_modules files the agent needs: each package and its dependencies,
+ * without sources or build leftovers. For a guest of another architecture
+ * the host's compiled addons are left out: node-pty's is cross-built
+ * (native-addons.ts), and ssh2 runs without its optional sshcrypto binding
+ * (it then uses Node's own crypto, with fewer ciphers to offer).
+ */
+async function agentModuleFiles(arch: GuestArch): Promise<string[]> {
+  const native = arch === hostArch();
   const root = path.join(repoRoot(), 'node_modules');
   const seen = new Set<string>();
   const files: string[] = [];
@@ -138,10 +157,13 @@ async function agentModuleFiles(): Promise<string[]> {
       // Only what loads at run time: the JS and the addon built for this Node.
       files.push(path.join(dir, 'package.json'));
       files.push(...(await listFiles(path.join(dir, 'lib'))).filter((f) => !f.endsWith('.test.js')));
-      files.push(...(await listFiles(path.join(dir, 'build', 'Release'))).filter((f) => f.endsWith('.node')));
+      if (native)
+        files.push(...(await listFiles(path.join(dir, 'build', 'Release'))).filter((f) => f.endsWith('.node')));
       return;
     }
-    files.push(...(await listFiles(dir)));
+    files.push(
+      ...(await listFiles(dir)).filter((f) => native || !path.relative(dir, f).split(path.sep).includes('build')),
+    );
     for (const dep of Object.keys(pkg.dependencies ?? {})) await visit(dep);
   };
   for (const m of AGENT_MODULES) await visit(m);
@@ -158,14 +180,20 @@ interface NodeRuntime {
 }
 
 /**
- * The Node the agent runs on must be the one its native addon (node-pty) was
- * built for: the machine's own `nodejs` package. apt gives its .deb when the
- * repository it came from is configured; when not (it may be disabled here),
- * the installed package's binary is used as is.
+ * The Node the agent runs on. For the host's architecture it must be the one
+ * the native addons in node_modules were built for: the machine's own
+ * `nodejs` package. apt gives its .deb when the repository it came from is
+ * configured; when not (it may be disabled here), the installed package's
+ * binary is used as is. For another architecture it is that architecture's
+ * Debian `nodejs`, among the packages (pkgs), and the addons are cross-built
+ * for it.
  */
-async function nodeRuntime(arch: GuestArch): Promise<NodeRuntime> {
-  if (arch !== hostArch())
-    throw new Error(`a ${arch} image needs that architecture's nodejs package: not supported yet`);
+async function nodeRuntime(arch: GuestArch, apt: AptSource, pkgs: DebPackage[]): Promise<NodeRuntime> {
+  if (arch !== hostArch()) {
+    const deb = pkgs.find((p) => p.name === 'nodejs');
+    if (!deb) throw new Error(`no nodejs package for ${debianArch(arch)}`);
+    return { version: deb.version, source: `apt (${debianArch(arch)})` };
+  }
   const q = await exec('dpkg-query', ['-W', '-f=${Version}', 'nodejs'], { allowFailure: true });
   const version = q.stdout.trim();
   if (q.exitCode !== 0 || !version)
@@ -175,7 +203,7 @@ async function nodeRuntime(arch: GuestArch): Promise<NodeRuntime> {
     throw new Error(`nodejs ${version} is not the Node this runs on (${process.version})`);
   const show = await exec('apt-cache', ['show', `nodejs=${version}`], { allowFailure: true });
   if (show.exitCode === 0 && /^Filename: /m.test(show.stdout)) {
-    const [deb] = await candidates(['nodejs'], arch).catch(() => [undefined]);
+    const [deb] = await candidates(['nodejs'], apt).catch(() => [undefined]);
     if (deb && deb.version === version) return { version, source: 'apt', deb };
   }
   const bin = (await exec('dpkg', ['-L', 'nodejs'])).stdout.split('\n').find((l) => l === '/usr/bin/node');
@@ -194,19 +222,26 @@ export async function buildImage(opts: BuildOptions = {}): Promise<GuestImage & 
   const progress = opts.progress ?? (() => {});
   const outDir = imageDir(arch, cache);
   const out = imagePaths(outDir);
+  // Another architecture's guest: its Debian Node, and node-pty cross-built against that Node's headers.
+  const foreign = arch !== hostArch();
+  const compiler = foreign ? crossCompiler(arch) : undefined;
 
+  const apt = await aptFor(arch, cache, progress);
   progress(`resolving packages (${debianArch(arch)})`);
-  const kernelPkg = await kernelPackageOf(kernelMetaPackage(arch), arch);
-  const libs = await libraryClosure(USERLAND_PACKAGES, arch);
-  const names = [...new Set([kernelPkg, ...USERLAND_PACKAGES, ...libs])].sort();
-  const pkgs = await candidates(names, arch);
-  const node = await nodeRuntime(arch);
+  const kernelPkg = await kernelPackageOf(kernelMetaPackage(arch), apt);
+  const libs = await libraryClosure(foreign ? [...USERLAND_PACKAGES, 'nodejs'] : USERLAND_PACKAGES, apt);
+  const names = [
+    ...new Set([kernelPkg, ...USERLAND_PACKAGES, ...libs, ...(foreign ? ['libnode-dev'] : [])]),
+  ].sort();
+  const pkgs = await candidates(names, apt);
+  const node = await nodeRuntime(arch, apt, pkgs);
   const agentFiles = [
     ...AGENT_FILES.map((f) => path.join(repoRoot(), f)),
-    ...(await agentModuleFiles()),
+    ...(await agentModuleFiles(arch)),
     ...GUEST_INIT.map((f) => path.join(repoRoot(), f)),
   ];
-  for (const f of agentFiles) {
+  const addonSources = foreign ? NODE_PTY_SOURCES.map((f) => path.join(repoRoot(), f)) : [];
+  for (const f of [...agentFiles, ...addonSources]) {
     if (!existsSync(f))
       throw new Error(`${path.relative(repoRoot(), f)} is missing: run \`npm run build\` first`);
   }
@@ -226,6 +261,10 @@ export async function buildImage(opts: BuildOptions = {}): Promise<GuestImage & 
   key.update(`node ${node.version} ${node.source}`);
   if (node.installedBinary) key.update(await fs.readFile(node.installedBinary));
   await hashFiles(key, agentFiles);
+  if (compiler) {
+    key.update(await compilerVersion(compiler));
+    await hashFiles(key, addonSources);
+  }
   const inputKey = key.digest('hex');
 
   const existing = await findImage(arch, cache);
@@ -235,7 +274,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<GuestImage & 
   }
 
   const debDir = path.join(cache, 'debs', debianArch(arch));
-  await download(node.deb ? [...pkgs, node.deb] : pkgs, arch, debDir, progress);
+  await download(node.deb ? [...pkgs, node.deb] : pkgs, apt, debDir, progress);
 
   const work = await fs.mkdtemp(path.join(cache, `build-${arch}-`));
   try {
@@ -253,6 +292,14 @@ export async function buildImage(opts: BuildOptions = {}): Promise<GuestImage & 
     progress('kernel and modules');
     const kernelVersion = kernelPkg.replace(/^linux-image-/, '');
     await fs.copyFile(path.join(sysroot, 'boot', `vmlinuz-${kernelVersion}`), path.join(work, 'vmlinuz'));
+    if (arch === 'aarch64') {
+      // QEMU boots an arm64 Image directly (no firmware). Debian 12's vmlinuz is
+      // that Image as it is; a gzip'd one (other releases) is unpacked once here
+      // rather than by QEMU at every boot.
+      const data = await fs.readFile(path.join(work, 'vmlinuz'));
+      const gzipped = data[0] === 0x1f && data[1] === 0x8b;
+      await fs.writeFile(path.join(work, 'Image'), gzipped ? gunzipSync(data) : data);
+    }
     const bootModules = await stageModules(sysroot, stage, kernelVersion);
     await fs.mkdir(path.join(stage, 'etc', 'berth'), { recursive: true });
     await fs.writeFile(path.join(stage, 'etc', 'berth', 'modules'), bootModules.join('\n') + '\n');
@@ -274,6 +321,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<GuestImage & 
     progress(`node ${node.version}`);
     if (node.installedBinary) await copier.copyFrom(node.installedBinary, '/usr/bin/node');
     else await copier.copy('/usr/bin/node');
+    if (foreign) await copyNodeModulesDir(sysroot, stage);
 
     progress('agent');
     const optDir = path.join(stage, 'opt', 'berth');
@@ -284,6 +332,18 @@ export async function buildImage(opts: BuildOptions = {}): Promise<GuestImage & 
       await fs.mkdir(path.dirname(dest), { recursive: true });
       await fs.copyFile(f, dest);
       if (f.endsWith('.node')) await copier.libsOf(dest);
+    }
+    if (compiler) {
+      progress(`node-pty for ${arch} (${compiler})`);
+      const ptyNode = path.join(optDir, 'node_modules', 'node-pty', 'build', 'Release', 'pty.node');
+      await buildNodePty({
+        compiler,
+        nodePtyDir: path.join(repoRoot(), 'node_modules', 'node-pty'),
+        addonApiDir: path.join(repoRoot(), 'node_modules', 'node-addon-api'),
+        nodeInclude: path.join(sysroot, 'usr', 'include', 'node'),
+        out: ptyNode,
+      });
+      await copier.libsOf(ptyNode);
     }
     await fs.chmod(path.join(optDir, 'bin', 'berth-engine'), 0o755);
     // The launcher has no extension: this makes Node read it as ESM.
@@ -299,7 +359,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<GuestImage & 
     await stageFirstBoot(stage, boot, kernelVersion);
     await writeCpioGz(boot, path.join(work, 'initramfs.img'));
 
-    let kernelFile = 'vmlinuz';
+    let kernelFile = arch === 'aarch64' ? 'Image' : 'vmlinuz';
     if (
       arch === 'x86_64' &&
       (await extractPvhKernel(path.join(work, 'vmlinuz'), path.join(work, 'vmlinux')))
@@ -331,6 +391,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<GuestImage & 
     await fs.rm(out.manifest, { force: true });
     await fs.rename(path.join(work, 'vmlinuz'), out.kernel);
     if (kernelFile === 'vmlinux') await fs.rename(path.join(work, 'vmlinux'), out.pvhKernel);
+    if (kernelFile === 'Image') await fs.rename(path.join(work, 'Image'), out.arm64Image);
     await fs.rename(path.join(work, 'initramfs.img'), out.initramfs);
     // A running VM keeps the old root disk open: rename gives the new one a new inode.
     await fs.rename(path.join(work, 'root.img'), out.rootDisk);
@@ -363,6 +424,20 @@ async function stageFirstBoot(stage: string, boot: string, kver: string): Promis
     recursive: true,
   });
   await fs.writeFile(path.join(boot, 'etc', 'berth', 'stage1-modules'), STAGE1_MODULES.join('\n') + '\n');
+}
+
+/**
+ * Debian's Node loads some of its own modules (cjs-module-lexer, undici,
+ * acorn…) from /usr/share/nodejs, where their node-* packages put them: that
+ * tree, without type declarations.
+ */
+async function copyNodeModulesDir(sysroot: string, stage: string): Promise<void> {
+  const src = path.join(sysroot, 'usr', 'share', 'nodejs');
+  await fs.cp(src, path.join(stage, 'usr', 'share', 'nodejs'), {
+    recursive: true,
+    verbatimSymlinks: true,
+    filter: (f) => path.basename(f) !== '@types' && !f.endsWith('.d.ts'),
+  });
 }
 
 /** Bytes under dir (files and links). */

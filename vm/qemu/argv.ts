@@ -47,10 +47,17 @@ export function platformAccel(platform: HostPlatform): Accel {
   }
 }
 
-/** Accelerators to try, in order, for a setting: auto falls back to TCG. */
-export function accelCandidates(setting: Accel | 'auto', platform: HostPlatform): Accel[] {
+/**
+ * Accelerators to try, in order, for a setting: auto falls back to TCG. A
+ * guest of another architecture than the host's (emulated) has TCG alone.
+ */
+export function accelCandidates(
+  setting: Accel | 'auto',
+  platform: HostPlatform,
+  emulated = false,
+): Accel[] {
   if (setting !== 'auto') return [setting];
-  return [platformAccel(platform), 'tcg'];
+  return emulated ? ['tcg'] : [platformAccel(platform), 'tcg'];
 }
 
 export function qemuBinary(arch: GuestArch, platform: HostPlatform): string {
@@ -66,9 +73,11 @@ function machine(arch: GuestArch, accel: Accel): string[] {
   return ['-machine', 'q35'];
 }
 
-function cpu(_arch: GuestArch, accel: Accel): string[] {
+function cpu(arch: GuestArch, accel: Accel): string[] {
   // With an accelerator the guest sees the host's CPU; under TCG, "max" is every feature QEMU can emulate.
-  if (accel === 'tcg') return ['-cpu', 'max'];
+  // On arm64, QEMU's own pointer-authentication hash instead of the architected
+  // QARMA: emulating QARMA at every function return costs TCG much of its speed.
+  if (accel === 'tcg') return ['-cpu', arch === 'aarch64' ? 'max,pauth-impdef=on' : 'max'];
   // WHPX does not pass the host's CPU model through: QEMU's default model.
   if (accel === 'whpx') return [];
   return ['-cpu', 'host'];
