@@ -35,6 +35,7 @@ import { ensureHostKey } from './keys.js';
 import { hostArch, vmPaths, type VmPaths } from './paths.js';
 import { accelCandidates, qemuArgv, type Accel, type HostPlatform, type SharedFolder } from './qemu/argv.js';
 import { QmpClient } from './qemu/qmp.js';
+import { explainQemuExit } from './qemu/exit-reason.js';
 import { requireQemu } from './qemu/binaries.js';
 import { acquireLock, releaseLock, writeState, type VmState, type VmStatus } from './state.js';
 import { spawnLongRunning } from './util/exec.js';
@@ -286,7 +287,7 @@ export class Machine {
     let exitReason: string | undefined;
     this.qemuExited = qemu.then((r) => {
       exitReason = `QEMU exited (${r.exitCode ?? r.signal})${r.originalMessage ? `: ${r.originalMessage}` : ''}`;
-      this.onQemuExit(exitReason);
+      this.onQemuExit(exitReason, r);
     });
     await this.setState('starting');
     const timeout =
@@ -410,9 +411,13 @@ export class Machine {
     this.healthTimer = setTimeout(() => void check(), 2000);
   }
 
-  private onQemuExit(reason: string): void {
+  private onQemuExit(reason: string, r: { exitCode?: number; signal?: string }): void {
     this.qemu = undefined;
-    if (this.status === 'running') void this.failed(reason);
+    if (this.status === 'running')
+      void explainQemuExit(r, this.paths.serialLog).then(
+        (why) => this.failed(why),
+        () => this.failed(reason),
+      );
   }
 
   /** The guest's control server restarts when it dies: reconnect while the VM runs. */
