@@ -89,6 +89,28 @@ test('berth vm: ssh, clock sync, the agent supervised, restart, reset', async (t
   assert.match(start.stdout, new RegExp(`^share ${missing}: does not exist: not shared$`, 'm'));
   await assertVersionLoadAndRun(engine);
 
+  // In the VM the engine runs crun on cgroup v2 (on these hybrid-cgroup hosts only runc on v1 can
+  // run natively): the limits are what the container sees in its own cgroup.
+  const runtime = await docker(engine, ['info', '-f', '{{.DefaultRuntime}} {{.CgroupVersion}}']);
+  assert.equal(runtime.stdout.trim(), 'crun 2', runtime.stderr);
+  const limited = await docker(engine, [
+    'run',
+    '--rm',
+    '--memory',
+    '64m',
+    '--cpus',
+    '0.5',
+    '--pids-limit',
+    '50',
+    'busybox',
+    'cat',
+    '/sys/fs/cgroup/memory.max',
+    '/sys/fs/cgroup/cpu.max',
+    '/sys/fs/cgroup/pids.max',
+  ]);
+  assert.equal(limited.code, 0, limited.stderr);
+  assert.equal(limited.stdout, '67108864\n50000 100000\n50\n');
+
   // One command: its output, its stderr apart, its exit code; stdin reaches it.
   const uname = await berth(['vm', 'ssh', '--', 'uname', '-s']);
   assert.deepEqual([uname.exitCode, uname.stdout, uname.stderr], [0, 'Linux\n', '']);
