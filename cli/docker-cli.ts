@@ -52,9 +52,20 @@ export async function dockerMain(argv: string[]): Promise<number> {
       config: { value: true },
       debug: { short: 'D' },
       'log-level': { short: 'l', value: true },
+      tls: {},
+      tlsverify: {},
+      tlscacert: { value: true },
+      tlscert: { value: true },
+      tlskey: { value: true },
     },
     true,
   );
+  const flag = (name: string) => {
+    const v = parsed.flags[name];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const bool = (name: string) =>
+    typeof parsed.flags[name] === 'boolean' ? (parsed.flags[name] as boolean) : undefined;
   const [command, ...rest] = parsed.positionals;
   const env = { ...process.env };
   if (typeof parsed.flags.config === 'string') env.DOCKER_CONFIG = parsed.flags.config;
@@ -64,6 +75,13 @@ export async function dockerMain(argv: string[]): Promise<number> {
       {
         host: typeof parsed.flags.host === 'string' ? parsed.flags.host : undefined,
         context: typeof parsed.flags.context === 'string' ? parsed.flags.context : undefined,
+        tls: {
+          tls: bool('tls'),
+          tlsverify: bool('tlsverify'),
+          tlscacert: flag('tlscacert'),
+          tlscert: flag('tlscert'),
+          tlskey: flag('tlskey'),
+        },
       },
       env,
     );

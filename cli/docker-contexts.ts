@@ -35,6 +35,12 @@ export function contextMetaPath(name: string, env: NodeJS.ProcessEnv = process.e
   return path.join(dockerConfigDir(env), 'contexts', 'meta', digest, 'meta.json');
 }
 
+/** Where a context's TLS files are: contexts/tls/<digest>/docker/. */
+export function contextTlsDir(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const digest = createHash('sha256').update(name).digest('hex');
+  return path.join(dockerConfigDir(env), 'contexts', 'tls', digest, 'docker');
+}
+
 export function readContext(name: string, env: NodeJS.ProcessEnv = process.env): ContextMeta | undefined {
   return readJsonFile<ContextMeta>(contextMetaPath(name, env), `docker context "${name}":`);
 }

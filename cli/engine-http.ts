@@ -2,7 +2,7 @@
 // hand over (the path stat in a HEAD reply's X-Docker-Container-Path-Stat header).
 import http from 'node:http';
 import { CliError } from './command-context.js';
-import type { Endpoint } from './engine-endpoint.js';
+import { requestTarget, type Endpoint } from './engine-endpoint.js';
 
 export interface EngineReply {
   status: number;
@@ -15,12 +15,9 @@ export function engineRequest(
   method: string,
   pathAndQuery: string,
 ): Promise<EngineReply> {
-  const target =
-    endpoint.kind === 'unix'
-      ? { socketPath: endpoint.socketPath }
-      : { host: endpoint.hostname, port: endpoint.port };
+  const { module, options } = requestTarget(endpoint);
   return new Promise((resolve, reject) => {
-    const req = http.request({ ...target, method, path: pathAndQuery }, (res) => {
+    const req = module.request({ ...options, method, path: pathAndQuery }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
@@ -39,12 +36,9 @@ export function engineStream(
   pathAndQuery: string,
   headers: Record<string, string> = {},
 ): Promise<http.IncomingMessage> {
-  const target =
-    endpoint.kind === 'unix'
-      ? { socketPath: endpoint.socketPath }
-      : { host: endpoint.hostname, port: endpoint.port };
+  const { module, options } = requestTarget(endpoint);
   return new Promise((resolve, reject) => {
-    const req = http.request({ ...target, method, path: pathAndQuery, headers }, (res) => {
+    const req = module.request({ ...options, method, path: pathAndQuery, headers }, (res) => {
       const status = res.statusCode ?? 0;
       if (status >= 200 && status < 300) {
         resolve(res);

@@ -6,6 +6,7 @@ import {
   asString,
   CliError,
   defined,
+  describeError,
   filtersOf,
   type CommandContext,
   type CommandHandler,
@@ -34,15 +35,19 @@ const version: CommandHandler = async (ctx, argv) => {
   const client = clientInfo(ctx);
   let server: Record<string, unknown> | undefined;
   let failure: string | undefined;
+  let failed: unknown;
   try {
     server = (await ctx.docker.version()) as unknown as Record<string, unknown>;
   } catch (err) {
     failure = (err as Error).message;
+    failed = err;
   }
   if (format) {
     ctx.io.stdout.write(
       `${parseTemplate(format === 'json' ? '{{json .}}' : format).execute({ Client: client, Server: server ?? null })}\n`,
     );
+    // As the docker CLI: the client's half is printed, then why the server's is missing.
+    if (!server) ctx.io.stderr.write(`${describeError(failed, ctx.endpoint).text}\n`);
     return server ? 0 : 1;
   }
   ctx.io.stdout.write(`Client: Berth ${BERTH_VERSION}\n`);

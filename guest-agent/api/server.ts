@@ -59,6 +59,10 @@ export function createApiServer(engine: Engine, tls?: TlsOptions): ApiServer {
   const server = tls
     ? https.createServer({ ...httpOptions, ...tls, requestCert: true, rejectUnauthorized: true })
     : http.createServer(httpOptions);
+  // A hijacked stream's client half-closes when its input ends (docker's
+  // CloseWrite: a TLS close_notify) and still reads the output. The plain
+  // server's sockets stay half-open for that already; TLS ones would close.
+  if (tls) server.on('secureConnection', (socket: Duplex) => (socket.allowHalfOpen = true));
 
   const dispatch = async (
     req: http.IncomingMessage,
