@@ -72,6 +72,17 @@ export function vmPaths(home: string = berthHome()): VmPaths {
   };
 }
 
+/**
+ * Guest images shipped with the desktop app (electron-builder's extraResources, staged by
+ * scripts/stage-guest-image.mjs), one folder per architecture; undefined outside the app. The
+ * app's `berth` launcher names the folder in BERTH_BUNDLED_IMAGES.
+ */
+export function bundledImagesDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.BERTH_BUNDLED_IMAGES) return env.BERTH_BUNDLED_IMAGES;
+  const resources = (process as { resourcesPath?: string }).resourcesPath;
+  return resources ? path.join(resources, 'guest-image') : undefined;
+}
+
 /** Where a built guest image for one architecture lives. */
 export function imageDir(arch: GuestArch, cache: string = berthCache()): string {
   return path.join(cache, 'images', arch);

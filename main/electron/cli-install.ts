@@ -29,11 +29,13 @@ export function installCliPlan(opts: {
       ? '/usr/local/bin'
       : path.join(opts.home, '.local', 'bin');
   const link = path.join(dir, win ? 'berth.cmd' : 'berth');
-  // The app's own Electron runs the CLI as Node (ELECTRON_RUN_AS_NODE).
+  // The app's own Electron runs the CLI as Node (ELECTRON_RUN_AS_NODE); `berth vm` boots the guest
+  // image shipped beside it (vm/paths.ts bundledImagesDir).
   const exe = process.execPath;
+  const images = path.join(opts.resourcesPath, 'guest-image');
   const script = win
-    ? `@echo off\r\nset ELECTRON_RUN_AS_NODE=1\r\n"${exe}" "${target}" %*\r\n`
-    : `#!/bin/sh\nELECTRON_RUN_AS_NODE=1 exec "${exe}" "${target}" "$@"\n`;
+    ? `@echo off\r\nset ELECTRON_RUN_AS_NODE=1\r\nset "BERTH_BUNDLED_IMAGES=${images}"\r\n"${exe}" "${target}" %*\r\n`
+    : `#!/bin/sh\nELECTRON_RUN_AS_NODE=1 BERTH_BUNDLED_IMAGES='${images}' exec "${exe}" "${target}" "$@"\n`;
   return {
     target,
     link,

@@ -189,7 +189,7 @@ describe('CLI install', () => {
       assert.equal(plan.alreadyInstalled(), true);
       assert.match(
         readFileSync(plan.link, 'utf8'),
-        /ELECTRON_RUN_AS_NODE=1 exec ".*" "\/opt\/Berth\/resources\/cli\/berth\.mjs" "\$@"/,
+        /ELECTRON_RUN_AS_NODE=1 BERTH_BUNDLED_IMAGES='\/opt\/Berth\/resources\/guest-image' exec ".*" "\/opt\/Berth\/resources\/cli\/berth\.mjs" "\$@"/,
       );
       assert.equal(statSync(plan.link).mode & 0o111, 0o111);
     } finally {

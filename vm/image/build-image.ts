@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { berthCache, hostArch, imageDir, type GuestArch } from '../paths.js';
+import { berthCache, bundledImagesDir, hostArch, imageDir, type GuestArch } from '../paths.js';
 import { writeFileAtomic, readJson } from '../../common/atomic-file.js';
 import { exec } from '../util/exec.js';
 import {
@@ -99,12 +99,20 @@ function imagePaths(dir: string) {
 /** Modules the first stage loads to mount the root disk (all in BOOT_MODULES too). */
 const STAGE1_MODULES = ['virtio_pci', 'virtio_blk', 'crc32c_generic', 'ext4', 'overlay'];
 
-/** The image in the cache, if one was built (whatever its inputs). */
+/**
+ * The image a VM boots: the one shipped with the desktop app when this runs inside it
+ * (bundledImagesDir), else the one built into the cache (whatever its inputs).
+ */
 export async function findImage(
   arch: GuestArch = hostArch(),
   cache = berthCache(),
 ): Promise<GuestImage | undefined> {
-  const dir = imageDir(arch, cache);
+  const bundled = bundledImagesDir();
+  return (bundled && (await readImageAt(path.join(bundled, arch)))) || readImageAt(imageDir(arch, cache));
+}
+
+/** The image in one directory, if a whole one is there. */
+export async function readImageAt(dir: string): Promise<GuestImage | undefined> {
   const p = imagePaths(dir);
   const manifest = await readJson<ImageManifest>(p.manifest, { ignoreCorrupt: true });
   if (!manifest) return undefined;
@@ -267,7 +275,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<GuestImage & 
   }
   const inputKey = key.digest('hex');
 
-  const existing = await findImage(arch, cache);
+  const existing = await readImageAt(imageDir(arch, cache));
   if (!opts.force && existing?.manifest.inputKey === inputKey) {
     progress(`image up to date (${existing.manifest.contentHash.slice(0, 12)})`);
     return { ...existing, rebuilt: false };
