@@ -2,6 +2,8 @@
 import type Dockerode from 'dockerode';
 import type { ProjectContainer } from '../compose/project-containers.js';
 import type { ContainerProcesses } from '../compose/top.js';
+import type { ContainerImage } from '../compose/images.js';
+import { humanSize } from './output/human.js';
 
 function ago(unixSeconds: number): string {
   const s = Math.max(0, Math.floor(Date.now() / 1000 - unixSeconds));
@@ -50,4 +52,18 @@ export function psTable(containers: ProjectContainer[]): string {
 /** Each container's name, then its processes. */
 export function topText(list: ContainerProcesses[]): string {
   return list.map((c) => `${c.container}\n${table([c.titles, ...c.processes])}\n`).join('');
+}
+
+/** `compose images`: docker compose v2's columns, the id shortened as docker shows it. */
+export function imagesTable(images: ContainerImage[]): string {
+  return table([
+    ['CONTAINER', 'REPOSITORY', 'TAG', 'IMAGE ID', 'SIZE'],
+    ...images.map((i) => [
+      i.container,
+      i.repository,
+      i.tag,
+      i.id.replace(/^sha256:/, '').slice(0, 12),
+      humanSize(i.size),
+    ]),
+  ]);
 }

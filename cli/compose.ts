@@ -19,7 +19,8 @@ import { projectContainers } from '../compose/project-containers.js';
 import { resolvedConfigYaml } from '../compose/resolved-config.js';
 import { runOneOff } from '../compose/run.js';
 import { up } from '../compose/up.js';
-import { psTable, topText } from './compose-tables.js';
+import { serviceImages } from '../compose/images.js';
+import { imagesTable, psTable, topText } from './compose-tables.js';
 import { engineSocket } from './engine-endpoint.js';
 import { parseFlags, UsageError, type FlagSpec } from './flag-parser.js';
 
@@ -36,11 +37,12 @@ Options:
 Commands:
   up        Create and start the services' containers (-d, --build, --force-recreate, --no-deps,
             --scale SVC=N, --wait: until running, and healthy where there is a healthcheck,
-            --wait-timeout SECONDS, --pull always|missing|never|build)
+            --wait-timeout SECONDS, --pull always|missing|never|build, --no-build: never build)
   down      Stop and remove containers and networks (-v: named volumes too, --rmi all|local: images)
   build     Build the services' images (--build-arg K=V, --no-cache, --pull)
   pull      Pull the services' images
   ps        List containers (-a, -q, --services)
+  images    List the images the service containers use (-q: only ids, --format table|json)
   logs      Show output (-f, --tail N, -t, --no-color)
   config    Print the resolved compose file (-q: only check it)
   start | stop | restart   Start, stop or restart services' containers (-t SECONDS)
@@ -71,6 +73,7 @@ const COMMANDS: Record<string, Record<string, FlagSpec>> = {
     timeout: { short: 't', value: true },
     'remove-orphans': {},
     build: {},
+    'no-build': {},
     pull: { value: true },
     wait: {},
     'wait-timeout': { value: true },
@@ -84,6 +87,7 @@ const COMMANDS: Record<string, Record<string, FlagSpec>> = {
   build: { 'no-cache': {}, pull: {}, 'build-arg': { value: true, multiple: true } },
   pull: {},
   top: {},
+  images: { quiet: { short: 'q' }, format: { value: true } },
   ps: { all: { short: 'a' }, quiet: { short: 'q' }, services: {} },
   logs: {
     follow: { short: 'f' },
@@ -203,6 +207,7 @@ async function dispatch(argv: string[]): Promise<number> {
         if (!m) throw new UsageError(`--scale: "${s}" is not SERVICE=NUMBER`);
         scale[m[1]] = Number(m[2]);
       }
+      if (flags.build && flags['no-build']) throw new UsageError('--build and --no-build are incompatible');
       const upStarted = Math.floor(Date.now() / 1000);
       const containers = await up(docker, project, {
         services: positionals,
@@ -211,6 +216,7 @@ async function dispatch(argv: string[]): Promise<number> {
         scale,
         removeOrphans: Boolean(flags['remove-orphans']),
         build: Boolean(flags.build),
+        noBuild: Boolean(flags['no-build']),
         pull: pullPolicy(flags.pull),
         wait: Boolean(flags.wait) || flags['wait-timeout'] !== undefined,
         waitTimeout:
@@ -259,6 +265,28 @@ async function dispatch(argv: string[]): Promise<number> {
     case 'top':
       process.stdout.write(topText(await top(docker, project, positionals)));
       return 0;
+    case 'images': {
+      for (const n of positionals) if (!project.services[n]) throw new ComposeError(`no such service: ${n}`);
+      const images = await serviceImages(docker, project.name, positionals);
+      const format = str(flags.format) ?? 'table';
+      if (flags.quiet)
+        process.stdout.write([...new Set(images.map((i) => i.id))].map((id) => `${id}\n`).join(''));
+      else if (format === 'json')
+        process.stdout.write(
+          `${JSON.stringify(
+            images.map((i) => ({
+              ID: i.id,
+              ContainerName: i.container,
+              Repository: i.repository,
+              Tag: i.tag,
+              Size: i.size,
+            })),
+          )}\n`,
+        );
+      else if (format === 'table') process.stdout.write(imagesTable(images));
+      else throw new UsageError(`--format: "${format}" is not table or json`);
+      return 0;
+    }
     case 'ps': {
       const containers = await projectContainers(docker, project.name, {
         services: positionals,

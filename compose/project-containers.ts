@@ -17,6 +17,8 @@ export interface ProjectContainer {
   created: number;
   configHash?: string;
   imageId?: string;
+  /** The id of the image the container runs, as the engine has it. */
+  runningImageId: string;
   labels: Record<string, string>;
   ports: Dockerode.Port[];
 }
@@ -54,6 +56,7 @@ export async function projectContainers(
         created: c.Created,
         configHash: labels[LABEL.configHash],
         imageId: labels[LABEL.image],
+        runningImageId: c.ImageID,
         labels,
         ports: c.Ports ?? [],
       };

@@ -103,6 +103,8 @@ export async function pullImage(docker: Dockerode, image: string, progress: Prog
 export interface EnsureImagesOptions {
   /** up --build: build every service that has build:, even when its image exists. */
   build?: boolean;
+  /** up --no-build: build nothing; a missing image of a service with build: is an error. */
+  noBuild?: boolean;
   /** up --pull: this policy for every service, over their pull_policy. */
   pullPolicy?: PullPolicy;
   progress: Progress;
@@ -127,6 +129,13 @@ export async function ensureImages(
   for (const s of services) {
     if (!s.build || built.has(s.image)) continue;
     const present = await unlessNotFound(docker.getImage(s.image).inspect());
+    if (o.noBuild) {
+      if (!present)
+        throw new ComposeError(
+          `service "${s.name}" has no image ${s.image} on the engine, and --no-build forbids building it`,
+        );
+      continue;
+    }
     if (o.build || policyOf(s) === 'build' || !present) {
       await buildService(docker, project, s, { progress: o.progress, output: o.output });
       built.add(s.image);

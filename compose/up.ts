@@ -30,6 +30,8 @@ export interface UpOptions {
   removeOrphans?: boolean;
   /** --build: build images even when they exist. */
   build?: boolean;
+  /** --no-build: never build; a service whose image is missing is an error. */
+  noBuild?: boolean;
   /** --pull: a pull policy for every service, over their pull_policy. */
   pull?: PullPolicy;
   /** --wait: return once every container runs (and is healthy where it has a healthcheck). */
@@ -51,6 +53,7 @@ export async function up(docker: Dockerode, project: Project, o: UpOptions): Pro
   await ensureVolumes(docker, project, services, o.progress);
   const imageIds = await ensureImages(docker, project, services, {
     build: o.build,
+    noBuild: o.noBuild,
     pullPolicy: o.pull,
     progress: o.progress,
     output: o.buildOutput,

@@ -147,6 +147,66 @@ services:
     assert.match(r2.stderr, /services\.app\.build\.context: build context .*nothere is not a folder/);
   });
 
+  it('images lists what the service containers run; up --no-build never builds', async () => {
+    const dir = project('gallery', {
+      'compose.yaml': `
+services:
+  web:
+    image: busybox
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+  app:
+    build: .
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+`,
+      Dockerfile: 'FROM busybox\nRUN echo built > /built\n',
+    });
+    const noBuild = await compose(dir, ['up', '-d', '--no-build']);
+    assert.equal(noBuild.code, 1);
+    assert.match(
+      noBuild.stderr,
+      /service "app" has no image gallery-app on the engine, and --no-build forbids building it/,
+    );
+    assert.equal((await d('ps', '-aq', '-f', 'label=com.docker.compose.project=gallery')).stdout, '');
+    const both = await compose(dir, ['up', '-d', '--build', '--no-build']);
+    assert.equal(both.code, 1);
+    assert.match(both.stderr, /--build and --no-build are incompatible/);
+
+    ok(await compose(dir, ['up', '-d']), 'up');
+    // The image changes under the service; --no-build keeps the one there is.
+    const before = (await d('image', 'inspect', '-f', '{{.Id}}', 'gallery-app')).stdout.trim();
+    writeFile(dir, { Dockerfile: 'FROM busybox\nRUN echo rebuilt > /built\n' });
+    const up = ok(await compose(dir, ['up', '-d', '--no-build']), 'up --no-build');
+    assert.doesNotMatch(up.stderr, /Built/);
+    assert.equal((await d('image', 'inspect', '-f', '{{.Id}}', 'gallery-app')).stdout.trim(), before);
+
+    const images = ok(await compose(dir, ['images']), 'images');
+    const id = (ref: string) => d('image', 'inspect', '-f', '{{.Id}}', ref).then((r) => r.stdout.trim());
+    const size = async (ref: string) =>
+      (await docker(engine(), ['images', '--format', '{{.Size}}', ref])).stdout.trim();
+    const [webId, appId] = [await id('busybox'), await id('gallery-app')];
+    const lines = images.stdout.trimEnd().split('\n');
+    assert.deepEqual(
+      lines.map((l) => l.split(/ {3,}/)),
+      [
+        ['CONTAINER', 'REPOSITORY', 'TAG', 'IMAGE ID', 'SIZE'],
+        ['gallery-app-1', 'gallery-app', 'latest', appId.slice(7, 19), await size('gallery-app')],
+        ['gallery-web-1', 'busybox', 'latest', webId.slice(7, 19), await size('busybox')],
+      ],
+    );
+    assert.equal(ok(await compose(dir, ['images', '-q', 'web']), 'images -q').stdout, `${webId}\n`);
+    const json = JSON.parse(ok(await compose(dir, ['images', '--format', 'json', 'app']), 'json').stdout);
+    assert.deepEqual(
+      json.map((i: Record<string, unknown>) => [i.ContainerName, i.Repository, i.Tag, i.ID]),
+      [['gallery-app-1', 'gallery-app', 'latest', appId]],
+    );
+    const unknown = await compose(dir, ['images', 'nosuch']);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /no such service: nosuch/);
+    ok(await compose(dir, ['down', '--rmi', 'local']), 'down');
+  });
+
   it('up --wait fails clearly on an unhealthy or exited container', async () => {
     const dir = project('waiting', {
       'compose.yaml': `
