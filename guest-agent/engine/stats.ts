@@ -107,10 +107,15 @@ export class StatsSampler {
     }
     let previous: StatsResponse | undefined;
     let primed = opts.stream; // without stream, the first sample only primes precpu_stats
+    // A fixed cadence: the time a sample takes (slow under load) does not push every later one back;
+    // having fallen behind, it goes on from now rather than in a burst.
+    let due = performance.now();
     for (let tick = 0; !opts.signal?.aborted; tick++) {
       if (tick > 0) {
+        const now = performance.now();
+        due = Math.max(due + interval, now);
         try {
-          await sleep(interval, undefined, { signal: opts.signal });
+          await sleep(due - now, undefined, { signal: opts.signal });
         } catch {
           return; // aborted
         }
