@@ -459,6 +459,37 @@ async function treeBytes(dir: string): Promise<number> {
   return n;
 }
 
+/** Every path under dir, relative, directories before what they hold. */
+async function treePaths(dir: string, rel = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
+    const p = path.posix.join(rel, e.name);
+    out.push(p);
+    if (e.isDirectory()) out.push(...(await treePaths(dir, p)));
+  }
+  return out;
+}
+
+/**
+ * mke2fs -d copies each file's times, ctime included, which no one can set
+ * on the stage: debugfs sets every inode's to one fixed time afterwards.
+ */
+async function fixInodeTimes(stage: string, image: string): Promise<void> {
+  const paths = ['/', '/lost+found', ...(await treePaths(stage)).map((p) => `/${p}`)];
+  const odd = paths.find((p) => /["\n]/.test(p));
+  if (odd) throw new Error(`${JSON.stringify(odd)}: a path debugfs cannot be given in the root disk`);
+  const script = paths.flatMap((p) => ['ctime', 'mtime', 'atime'].map((f) => `sif "${p}" ${f} 1`)).join('\n');
+  const r = await exec('debugfs', ['-w', '-f', '-', image], {
+    input: script + '\n',
+    env: { ...process.env, E2FSPROGS_FAKE_TIME: '1' }, // the superblock's write time
+  });
+  // debugfs exits 0 whatever its commands did: its complaints are on stderr.
+  const errors = r.stderr
+    .split('\n')
+    .filter((l) => l.trim() && !/^debugfs \d/.test(l));
+  if (errors.length) throw new Error(`debugfs on the root disk: ${errors.slice(0, 3).join(' | ')}`);
+}
+
 /**
  * The stage as an ext4 image (mke2fs -d, e2fsprogs): no journal (it is
  * mounted read-only), fixed UUID, hash seed and times so the same tree gives
@@ -490,6 +521,7 @@ async function writeRootDisk(stage: string, out: string): Promise<void> {
     ],
     { env: { ...process.env, E2FSPROGS_FAKE_TIME: '1' } },
   );
+  await fixInodeTimes(stage, out);
 }
 
 async function symlinkIn(root: string, link: string, target: string): Promise<void> {
