@@ -27,6 +27,10 @@ export const DEBIAN_PACKAGES = [
   // The Berth VM: QEMU (TCG where there is no usable accelerator) and qemu-img for its disk.
   'qemu-system-x86',
   'qemu-utils',
+  // The aarch64 guest (test/vm/vm-aarch64.test.ts): its QEMU, and on an x86_64 host the
+  // cross compiler its image build needs for node-pty (vm/image/native-addons.ts).
+  'qemu-system-arm',
+  ...(process.arch === 'x64' ? ['g++-aarch64-linux-gnu'] : []),
   ...virtiofsdPackage(),
   // The compose interop tests: Debian's docker-compose 1.29 against the engine.
   'docker-compose',

@@ -32,7 +32,7 @@ import { ClockJumpWatcher } from './clock-watch.js';
 import { readSettingsFile } from './settings.js';
 import type { VmSettingsFile } from '../common/vm-settings.js';
 import { ensureHostKey } from './keys.js';
-import { hostArch, vmPaths, type VmPaths } from './paths.js';
+import { guestArch, hostArch, vmPaths, type GuestArch, type VmPaths } from './paths.js';
 import { accelCandidates, qemuArgv, type Accel, type HostPlatform, type SharedFolder } from './qemu/argv.js';
 import { QmpClient } from './qemu/qmp.js';
 import { explainQemuExit } from './qemu/exit-reason.js';
@@ -42,6 +42,8 @@ import { spawnLongRunning } from './util/exec.js';
 import { log } from './util/log.js';
 
 export interface MachineSettings {
+  /** The guest's architecture: the host's, or another one emulated under TCG (BERTH_ARCH). */
+  arch: GuestArch;
   cpus: number;
   memoryMiB: number;
   diskGiB: number;
@@ -72,8 +74,11 @@ export function defaultSettings(
   const accel = env.BERTH_ACCEL as MachineSettings['accel'] | undefined;
   if (accel && !['auto', 'hvf', 'whpx', 'kvm', 'tcg'].includes(accel))
     throw new Error(`BERTH_ACCEL=${accel}: use auto, hvf, whpx, kvm or tcg`);
-  const tcgBootMs = (file.bootTimeoutSeconds ?? 120) * 1000;
+  const arch = guestArch(env);
+  // Another architecture, emulated instruction by instruction, boots several times slower.
+  const tcgBootMs = (file.bootTimeoutSeconds ?? (arch === hostArch() ? 120 : 600)) * 1000;
   return {
+    arch,
     cpus: file.cpus ?? Math.max(1, Math.min(4, os.cpus().length)),
     memoryMiB: file.memoryMiB ?? 2048,
     diskGiB: file.diskGiB ?? 64,
@@ -194,9 +199,13 @@ export class Machine {
     await acquireLock(this.paths); // before any state is written: another VM's state is not ours to change
     try {
       await this.setState('starting');
-      const qemuBin = requireQemu(hostArch(), process.platform as HostPlatform);
-      const image = await findImage(hostArch());
-      if (!image) throw new Error('no guest image: run `berth vm build-image`');
+      const arch = this.settings.arch;
+      const qemuBin = requireQemu(arch, process.platform as HostPlatform);
+      const image = await findImage(arch);
+      if (!image)
+        throw new Error(
+          `no ${arch} guest image: run \`berth vm build-image${arch === hostArch() ? '' : ` --arch ${arch}`}\``,
+        );
       await ensureDisk(this.paths.disk, this.settings.diskGiB);
       this.privateKey = (await ensureHostKey(this.paths.hostKey)).privateKey;
       const { shares, problems } = resolveShares(this.settings.shares);
@@ -207,7 +216,7 @@ export class Machine {
       for (const p of problems) process.stderr.write(`berth vm: ${p}: not shared\n`);
       const platform = process.platform as HostPlatform;
       let lastError: Error | undefined;
-      for (const accel of accelCandidates(this.settings.accel, platform)) {
+      for (const accel of accelCandidates(this.settings.accel, platform, arch !== hostArch())) {
         try {
           await this.boot(qemuBin, accel, image);
           lastError = undefined;
@@ -258,7 +267,7 @@ export class Machine {
       }
     }
     const argv = qemuArgv({
-      arch: hostArch(),
+      arch: this.settings.arch,
       platform: process.platform as HostPlatform,
       accel,
       cpus: this.settings.cpus,
