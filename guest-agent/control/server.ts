@@ -13,10 +13,11 @@ import {
   GUEST_CONTROL_SOCKET,
   GUEST_ENGINE_SOCKET,
 } from '../../common/control.js';
+import { splice } from '../../common/splice.js';
 import { FrameDecoder, encodeFrame } from '../../common/udp-frames.js';
 import { runShell, type PtyRequest } from './shell.js';
 import { setClock } from './clock.js';
-import { listeningTcp } from './listeners.js';
+import { listeningPorts } from './listeners.js';
 
 const { Server, utils } = ssh2;
 
@@ -57,29 +58,15 @@ export class ControlServer {
         client.on('openssh.streamlocal', (accept, reject, info) => {
           if (info.socketPath !== engineSocket && info.socketPath !== controlSocket) return reject();
           const upstream = net.connect(info.socketPath);
-          upstream.once('connect', () => {
-            const channel = accept();
-            // Half-closes travel both ways: docker's attach sends EOF on stdin and waits for output.
-            channel.pipe(upstream);
-            upstream.pipe(channel);
-            channel.on('close', () => upstream.destroy());
-            upstream.on('close', () => channel.close());
-            upstream.on('error', () => channel.close());
-          });
+          // Half-closes travel both ways: docker's attach sends EOF on stdin and waits for output.
+          upstream.once('connect', () => splice(upstream, accept()));
           upstream.once('error', () => reject());
         });
         // The host's port forwarding: a published port is reached where the engine listens in the guest.
         client.on('tcpip', (accept, reject, info) => {
           if (!isGuestAddress(info.destIP)) return reject();
-          const upstream = net.connect({ host: info.destIP, port: info.destPort });
-          upstream.once('connect', () => {
-            const channel = accept();
-            channel.pipe(upstream);
-            upstream.pipe(channel);
-            channel.on('close', () => upstream.destroy());
-            upstream.on('close', () => channel.close());
-            upstream.on('error', () => channel.close());
-          });
+          const upstream = net.connect({ host: info.destIP, port: info.destPort, noDelay: true });
+          upstream.once('connect', () => splice(upstream, accept()));
           upstream.once('error', () => reject());
         });
         client.on('session', (acceptSession) => this.session(acceptSession(), opts));
@@ -209,12 +196,12 @@ function relayUdp(stream: ssh2.ServerChannel, args: string[]): void {
   stream.on('close', close);
 }
 
-/** The listening TCP ports, polled each second, written as a JSON line whenever they change. */
+/** The listening TCP and served UDP ports, polled each second, written as a JSON line whenever they change. */
 function streamListeners(stream: ssh2.ServerChannel): void {
   let last = '';
   let timer: NodeJS.Timeout | undefined;
   const poll = async () => {
-    const now = JSON.stringify(await listeningTcp());
+    const now = JSON.stringify(await listeningPorts());
     if (!stream.writable) return;
     if (now !== last) stream.write(now + '\n');
     last = now;

@@ -5,6 +5,7 @@
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import { GUEST_ENGINE_SOCKET } from '../../common/control.js';
+import { splice } from '../../common/splice.js';
 import type { ControlClient } from './control-client.js';
 import { log } from '../util/log.js';
 
@@ -32,10 +33,8 @@ export class EngineSocketForwarder {
     sock.pause();
     client.openSocket(this.guestSocket).then(
       (channel) => {
-        sock.pipe(channel);
-        channel.pipe(sock);
-        channel.on('close', () => sock.destroy());
-        sock.on('close', () => channel.destroy());
+        if (sock.destroyed) return channel.destroy();
+        splice(sock, channel);
         sock.resume();
       },
       (err: Error) => {

@@ -1,9 +1,9 @@
 // Ports opened in the VM by `--network host` containers: the engine sends no
 // event for them, so the guest's control server reports the TCP ports
-// listening in the VM's own namespace (CONTROL_COMMANDS.listeners) and this
-// turns each change into a publication for the port forwarder. Ports the
-// engine published itself (its userland proxy listens there too) are left to
-// the engine's events.
+// listening and the UDP ports served in the VM's own namespace
+// (CONTROL_COMMANDS.listeners) and this turns each change into a publication
+// for the port forwarder. Ports the engine published itself (its userland
+// proxy listens there too) are left to the engine's events.
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PortEvent } from '../../common/port-events.js';
@@ -12,6 +12,12 @@ import { log } from '../util/log.js';
 interface ListeningPort {
   ip: string;
   port: number;
+  /** Absent from an earlier guest's TCP-only list. */
+  proto?: 'tcp' | 'udp';
+}
+
+function keyOf(l: ListeningPort): string {
+  return `${l.proto ?? 'tcp'} ${l.ip} ${l.port}`;
 }
 
 /** The containerId the forwarder sees for these publications. */
@@ -25,8 +31,8 @@ export class HostNetworkPorts {
   constructor(
     private readonly open: () => Promise<Duplex>,
     private readonly apply: (e: PortEvent) => void,
-    /** True for a TCP port the engine publishes (its events cover it). */
-    private readonly enginePublishes: (port: number) => boolean,
+    /** True for a port the engine publishes (its events cover it). */
+    private readonly enginePublishes: (port: number, proto: 'tcp' | 'udp') => boolean,
   ) {}
 
   /** Follows the guest's listeners until stop(), reopening the stream when the channel comes back. */
@@ -68,10 +74,11 @@ export class HostNetworkPorts {
   /** Applies the difference between the last set and this one. */
   update(listening: ListeningPort[]): void {
     const next = new Map<string, ListeningPort>();
-    for (const l of listening) if (!this.enginePublishes(l.port)) next.set(`${l.ip} ${l.port}`, l);
+    for (const l of listening) if (!this.enginePublishes(l.port, l.proto ?? 'tcp')) next.set(keyOf(l), l);
     for (const [key, l] of this.current) {
       // A port the engine has published since: its publication replaced this one.
-      if (!next.has(key) && !this.enginePublishes(l.port)) this.apply(this.event('unpublish', l));
+      if (!next.has(key) && !this.enginePublishes(l.port, l.proto ?? 'tcp'))
+        this.apply(this.event('unpublish', l));
     }
     for (const [key, l] of next) if (!this.current.has(key)) this.apply(this.event('publish', l));
     this.current = next;
@@ -81,7 +88,7 @@ export class HostNetworkPorts {
     return {
       action,
       containerId: HOST_NETWORK,
-      proto: 'tcp',
+      proto: l.proto ?? 'tcp',
       hostIp: l.ip,
       hostPort: l.port,
       containerPort: l.port,

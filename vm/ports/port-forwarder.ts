@@ -9,6 +9,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { PortEvent } from '../../common/port-events.js';
+import { splice } from '../../common/splice.js';
 import { log } from '../util/log.js';
 import { UdpRelay, type OpenUdp } from './udp-relay.js';
 
@@ -55,6 +56,9 @@ function label(e: Pick<PortEvent, 'hostIp' | 'hostPort' | 'proto'>, bind?: strin
 interface Listener {
   close(): void;
   closed: boolean;
+  /** Opening, or bound and serving (false once its socket failed or closed on its own). */
+  alive(): boolean;
+  settled: boolean;
 }
 
 function why(err: NodeJS.ErrnoException): string {
@@ -75,6 +79,8 @@ export class PortForwarder {
   /** key → why the port is not forwarded. */
   private readonly problems = new Map<string, string>();
   private readonly forwarded = new Map<string, string>();
+  /** key → the publication, to open again on refresh(). */
+  private readonly publications = new Map<string, PortEvent>();
 
   constructor(private readonly opts: PortForwarderOptions) {}
 
@@ -85,17 +91,49 @@ export class PortForwarder {
       return;
     }
     this.unpublish(key); // a publication that changed container: open afresh
+    this.publications.set(key, e);
+    this.open(key, e);
+  }
+
+  /**
+   * Opens again every publication whose host listener is gone or could not be
+   * opened: after the host slept (its network may have changed, a port may
+   * have been freed), and whenever the machine asks. Working listeners and
+   * their connections are left alone. Returns how many were opened again.
+   */
+  refresh(): number {
+    let reopened = 0;
+    for (const [key, e] of this.publications) {
+      const entry = this.listeners.get(key);
+      if (entry?.alive()) continue;
+      if (entry) {
+        entry.closed = true;
+        entry.close();
+        this.listeners.delete(key);
+      }
+      this.forwarded.delete(key);
+      this.problems.delete(key);
+      this.open(key, e);
+      reopened++;
+    }
+    if (reopened) this.opts.onChange();
+    return reopened;
+  }
+
+  private open(key: string, e: PortEvent): void {
     const bind = hostBindAddress(e.hostIp, this.opts.loopbackOnly);
     const target = guestTargetAddress(e.hostIp);
-    const entry: Listener = { close: () => {}, closed: false };
+    const entry: Listener = { close: () => {}, closed: false, alive: () => false, settled: false };
     this.listeners.set(key, entry);
     const opened = () => {
+      entry.settled = true;
       if (entry.closed) return;
       this.forwarded.set(key, label(e, bind));
       log.debug('port forwarded', { port: label(e, bind), to: `${target}:${e.hostPort}` });
       this.opts.onChange();
     };
     const failed = (err: NodeJS.ErrnoException) => {
+      entry.settled = true;
       if (entry.closed) return;
       this.listeners.delete(key);
       entry.close();
@@ -107,15 +145,18 @@ export class PortForwarder {
     if (e.proto === 'udp') {
       const relay = new UdpRelay(bind, e.hostPort, target, this.opts.openUdp);
       entry.close = () => relay.close();
+      entry.alive = () => !entry.settled || relay.bound;
       relay.listen().then(opened, failed);
       return;
     }
-    const server = net.createServer({ allowHalfOpen: true });
+    // No Nagle delay, as Docker's proxy: request/response protocols would stall on it.
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true });
     const sockets = new Set<net.Socket>();
     entry.close = () => {
       server.close();
       for (const s of sockets) s.destroy();
     };
+    entry.alive = () => !entry.settled || server.listening;
     server.on('connection', (sock) => this.tunnel(sockets, sock, target, e.hostPort));
     server.once('error', failed);
     server.listen({ host: bind, port: e.hostPort, ipv6Only: bind.includes(':') }, opened);
@@ -128,6 +169,7 @@ export class PortForwarder {
   }
 
   private unpublish(key: string): void {
+    this.publications.delete(key);
     const entry = this.listeners.get(key);
     const wasForwarded = this.forwarded.delete(key);
     const hadProblem = this.problems.delete(key);
@@ -147,11 +189,7 @@ export class PortForwarder {
     this.opts.openTcp(guestIp, guestPort, sock.remoteAddress ?? '127.0.0.1', sock.remotePort ?? 0).then(
       (channel) => {
         if (sock.destroyed) return channel.destroy();
-        sock.pipe(channel);
-        channel.pipe(sock);
-        channel.on('error', () => sock.destroy());
-        channel.on('close', () => sock.destroy());
-        sock.on('close', () => channel.destroy());
+        splice(sock, channel);
         sock.resume();
       },
       (err: Error) => {

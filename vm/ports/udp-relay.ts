@@ -22,6 +22,8 @@ export class UdpRelay {
   private readonly socket: dgram.Socket;
   private readonly clients = new Map<string, Client>();
   private closed = false;
+  /** Bound to its host port and not closed: serving. */
+  bound = false;
 
   constructor(
     private readonly bind: string,
@@ -32,6 +34,7 @@ export class UdpRelay {
     const v6 = bind.includes(':');
     this.socket = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 });
     this.socket.on('message', (msg, from) => this.fromHost(msg, from));
+    this.socket.on('close', () => (this.bound = false));
   }
 
   /** Binds the host port; rejects with the socket's error (EADDRINUSE, …). */
@@ -42,6 +45,7 @@ export class UdpRelay {
       this.socket.bind({ address: this.bind, port: this.port, exclusive: true }, () => {
         this.socket.off('error', onError);
         this.socket.on('error', (err) => log.debug('udp relay', { port: this.port, error: err.message }));
+        this.bound = !this.closed;
         resolve();
       });
     });
@@ -92,6 +96,7 @@ export class UdpRelay {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.bound = false;
     for (const key of [...this.clients.keys()]) this.drop(key);
     this.socket.close();
   }
