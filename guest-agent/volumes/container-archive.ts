@@ -590,6 +590,10 @@ export async function extractArchive(
 ): Promise<void> {
   const cfs = await ContainerFs.open(root, mounts);
   try {
+    // Cached from the start, so the destination's directories stay open: every
+    // entry lands in the directory resolved here (as dockerd extracts in a
+    // chroot of it), even if the container renames or replaces it meanwhile.
+    cfs.enableCache();
     const dest = await cfs.resolve(p, { followFinal: true });
     let destLogical: string;
     try {
@@ -599,7 +603,6 @@ export async function extractArchive(
     } finally {
       await dest.release();
     }
-    cfs.enableCache();
     const x = new Extractor(cfs, destLogical, p, opts);
     x.checkWritable(cfs.mountOf(destLogical));
 
