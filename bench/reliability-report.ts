@@ -5,6 +5,7 @@
 //
 //   node --import tsx bench/reliability-report.ts          the last run's figures
 //   node --import tsx bench/reliability-report.ts --run    run test/reliability/ first (a few minutes)
+//   npm run bench -- long-run                              the 10,000 runs (an hour), shown here after
 //
 // Exits non-zero when a figure that must be 0 is not, or a figure is missing.
 import { spawnSync } from 'node:child_process';
@@ -26,6 +27,8 @@ const fig = (run: string, key: string): number | undefined => {
   const v: Figures[string] | undefined = runs.get(run)?.figures[key];
   return typeof v === 'number' ? v : undefined;
 };
+/** The long run's figure: the full bench's (npm run bench -- long-run) when it ran, else the CI test's. */
+const longRun = (key: string) => fig(runs.has('long-run') ? 'long-run' : 'long-run-ci', key);
 const sum = (...xs: Array<number | undefined>) =>
   xs.some((x) => x === undefined) ? undefined : xs.reduce<number>((a, b) => a + (b ?? 0), 0);
 
@@ -97,6 +100,31 @@ const rows: Row[] = [
     value: fig('lying-registry', 'worstRssGrowthMB'),
     unit: 'MB',
     from: 'lying-registry',
+  },
+  {
+    figure: 'docker cp racing a symlink swap (host reads/writes)',
+    value: fig('cp-symlink-race', 'hostReadsOrWrites'),
+    mustBeZero: true,
+    from: 'cp-symlink-race',
+  },
+  {
+    figure: 'VM faults survived (sleep, panic, QEMU kill)',
+    value: fig('vm-faults', 'faultsSurvived'),
+    from: 'vm-faults',
+  },
+  { figure: 'docker run --rm in a row', value: longRun('runs'), from: 'long-run' },
+  { figure: 'engine memory growth over them', value: longRun('rssMBGrowth'), unit: 'MB', from: 'long-run' },
+  {
+    figure: 'open files, mounts, netns, links, children grown',
+    value: sum(
+      longRun('fdsGrowth'),
+      longRun('mountsGrowth'),
+      longRun('netnsGrowth'),
+      longRun('linksGrowth'),
+      longRun('childrenGrowth'),
+    ),
+    mustBeZero: true,
+    from: 'long-run',
   },
 ];
 
