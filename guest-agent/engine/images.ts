@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { conflict, invalid, notFound } from '../errors.js';
 import { shortId } from '../util/ids.js';
-import type { ImageStore } from '../storage/image-store.js';
+import type { ImageStore, LoadProgress } from '../storage/image-store.js';
 import type { ImageConfig, ImageRecord } from '../storage/image-types.js';
 import { familiarReference, parseReference } from '../storage/reference.js';
 import { diffTar, dirSize } from '../storage/layer-diff.js';
@@ -327,7 +327,7 @@ export class ImageService {
 
   // ---- archives, commit, import ------------------------------------------
 
-  async load(archive: NodeJS.ReadableStream, onProgress?: (line: string) => void): Promise<string[]> {
+  async load(archive: NodeJS.ReadableStream, onProgress?: (p: LoadProgress) => void): Promise<string[]> {
     const lines = await this.deps.store.load(archive, onProgress);
     for (const line of lines) {
       const name = line.replace(/^Loaded image( ID)?: /, '');

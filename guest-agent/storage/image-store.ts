@@ -84,6 +84,9 @@ const HEX64 = /^[a-f0-9]{64}$/;
 
 const internal = (message: string) => new EngineError('internal', message);
 
+/** A line of load progress: plain text, or one layer's bytes so far (dockerd's "Loading layer" bar). */
+export type LoadProgress = string | { id: string; status: string; current: number; total: number };
+
 export class ImageStore {
   private readonly imageDir: string;
   private readonly blobDir: string;
@@ -333,9 +336,22 @@ export class ImageStore {
   // ---- layers ------------------------------------------------------------------
 
   /** Unpack an uncompressed layer blob into dest/diff and mark it complete. */
-  private async unpackBlob(hex: string, blob: string, dest: string): Promise<number> {
+  private async unpackBlob(
+    hex: string,
+    blob: string,
+    dest: string,
+    onBytes?: (read: number) => void,
+  ): Promise<number> {
     await fs.mkdir(path.join(dest, 'diff'), { recursive: true, mode: 0o755 });
-    const { size } = await unpackLayer(createReadStream(blob), path.join(dest, 'diff'));
+    const source = createReadStream(blob);
+    // How far the unpack has read, a few times a second, for a progress bar.
+    const timer = onBytes ? setInterval(() => onBytes(source.bytesRead), 100) : undefined;
+    let size: number;
+    try {
+      ({ size } = await unpackLayer(source, path.join(dest, 'diff')));
+    } finally {
+      clearInterval(timer);
+    }
     await writeJsonAtomic(path.join(dest, 'complete'), {
       diffId: `sha256:${hex}`,
       size,
@@ -421,7 +437,7 @@ export class ImageStore {
 
   // ---- load ----------------------------------------------------------------------
 
-  async load(archive: NodeJS.ReadableStream, onProgress?: (line: string) => void): Promise<string[]> {
+  async load(archive: NodeJS.ReadableStream, onProgress?: (p: LoadProgress) => void): Promise<string[]> {
     const tmp = await this.makeTmp('load');
     try {
       const files = await spoolArchive(archive, path.join(tmp, 'archive'));
@@ -450,7 +466,7 @@ export class ImageStore {
     images: Array<{ id: string; config: ImageConfig; layers: string[] }>,
     files: ArchiveFiles,
     tmp: string,
-    onProgress?: (line: string) => void,
+    onProgress?: (p: LoadProgress) => void,
   ): Promise<void> {
     const verified = new Map<string, string>(); // diff hex → uncompressed blob file
     const ingested = new Map<string, { digest: string; file: string }>(); // archive file → content
@@ -498,8 +514,13 @@ export class ImageStore {
     const unpacked: string[] = [];
     for (const [hex, file] of verified) {
       if (this.ensureLayer(hex)) continue;
-      onProgress?.(`Loading layer ${hex.slice(0, 12)}`);
-      await this.unpackBlob(hex, file, path.join(tmp, 'layers', hex));
+      // dockerd's bar: the layer's bytes read so far, beside its short id.
+      const total = (await fs.stat(file)).size;
+      const report = (current: number) =>
+        onProgress?.({ id: hex.slice(0, 12), status: 'Loading layer', current, total });
+      report(0);
+      await this.unpackBlob(hex, file, path.join(tmp, 'layers', hex), onProgress ? report : undefined);
+      report(total);
       unpacked.push(hex);
     }
     for (const hex of unpacked) await this.installLayer(hex, path.join(tmp, 'layers', hex));

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { promises as fs, existsSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { ImageStore } from '../../guest-agent/storage/image-store.js';
+import { ImageStore, type LoadProgress } from '../../guest-agent/storage/image-store.js';
 import { EngineError } from '../../guest-agent/errors.js';
 import {
   buildImage,
@@ -60,13 +60,17 @@ test('a docker-archive loads: list, resolve by name, id and prefix, layer dirs',
   await store.init();
   const layers = [await base(), await top()];
   const built = buildImage({ layers });
-  const progress: string[] = [];
+  const progress: LoadProgress[] = [];
   const lines = await store.load(
     streamOf(await dockerArchive([{ layers, tags: ['busybox:latest', 'me/app:1'] }])),
     (l) => progress.push(l),
   );
   assert.deepEqual(lines, ['Loaded image: busybox:latest', 'Loaded image: me/app:1']);
-  assert.equal(progress.filter((l) => l.startsWith('Loading layer')).length, 2);
+  // Each layer's bar: from nothing to all of it.
+  const bars = progress.filter((p) => typeof p === 'object' && p.status === 'Loading layer');
+  assert.equal(new Set(bars.map((p) => typeof p === 'object' && p.id)).size, 2);
+  for (const p of bars) assert.ok(typeof p === 'object' && p.total > 0 && p.current <= p.total);
+  assert.ok(bars.some((p) => typeof p === 'object' && p.current === p.total));
 
   const [img, ...rest] = store.list();
   assert.equal(rest.length, 0);
@@ -162,7 +166,7 @@ test('tags move between images, untag and delete keep shared layers until the la
   const one = buildImage({ layers: [b] });
   const two = buildImage({ layers: [b, await top()] });
   await store.load(streamOf(await dockerArchive([{ layers: [b], tags: ['app:latest'] }])));
-  const progress: string[] = [];
+  const progress: LoadProgress[] = [];
   await store.load(streamOf(await dockerArchive([{ layers: [b, await top()], tags: ['app:latest'] }])), (l) =>
     progress.push(l),
   );

@@ -17,7 +17,14 @@ async function load(engine: Engine, ctx: RequestContext): Promise<void> {
   try {
     const lines = await engine.images.load(
       ctx.req,
-      quiet ? undefined : (line) => out.write({ status: line }),
+      quiet
+        ? undefined
+        : (p) =>
+            out.write(
+              typeof p === 'string'
+                ? { status: p }
+                : { status: p.status, id: p.id, progressDetail: { current: p.current, total: p.total } },
+            ),
     );
     for (const line of lines) out.write({ stream: `${line}\n` });
     out.end();
