@@ -231,7 +231,7 @@ export class Machine {
       await this.setState('running');
       await this.startPortForwarding();
       this.watchEngine();
-      this.clockWatch = new ClockJumpWatcher((gap) => void this.syncClock(gap));
+      this.clockWatch = new ClockJumpWatcher((gap) => void this.afterHostSleep(gap));
       this.clockWatch.start();
     } catch (err) {
       await this.teardown();
@@ -355,13 +355,12 @@ export class Machine {
       },
     });
     const ports = this.ports;
-    const engineTcpPorts = new Map<number, number>(); // port → publications of it
+    const enginePorts = new Map<string, number>(); // "proto/port" → publications of it
     this.portWatcher = new PublishedPortsWatcher(this.paths.engineSocket, (e) => {
-      if (e.proto === 'tcp') {
-        const n = (engineTcpPorts.get(e.hostPort) ?? 0) + (e.action === 'publish' ? 1 : -1);
-        if (n > 0) engineTcpPorts.set(e.hostPort, n);
-        else engineTcpPorts.delete(e.hostPort);
-      }
+      const key = `${e.proto}/${e.hostPort}`;
+      const n = (enginePorts.get(key) ?? 0) + (e.action === 'publish' ? 1 : -1);
+      if (n > 0) enginePorts.set(key, n);
+      else enginePorts.delete(key);
       ports.apply(e);
     });
     await this.portWatcher.start();
@@ -372,9 +371,22 @@ export class Machine {
         return control.openExec(CONTROL_COMMANDS.listeners);
       },
       (e) => ports.apply(e),
-      (port) => engineTcpPorts.has(port),
+      (port, proto) => enginePorts.has(`${proto}/${port}`),
     );
     this.hostNetworkPorts.start();
+  }
+
+  /**
+   * The host slept: the guest's clock is set to the host's, the engine's
+   * publications are read again (its event stream may have dropped) and
+   * forwarded listeners that are gone or could not be opened are opened again.
+   */
+  private async afterHostSleep(gapMs: number): Promise<void> {
+    const reopened = this.ports?.refresh() ?? 0;
+    if (reopened)
+      process.stderr.write(`berth vm: ${reopened} forwarded port(s) opened again after the host slept\n`);
+    void this.portWatcher?.sync();
+    await this.syncClock(gapMs);
   }
 
   /** The guest's clock stood still while the host slept: set it to the host's. */
