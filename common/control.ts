@@ -53,8 +53,9 @@ export const CONTROL_COMMANDS = {
   /** `berth:time-sync MILLISECONDS`: set the guest's clock to the host's (after the host slept). */
   timeSync: 'berth:time-sync',
   /**
-   * Streams the TCP ports listening in the VM's own network namespace (`--network
-   * host` containers): one JSON line, a ListeningPort[], whenever the set changes.
+   * Streams the TCP ports listening and the UDP ports served in the VM's own network
+   * namespace (`--network host` containers): one JSON line, a ListeningPort[] (each
+   * with its proto), whenever the set changes.
    */
   listeners: 'berth:listeners',
 } as const;
