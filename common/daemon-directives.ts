@@ -16,6 +16,7 @@ export const DAEMON_DIRECTIVES = {
   'host-gateway-ip': 'string',
   'default-runtime': 'string',
   group: 'string',
+  'userns-remap': 'string',
 } as const satisfies Record<string, DirectiveKind>;
 
 export type DaemonDirective = keyof typeof DAEMON_DIRECTIVES;

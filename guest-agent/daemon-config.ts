@@ -22,6 +22,7 @@ export interface DaemonSettings {
   hostGatewayIp?: string;
   runtime?: string;
   group?: string;
+  usernsRemap?: string;
 }
 
 /** daemon.json name → the setting it fills. */
@@ -37,6 +38,7 @@ const FIELDS: Record<DaemonDirective, keyof DaemonSettings> = {
   'host-gateway-ip': 'hostGatewayIp',
   'default-runtime': 'runtime',
   group: 'group',
+  'userns-remap': 'usernsRemap',
 };
 
 class DaemonConfigError extends Error {}

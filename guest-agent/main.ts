@@ -30,8 +30,9 @@ Options:
       --log-opt KEY=VALUE        Default log driver options (repeatable)
       --config-file FILE         daemon.json: log-driver, log-opts, log-level, bip, iptables,
                                  userland-proxy, insecure-registries, dns, host-gateway-ip,
-                                 default-runtime, group (default <data-root>/daemon.json when
-                                 it exists; a directive may not also be given as a flag)
+                                 default-runtime, group, userns-remap (default
+                                 <data-root>/daemon.json when it exists; a directive may
+                                 not also be given as a flag)
       --pidfile FILE             Write the daemon's pid here
       --bip CIDR                 The default bridge's address (default 172.17.0.1/16)
       --iptables=true|false      Manage NAT rules for published ports (default true)
@@ -138,6 +139,7 @@ async function main(): Promise<void> {
         hostGatewayIp: values['host-gateway-ip'],
         runtime: values.runtime,
         group: values.group,
+        usernsRemap: values['userns-remap'],
       },
     );
     if (settings.logLevel && !values['log-level']) setLogLevel(settings.logLevel);
@@ -175,9 +177,9 @@ async function main(): Promise<void> {
     fail(`group "${groupName}" does not exist (--group)`);
   const sockets = addresses.flatMap((a) => (a.kind === 'unix' ? [a.path] : []));
   let dataRoot = baseDataRoot;
-  if (values['userns-remap'] !== undefined) {
+  if (settings.usernsRemap !== undefined) {
     try {
-      dataRoot = await remappedDataRoot(baseDataRoot, await resolveRemap(values['userns-remap']));
+      dataRoot = await remappedDataRoot(baseDataRoot, await resolveRemap(settings.usernsRemap));
     } catch (err) {
       fail((err as Error).message);
     }

@@ -163,6 +163,26 @@ describe('--userns-remap=default', () => {
     }
   });
 
+  it('is read from daemon.json too; a user without subordinate ids is refused at start', async () => {
+    const config = path.join(tmp, 'daemon.json');
+    await fs.writeFile(config, JSON.stringify({ 'userns-remap': 'nobody:nogroup' }));
+    const r = await run(
+      process.execPath,
+      [
+        path.join(import.meta.dirname, '..', '..', 'bin', 'berth-engine'),
+        '--config-file',
+        config,
+        '--data-root',
+        path.join(tmp, 'root'),
+        '-H',
+        `unix://${path.join(tmp, 'sock')}`,
+      ],
+      { allowFailure: true, timeoutMs: 30_000 },
+    );
+    assert.equal(r.exitCode, 1);
+    assert.match(r.stderr, /--userns-remap: no subordinate uid range for "nobody" in \/etc\/subuid/);
+  });
+
   it('--userns=host opts out; --privileged needs it', async () => {
     const r = await docker(engine(), ['run', '-d', '--userns', 'host', 'busybox', 'sleep', '60']);
     assert.equal(r.code, 0, r.stderr);
