@@ -118,6 +118,10 @@ export function containerCreateOptions(
     SecurityOpt: service.securityOpt,
     Sysctls: service.sysctls,
   };
+  if (service.devices.length) hostConfig.Devices = service.devices;
+  if (service.groupAdd.length) hostConfig.GroupAdd = service.groupAdd;
+  const ulimits = Object.entries(service.ulimits);
+  if (ulimits.length) hostConfig.Ulimits = ulimits.map(([Name, l]) => ({ Name, Soft: l.soft, Hard: l.hard }));
   if (service.logging)
     hostConfig.LogConfig = { Type: service.logging.driver ?? 'json-file', Config: service.logging.options };
   if (service.cpus !== undefined) hostConfig.NanoCpus = Math.round(service.cpus * 1e9);

@@ -347,6 +347,9 @@ function finishService(
     dns: d.dns ?? [],
     securityOpt: d.securityOpt ?? [],
     sysctls: d.sysctls ?? {},
+    devices: d.devices ?? [],
+    ulimits: d.ulimits ?? {},
+    groupAdd: d.groupAdd ?? [],
     profiles: d.profiles ?? [],
   };
 }

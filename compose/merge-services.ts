@@ -7,7 +7,7 @@ export function mergeServiceDrafts(base: ServiceDraft, over: ServiceDraft): Serv
   const out: ServiceDraft = { ...base, ...over };
   out.environmentEntries = { ...base.environmentEntries, ...over.environmentEntries };
   out.envFiles = over.envFiles.length > 0 ? [...base.envFiles, ...over.envFiles] : base.envFiles;
-  const maps = ['labels', 'networks', 'dependsOn', 'sysctls'] as const;
+  const maps = ['labels', 'networks', 'dependsOn', 'sysctls', 'ulimits'] as const;
   for (const k of maps) {
     if (base[k] || over[k]) (out as Record<string, unknown>)[k] = { ...base[k], ...over[k] };
   }
@@ -18,9 +18,24 @@ export function mergeServiceDrafts(base: ServiceDraft, over: ServiceDraft): Serv
       return !seen.has(key) && seen.add(key);
     });
   }
-  const lists = ['expose', 'tmpfs', 'capAdd', 'capDrop', 'extraHosts', 'dns', 'securityOpt'] as const;
+  const lists = [
+    'expose',
+    'tmpfs',
+    'capAdd',
+    'capDrop',
+    'extraHosts',
+    'dns',
+    'securityOpt',
+    'groupAdd',
+  ] as const;
   for (const k of lists) {
     if (base[k] || over[k]) out[k] = [...new Set([...(base[k] ?? []), ...(over[k] ?? [])])];
+  }
+  if (base.devices || over.devices) {
+    // By the path in the container, as volumes by target.
+    const byTarget = new Map((base.devices ?? []).map((d) => [d.PathInContainer, d]));
+    for (const d of over.devices ?? []) byTarget.set(d.PathInContainer, d);
+    out.devices = [...byTarget.values()];
   }
   if (base.volumes || over.volumes) {
     const byTarget = new Map((base.volumes ?? []).map((v) => [v.target, v]));

@@ -120,6 +120,12 @@ export interface Service {
   securityOpt: string[];
   shmSize?: number;
   sysctls: Record<string, string>;
+  /** devices: host nodes mapped into the container, as the Engine API's HostConfig.Devices. */
+  devices: Array<{ PathOnHost: string; PathInContainer: string; CgroupPermissions: string }>;
+  /** ulimits: by name. */
+  ulimits: Record<string, { soft: number; hard: number }>;
+  /** group_add: group names (of the image) or numbers. */
+  groupAdd: string[];
   profiles: string[];
 }
 

@@ -168,6 +168,9 @@ export function normaliseService(name: string, raw: unknown, ctx: NormaliseConte
   s.securityOpt = strList('security_opt');
   if (raw.shm_size !== undefined) s.shmSize = guard(at('shm_size'), () => parseSize(raw.shm_size));
   if (raw.sysctls !== undefined) s.sysctls = keyValues('sysctls');
+  if (raw.devices !== undefined && raw.devices !== null) s.devices = devices(raw.devices, at('devices'), ctx);
+  if (raw.ulimits !== undefined && raw.ulimits !== null) s.ulimits = ulimits(raw.ulimits, at('ulimits'), ctx);
+  s.groupAdd = strList('group_add');
   s.profiles = strList('profiles');
   for (const k of Object.keys(s) as (keyof ServiceDraft)[]) if (s[k] === undefined) delete s[k];
   return s;
@@ -478,4 +481,63 @@ function extraHosts(v: unknown, at: (string | number)[], ctx: NormaliseContext):
   if (Array.isArray(v)) return v.map((h) => String(h).replace(/^([^:=]+)=/, '$1:'));
   if (!isObject(v)) ctx.fail(at, 'must be a list or a mapping');
   return Object.entries(v).map(([host, ip]) => `${host}:${String(ip)}`);
+}
+
+/** devices: "HOST[:CONTAINER][:PERMISSIONS]" or {source, target, permissions}, as docker run --device. */
+function devices(
+  v: unknown,
+  keyPath: (string | number)[],
+  ctx: NormaliseContext,
+): NonNullable<ServiceDraft['devices']> {
+  if (!Array.isArray(v)) ctx.fail(keyPath, 'must be a list');
+  const validMode = (m: string) => /^[rwm]{1,3}$/.test(m) && new Set(m).size === m.length;
+  return v.map((item, i) => {
+    let source: string;
+    let target: string | undefined;
+    let permissions = 'rwm';
+    if (isObject(item)) {
+      source = String(item.source ?? '');
+      target = item.target === undefined ? undefined : String(item.target);
+      if (item.permissions !== undefined) permissions = String(item.permissions);
+    } else {
+      const parts = String(item).split(':');
+      if (parts.length > 3)
+        ctx.fail([...keyPath, i], `"${String(item)}" is not HOST[:CONTAINER][:PERMISSIONS]`);
+      source = parts[0];
+      if (parts.length === 2 && validMode(parts[1])) permissions = parts[1];
+      else if (parts.length >= 2) target = parts[1];
+      if (parts.length === 3) permissions = parts[2];
+    }
+    if (!source) ctx.fail([...keyPath, i], 'needs the device path on the host');
+    if (!validMode(permissions))
+      ctx.fail([...keyPath, i], `permissions "${permissions}" are not a combination of r, w and m`);
+    const inContainer = target ?? source;
+    if (!inContainer.startsWith('/')) ctx.fail([...keyPath, i], `${inContainer} is not an absolute path`);
+    return { PathOnHost: source, PathInContainer: inContainer, CgroupPermissions: permissions };
+  });
+}
+
+/** ulimits: NAME: N (soft and hard) or NAME: {soft, hard}. */
+function ulimits(
+  v: unknown,
+  keyPath: (string | number)[],
+  ctx: NormaliseContext,
+): NonNullable<ServiceDraft['ulimits']> {
+  if (!isObject(v)) ctx.fail(keyPath, 'must be a mapping of limit names');
+  const out: NonNullable<ServiceDraft['ulimits']> = {};
+  const int = (x: unknown, at: (string | number)[]) => {
+    const n = typeof x === 'number' ? x : typeof x === 'string' && /^-?\d+$/.test(x) ? Number(x) : NaN;
+    if (!Number.isSafeInteger(n) || n < -1) ctx.fail(at, 'must be a whole number (-1: unlimited)');
+    return n;
+  };
+  for (const [name, limit] of Object.entries(v)) {
+    const at = [...keyPath, name];
+    const value = isObject(limit)
+      ? { soft: int(limit.soft, [...at, 'soft']), hard: int(limit.hard, [...at, 'hard']) }
+      : { soft: int(limit, at), hard: int(limit, at) };
+    if (value.hard !== -1 && (value.soft === -1 || value.soft > value.hard))
+      ctx.fail(at, `the soft limit ${value.soft} is above the hard limit ${value.hard}`);
+    out[name] = value;
+  }
+  return out;
 }

@@ -118,6 +118,15 @@ function serviceOut(s: Service): Out {
     dns: s.dns,
     security_opt: s.securityOpt,
     sysctls: s.sysctls,
+    devices: s.devices.length
+      ? s.devices.map((d) => ({
+          source: d.PathOnHost,
+          target: d.PathInContainer,
+          permissions: d.CgroupPermissions,
+        }))
+      : undefined,
+    ulimits: Object.keys(s.ulimits).length ? s.ulimits : undefined,
+    group_add: s.groupAdd.length ? s.groupAdd : undefined,
     stop_signal: s.stopSignal,
     stop_grace_period: s.stopGracePeriod !== undefined ? formatDuration(s.stopGracePeriod * 1e9) : undefined,
     pids_limit: s.pidsLimit,

@@ -6,6 +6,9 @@ export const TOP_LEVEL_KEYS = new Set(['version', 'name', 'services', 'networks'
 export const TOP_LEVEL_NOT_YET = new Set(['secrets', 'configs', 'include', 'models']);
 
 export const SERVICE_KEYS = new Set([
+  'devices',
+  'group_add',
+  'ulimits',
   'image',
   'command',
   'entrypoint',
@@ -69,13 +72,11 @@ export const SERVICE_NOT_YET = new Set([
   'credential_spec',
   'develop',
   'device_cgroup_rules',
-  'devices',
   'dns_opt',
   'dns_search',
   'extends',
   'external_links',
   'gpus',
-  'group_add',
   'ipc',
   'isolation',
   'label_file',
@@ -93,7 +94,6 @@ export const SERVICE_NOT_YET = new Set([
   'runtime',
   'secrets',
   'storage_opt',
-  'ulimits',
   'use_api_socket',
   'userns_mode',
   'uts',

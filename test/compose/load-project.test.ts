@@ -250,8 +250,13 @@ volumes: {data: {}}
       ],
       [
         'not yet supported service key',
-        'services:\n  a:\n    image: x\n    devices: [/dev/fuse]\n',
-        /line 4: services\.a\.devices: "devices" is not supported by berth compose yet/,
+        'services:\n  a:\n    image: x\n    device_cgroup_rules: ["c 1:3 mr"]\n',
+        /line 4: services\.a\.device_cgroup_rules: "device_cgroup_rules" is not supported by berth compose yet/,
+      ],
+      [
+        'a device that is not HOST[:CONTAINER][:PERMISSIONS]',
+        'services:\n  a:\n    image: x\n    devices: ["/dev/null:/dev/x:rx"]\n',
+        /services\.a\.devices\.0: permissions "rx" are not a combination of r, w and m/,
       ],
       [
         'not yet supported build key',

@@ -207,6 +207,34 @@ services:
     ok(await compose(dir, ['down', '--rmi', 'local']), 'down');
   });
 
+  it('devices, ulimits and group_add reach the container', async () => {
+    const dir = project('limited', {
+      'compose.yaml': `
+services:
+  box:
+    image: busybox
+    user: nobody
+    command: ["sh", "-c", "stat -c '%t:%T' /dev/mynull; echo $$(ulimit -Sn) $$(ulimit -Hn) $$(ulimit -Hu); id -G"]
+    devices: ["/dev/null:/dev/mynull:rw"]
+    ulimits:
+      nofile: {soft: 1024, hard: 2048}
+      nproc: 300
+    group_add: [daemon, "4242"]
+`,
+    });
+    const r = ok(await compose(dir, ['run', '--rm', 'box']), 'run');
+    assert.equal(r.stdout, '1:3\n1024 2048 300\n65534 1 4242\n');
+    const config = ok(await compose(dir, ['config']), 'config').stdout;
+    assert.match(config, /devices:\n\s+- source: \/dev\/null\n\s+target: \/dev\/mynull\n\s+permissions: rw/);
+    assert.match(config, /group_add:\n\s+- daemon\n\s+- "4242"/);
+    writeFile(dir, {
+      'compose.yaml': 'services:\n  box:\n    image: busybox\n    ulimits:\n      nofile: {soft: 20, hard: 10}\n',
+    });
+    const bad = await compose(dir, ['up', '-d']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /services\.box\.ulimits\.nofile: the soft limit 20 is above the hard limit 10/);
+  });
+
   it('up --wait fails clearly on an unhealthy or exited container', async () => {
     const dir = project('waiting', {
       'compose.yaml': `
