@@ -3,6 +3,8 @@
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type Docker from 'dockerode';
+import { guestArch, hostArch } from './paths.js';
+import { qemuBinary } from './qemu/argv.js';
 
 export interface Check {
   name: string;
@@ -24,7 +26,22 @@ function findOnPath(binary: string): string | undefined {
   return undefined;
 }
 
-const TOOLS: Array<{ binary: string; why: string; pkg: string; optional?: boolean }> = [
+type Tool = { binary: string; why: string; pkg: string; optional?: boolean };
+
+/** The QEMU for the VM's own architecture (BERTH_ARCH may name another one than the host's). */
+function qemuTool(): Tool {
+  let arch;
+  try {
+    arch = guestArch();
+  } catch {
+    arch = hostArch(); // a bad BERTH_ARCH is said by `berth vm`, not here
+  }
+  return arch === 'aarch64'
+    ? { binary: qemuBinary(arch, 'linux'), why: 'the Berth VM, aarch64', pkg: 'qemu-system-arm', optional: true }
+    : { binary: qemuBinary(arch, 'linux'), why: 'the Berth VM', pkg: 'qemu-system-x86', optional: true };
+}
+
+const TOOLS: Tool[] = [
   { binary: 'runc', why: 'OCI runtime (fallback)', pkg: 'runc' },
   { binary: 'crun', why: 'OCI runtime (default)', pkg: 'crun', optional: true },
   { binary: 'ip', why: 'network namespaces and links', pkg: 'iproute2' },
@@ -33,7 +50,6 @@ const TOOLS: Array<{ binary: string; why: string; pkg: string; optional?: boolea
   { binary: 'nsenter', why: 'entering namespaces', pkg: 'util-linux' },
   { binary: 'setfattr', why: 'opaque directories in image layers', pkg: 'attr' },
   { binary: 'ps', why: 'docker top', pkg: 'procps' },
-  { binary: 'qemu-system-x86_64', why: 'the Berth VM', pkg: 'qemu-system-x86', optional: true },
   { binary: 'qemu-img', why: 'the VM disk', pkg: 'qemu-utils', optional: true },
   { binary: 'docker', why: 'the docker CLI (optional: berth has its own)', pkg: 'docker.io', optional: true },
 ];
@@ -47,7 +63,7 @@ export function hostChecks(): Check[] {
     detail: `Node.js ${process.versions.node}`,
     fix: major >= 20 ? undefined : 'install Node.js 20 or newer',
   });
-  for (const tool of TOOLS) {
+  for (const tool of [...TOOLS, qemuTool()]) {
     const found = findOnPath(tool.binary);
     checks.push({
       name: tool.binary,
