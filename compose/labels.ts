@@ -88,7 +88,10 @@ export function serviceConfigHash(service: Service): string {
   } = service;
   // Where a value came from does not change the container, only the value does.
   const environment = Object.fromEntries(Object.entries(rest.environment).map(([k, v]) => [k, v.value]));
-  return createHash('sha256')
-    .update(canonical({ ...rest, environment }))
-    .digest('hex');
+  // Keys added later count only when set, so containers made before them keep their hash.
+  const hashed: Record<string, unknown> = { ...rest, environment };
+  if (!service.devices.length) delete hashed.devices;
+  if (!Object.keys(service.ulimits).length) delete hashed.ulimits;
+  if (!service.groupAdd.length) delete hashed.groupAdd;
+  return createHash('sha256').update(canonical(hashed)).digest('hex');
 }

@@ -356,6 +356,12 @@ volumes: {data: {}}
     assert.equal(h({ A: '1' }), h({ A: '1' }));
     assert.equal(h({ A: '1' }), h({ A: '1', N: '3' }));
     assert.notEqual(h({ A: '1' }), h({ A: '2' }));
+    // A limit set on a service changes its hash, so up recreates its container.
+    const plain = project({ 'compose.yaml': 'services:\n  a:\n    image: x\n' });
+    const limited = project({
+      'compose.yaml': 'services:\n  a:\n    image: x\n    ulimits: {nofile: 100}\n',
+    });
+    assert.notEqual(serviceConfigHash(load(plain).services.a), serviceConfigHash(load(limited).services.a));
   });
 
   it('profiles: a service with profiles runs only when one of them is enabled', () => {
