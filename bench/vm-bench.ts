@@ -1,7 +1,7 @@
 // The VM's costs (issue 8): cold boot to a ready engine; `docker ps` through
 // the VM's socket against Berth's engine run natively, samples alternating so
 // the machine's changing load hits both alike; port-forward throughput on the
-// host's loopback; shared-folder throughput (10,000 small files, one large
+// host's loopback, each way; shared-folder throughput (10,000 small files, one large
 // file) for each share type, with the VM's own disk alongside. Run through
 // `npm run bench -- vm` (its own network namespace; BERTH_VM_BENCH_QUICK=1 for
 // a short smoke run). Under TCG every number is the emulator's; compare them
@@ -93,36 +93,42 @@ class Vm {
   }
 }
 
-/** Bytes pushed through a forwarded port to a container that discards them, in MB/s. */
-async function forwardThroughput(vm: Vm): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise<void>((r) => probe.close(() => r()));
+/**
+ * Bytes pushed through a forwarded port to a container that discards them,
+ * and pulled from one that writes zeros, in MB/s (host → container, container → host).
+ */
+async function forwardThroughput(vm: Vm): Promise<{ toContainer: number; fromContainer: number }> {
+  const freePort = async () => {
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    return port;
+  };
+  const inPort = await freePort();
+  const outPort = await freePort();
+  const bytes = FORWARD_MIB * 1024 * 1024;
+  // Each connection's bytes read to the end and dropped, or FORWARD_MIB MiB written (nc alone
+  // would close at its own stdin's EOF); busybox nc's -ll -e is a server that stays up.
   const sink = await docker({ host: vm.host }, [
     'run',
     '-d',
     '--name',
     'sink',
     '-p',
-    `127.0.0.1:${port}:5000`,
-    'busybox',
-    // Each connection's bytes read to the end and dropped (nc alone would close at its own
-    // stdin's EOF); busybox nc's -ll -e is a server that stays up.
-    'nc',
-    '-ll',
+    `127.0.0.1:${inPort}:5000`,
     '-p',
-    '5000',
-    '-e',
+    `127.0.0.1:${outPort}:5001`,
+    'busybox',
     'sh',
     '-c',
-    'cat > /dev/null',
+    `nc -ll -p 5001 -e head -c ${bytes} /dev/zero & exec nc -ll -p 5000 -e sh -c 'cat > /dev/null'`,
   ]);
   if (sink.code !== 0) throw new Error(`sink container: ${sink.stderr}`);
   const chunk = Buffer.alloc(1024 * 1024, 'x');
   const send = (mib: number) =>
     new Promise<void>((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1');
+      const s = net.connect(inPort, '127.0.0.1');
       s.on('error', reject);
       s.on('connect', async () => {
         for (let i = 0; i < mib; i++) if (!s.write(chunk)) await new Promise((r) => s.once('drain', r));
@@ -131,24 +137,42 @@ async function forwardThroughput(vm: Vm): Promise<number> {
       s.on('close', () => resolve());
       s.resume();
     });
-  // The host listener opens when the engine's port event reaches the VM process.
+  const receive = () =>
+    new Promise<number>((resolve, reject) => {
+      const s = net.connect(outPort, '127.0.0.1');
+      let n = 0;
+      s.on('data', (d: Buffer) => (n += d.length));
+      s.on('error', reject);
+      s.on('close', () => resolve(n));
+    });
+  // The host listeners open when the engine's port event reaches the VM process.
   const deadline = Date.now() + 60_000;
   for (;;) {
     const status = await vm.berth(['vm', 'status']);
-    if (status.stdout.includes(`127.0.0.1:${port}/tcp`)) break;
+    if (
+      status.stdout.includes(`127.0.0.1:${inPort}/tcp`) &&
+      status.stdout.includes(`127.0.0.1:${outPort}/tcp`)
+    )
+      break;
     if (Date.now() > deadline) {
       const ps = await docker({ host: vm.host }, ['ps', '-a']);
       const logs = await docker({ host: vm.host }, ['logs', 'sink']);
       throw new Error(
-        `port ${port} was not forwarded within 60 s:\n${status.stdout}\n${ps.stdout}\n${logs.stdout}${logs.stderr}`,
+        `ports ${inPort}, ${outPort} were not forwarded within 60 s:\n${status.stdout}\n${ps.stdout}\n${logs.stdout}${logs.stderr}`,
       );
     }
     await new Promise((r) => setTimeout(r, 500));
   }
   await send(1); // warm-up: the first connection through the new listener
-  const ms = await timed(() => send(FORWARD_MIB));
+  const inMs = await timed(() => send(FORWARD_MIB));
+  let received = 0;
+  const outMs = await timed(async () => {
+    received = await receive();
+  });
   await docker({ host: vm.host }, ['rm', '-f', 'sink']);
-  return (FORWARD_MIB * 1.048576) / (ms / 1000);
+  if (received !== bytes) throw new Error(`container → host: ${received} bytes of ${bytes}`);
+  const mbs = (ms: number) => (FORWARD_MIB * 1.048576) / (ms / 1000);
+  return { toContainer: mbs(inMs), fromContainer: mbs(outMs) };
 }
 
 /** Small files written and read back, and one large file written and read, in a folder in the VM. */
@@ -244,13 +268,23 @@ async function main(): Promise<void> {
             await native.stop();
           }
           console.log('port forward …');
-          results.push({
-            key: 'port-forward',
-            label: `port forward, ${FORWARD_MIB} MiB host → container`,
-            value: await forwardThroughput(vm),
-            unit: 'MB/s',
-            target: '≥ 125 MB/s (1 Gbit/s)',
-          });
+          const forward = await forwardThroughput(vm);
+          results.push(
+            {
+              key: 'port-forward',
+              label: `port forward, ${FORWARD_MIB} MiB host → container`,
+              value: forward.toContainer,
+              unit: 'MB/s',
+              target: '≥ 125 MB/s (1 Gbit/s)',
+            },
+            {
+              key: 'port-forward-out',
+              label: `port forward, ${FORWARD_MIB} MiB container → host`,
+              value: forward.fromContainer,
+              unit: 'MB/s',
+              target: '≥ 125 MB/s (1 Gbit/s)',
+            },
+          );
           console.log('the VM disk …');
           await folderThroughput(vm, '/var/lib/berth/bench', 'VM disk', results);
         }
