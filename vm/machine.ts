@@ -13,7 +13,7 @@ import {
   GUEST_CONTROL_SOCKET,
 } from '../common/control.js';
 import { engineDaemonConfig } from '../common/settings.js';
-import { ControlClient } from './channel/control-client.js';
+import { ControlClient, channelAlgorithms } from './channel/control-client.js';
 import { EngineSocketForwarder } from './channel/engine-socket.js';
 import { PortForwarder } from './ports/port-forwarder.js';
 import { PublishedPortsWatcher } from './ports/published-ports.js';
@@ -310,7 +310,13 @@ export class Machine {
       );
     await waitFor(() => existsSync(this.paths.control), deadline, alive);
     try {
-      this.control = await ControlClient.connect(this.paths.control, this.privateKey, deadline, alive);
+      this.control = await ControlClient.connect(
+        this.paths.control,
+        this.privateKey,
+        deadline,
+        alive,
+        channelAlgorithms(accel),
+      );
     } catch (err) {
       if (!alive()) throw new Error(exitReason);
       if (Date.now() >= deadline) throw await hung("the guest's control server did not answer");
@@ -451,6 +457,7 @@ export class Machine {
         this.privateKey,
         Date.now() + 60_000,
         () => this.status === 'running',
+        channelAlgorithms(this.accel),
       );
       this.control.onClose(() => void this.onControlClosed());
     } catch (err) {

@@ -8,11 +8,35 @@ import ssh2 from 'ssh2';
 import { CONTROL_USER } from '../../common/control.js';
 import { log } from '../util/log.js';
 
+/**
+ * The channel's cipher and MAC. ssh2's default, AES-GCM, is the fastest where
+ * the guest runs on the CPU (AES-NI, PCLMUL). Under TCG every instruction of
+ * the guest is emulated and its decryption was the largest cost of a port
+ * tunnel: AES-CTR with HMAC-SHA1 (encrypt-then-MAC) measured ~15% more
+ * throughput there (16.5 against 14.5 MB/s into the guest). All of these are
+ * in ssh2's defaults, so the guest's server needs no change.
+ */
+export function channelAlgorithms(accel: string | undefined): ssh2.Algorithms | undefined {
+  if (accel !== 'tcg') return undefined;
+  return {
+    cipher: ['aes128-ctr', 'aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes256-ctr'],
+    hmac: ['hmac-sha1-etm@openssh.com', 'hmac-sha2-256-etm@openssh.com', 'hmac-sha2-256'],
+  };
+}
+
 export class ControlClient {
+  /** The cipher and MAC the connection uses (client to server). */
+  cipher = '';
+
   private constructor(private readonly conn: ssh2.Client) {}
 
   /** One attempt: connect and authenticate, or throw. */
-  static connectOnce(socketPath: string, privateKey: string, timeoutMs: number): Promise<ControlClient> {
+  static connectOnce(
+    socketPath: string,
+    privateKey: string,
+    timeoutMs: number,
+    algorithms?: ssh2.Algorithms,
+  ): Promise<ControlClient> {
     return new Promise((resolve, reject) => {
       const sock = net.connect(socketPath);
       const conn = new ssh2.Client();
@@ -26,10 +50,16 @@ export class ControlClient {
       };
       sock.on('error', fail);
       conn.on('error', fail);
+      let cipher = '';
+      conn.on('handshake', (n: ssh2.NegotiatedAlgorithms) => {
+        cipher = n.cs.mac ? `${n.cs.cipher} ${n.cs.mac}` : n.cs.cipher;
+      });
       sock.once('connect', () => {
         conn.once('ready', () => {
           settled = true;
-          resolve(new ControlClient(conn));
+          const client = new ControlClient(conn);
+          client.cipher = cipher;
+          resolve(client);
         });
         conn.connect({
           sock,
@@ -41,6 +71,7 @@ export class ControlClient {
           keepaliveCountMax: 4,
           // The other end is the guest on a point-to-point port QEMU gives only to us; its key is made per boot.
           hostVerifier: () => true,
+          ...(algorithms ? { algorithms } : {}),
         });
       });
     });
@@ -52,6 +83,7 @@ export class ControlClient {
     privateKey: string,
     deadline: number,
     alive: () => boolean,
+    algorithms?: ssh2.Algorithms,
   ): Promise<ControlClient> {
     let last: Error | undefined;
     while (Date.now() < deadline && alive()) {
@@ -60,6 +92,7 @@ export class ControlClient {
           socketPath,
           privateKey,
           Math.max(1000, Math.min(10_000, deadline - Date.now())),
+          algorithms,
         );
       } catch (err) {
         last = err as Error;
