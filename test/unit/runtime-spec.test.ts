@@ -172,6 +172,12 @@ test('--device: the node at its new path with the host major/minor/mode, and a c
   const same = buildOciSpec(input({ devices: [{ PathOnHost: '/dev/zero' }] }));
   assert.equal(same.linux.devices?.[0].path, '/dev/zero');
   assert.equal(same.linux.resources?.devices?.at(-1)?.access, 'rwm');
+  // A directory maps every device below it, under the path given in the container.
+  const dir = buildOciSpec(input({ devices: [{ PathOnHost: '/dev/net', PathInContainer: '/dev/mynet' }] }));
+  assert.deepEqual(
+    dir.linux.devices?.map((d) => [d.path, d.type, d.major, d.minor]),
+    [['/dev/mynet/tun', 'c', 10, 200]],
+  );
   assert.throws(
     () => buildOciSpec(input({ devices: [{ PathOnHost: '/dev/no-such-device' }] })),
     /error gathering device information while adding custom device "\/dev\/no-such-device": no such file or directory/,
