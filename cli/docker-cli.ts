@@ -16,6 +16,7 @@ import { volume } from './commands/volumes.js';
 import { network } from './commands/networks.js';
 import { stats } from './commands/stats.js';
 import { cp } from './commands/cp.js';
+import { dialStdio } from './commands/dial-stdio.js';
 
 const COMMANDS: Record<string, CommandHandler> = {
   ...containerCommands,
@@ -29,13 +30,14 @@ const COMMANDS: Record<string, CommandHandler> = {
   network,
   stats,
   cp,
+  'dial-stdio': dialStdio,
 };
 
 /** Management commands (docker container ls, docker image rm, …) mapped onto the top-level ones. */
 const MANAGEMENT: Record<string, Record<string, string>> = {
   container: { ls: 'ps', list: 'ps', inspect: 'inspect' },
   image: { ls: 'images', list: 'images', rm: 'rmi', inspect: 'inspect' },
-  system: { info: 'info', events: 'events' },
+  system: { info: 'info', events: 'events', 'dial-stdio': 'dial-stdio' },
   builder: { build: 'build' },
 };
 

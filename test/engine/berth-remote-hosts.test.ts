@@ -16,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import ssh2 from 'ssh2';
 import { run } from '../../guest-agent/util/subprocess.js';
 import { busyboxArchive } from '../fixtures/busybox-image.js';
-import { berth } from '../helpers/berth.js';
+import { BERTH_BIN, berth } from '../helpers/berth.js';
 import { docker, dockerEnv } from '../helpers/docker.js';
 import { startEngine, type TestEngine } from '../helpers/engine.js';
 import { recordForSweep } from '../helpers/leftovers.js';
@@ -221,6 +221,8 @@ describe('berth over tcp:// with TLS and over ssh://', () => {
     let sshPort: number;
     let pathEnv: string;
     const execs: string[] = [];
+    /** What the other host runs for `docker …`: the docker CLI, or berth standing in for it. */
+    let remoteCli: string[] = ['docker'];
 
     before(async () => {
       const keygen = (file: string) => run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', f(file)]);
@@ -247,7 +249,8 @@ describe('berth over tcp:// with TLS and over ssh://', () => {
             execs.push(info.command);
             // The other host's docker CLI, talking to its own engine's socket.
             const words = info.command.split(' ');
-            const child = spawn(words[0], words.slice(1), {
+            const argv = words[0] === 'docker' ? [...remoteCli, ...words.slice(1)] : words;
+            const child = spawn(argv[0], argv.slice(1), {
               env: { ...process.env, ...dockerEnv(engine) } as NodeJS.ProcessEnv,
             });
             stream.pipe(child.stdin);
@@ -309,6 +312,24 @@ describe('berth over tcp:// with TLS and over ssh://', () => {
       });
       assert.equal(r.stdout, 'linux\n', r.stderr);
       assert.deepEqual([...new Set(execs)], [`docker --host unix://${socket} system dial-stdio`]);
+    });
+
+    it('berth system dial-stdio serves the other side as docker system dial-stdio does', async () => {
+      remoteCli = [process.execPath, BERTH_BIN];
+      try {
+        const env = {
+          DOCKER_HOST: `ssh://tester@127.0.0.1:${sshPort}`,
+          PATH: pathEnv,
+          SSH_AUTH_SOCK: undefined,
+        };
+        assert.equal(await both(env, VERSION), 'linux\n');
+        assert.equal(
+          await both(env, ['run', '--rm', '-i', 'busybox', 'tr', 'a-z', 'A-Z'], 'via berth\n'),
+          'VIA BERTH\n',
+        );
+      } finally {
+        remoteCli = ['docker'];
+      }
     });
 
     it('a host ssh cannot reach, or a password in the URL, is an error that says so', async () => {
