@@ -25,9 +25,13 @@ Docker-compatible commands (the docker CLI's flags and output):
   events port wait pause unpause rename info login logout
 
 Global options (before the command):
-  -H, --host ADDR      Engine address (unix:///path or tcp://host:port)
+  -H, --host ADDR      Engine address (unix:///path, tcp://host:port or ssh://[user@]host[:port])
   -c, --context NAME   Docker context to use
       --config DIR     Docker config folder (default ~/.docker)
+      --tls            Use TLS (implied by --tlsverify)
+      --tlsverify      Use TLS and verify the engine's certificate (also DOCKER_TLS_VERIFY)
+      --tlscacert FILE --tlscert FILE --tlskey FILE
+                       TLS files (default ca.pem, cert.pem, key.pem in DOCKER_CERT_PATH or ~/.docker)
 `;
 
 function printChecks(checks: Check[]): boolean {
