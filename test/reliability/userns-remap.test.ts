@@ -163,6 +163,42 @@ describe('--userns-remap=default', () => {
     }
   });
 
+  it('builds: files from RUN and COPY belong to root in the image, as in any container', async () => {
+    const ctx = path.join(tmp, 'ctx');
+    await fs.mkdir(ctx);
+    await fs.writeFile(path.join(ctx, 'f'), 'copied');
+    await fs.writeFile(
+      path.join(ctx, 'Dockerfile'),
+      'FROM busybox\nRUN mkdir /r && touch /r/f && chown 1000:1000 /r/f\nCOPY f /c/d/f\n',
+    );
+    const b = await docker(engine(), ['build', '-q', '-t', 'remapped-build', ctx], {
+      env: { DOCKER_BUILDKIT: '0' },
+    });
+    assert.equal(b.code, 0, b.stderr);
+    const r = await docker(engine(), [
+      'run',
+      '--rm',
+      'remapped-build',
+      'stat',
+      '-c',
+      '%n %u:%g',
+      '/r',
+      '/r/f',
+      '/c',
+      '/c/d',
+      '/c/d/f',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), [
+      '/r 0:0',
+      '/r/f 1000:1000',
+      '/c 0:0',
+      '/c/d 0:0',
+      '/c/d/f 0:0',
+    ]);
+    await docker(engine(), ['rmi', 'remapped-build']);
+  });
+
   it('is read from daemon.json too; a user without subordinate ids is refused at start', async () => {
     const config = path.join(tmp, 'daemon.json');
     await fs.writeFile(config, JSON.stringify({ 'userns-remap': 'nobody:nogroup' }));

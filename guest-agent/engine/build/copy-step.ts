@@ -15,6 +15,7 @@ import { ContainerFs } from '../../volumes/safe-path.js';
 import { writeTarEntry } from '../../storage/layer-diff.js';
 import { decompress, toReadable } from '../../storage/layer-unpack.js';
 import { contextRelative, globToRegExp, hasWildcard, hashPath } from './build-context.js';
+import { hostOwner } from '../../util/id-map.js';
 
 /** One thing to copy: a path inside a trusted root (the context, an image's rootfs, a download dir). */
 export interface CopySource {
@@ -139,7 +140,8 @@ async function mkdirAll(rootfs: string, dir: string, owner: { uid: number; gid: 
   try {
     const lk = await cfs.resolve(path.posix.join(dir, '.berth-probe'), {
       followFinal: false,
-      mkdirParents: { mode: 0o755, owner },
+      // Container ids, stored as the host's (they differ under --userns-remap).
+      mkdirParents: { mode: 0o755, owner: hostOwner(owner.uid, owner.gid) },
     });
     await lk.release();
   } finally {
