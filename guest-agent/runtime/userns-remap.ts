@@ -158,17 +158,6 @@ export function applyUserNamespace(spec: OciSpec, maps: IdMaps): void {
   const net = linux.namespaces.find((n) => n.type === 'network' && n.path);
   const owner = net?.path ? usernsFileOf(net.path) : undefined;
   linux.namespaces.push(owner && existsSync(owner) ? { type: 'user', path: owner } : { type: 'user' });
-  // A fresh sysfs needs the network namespace to belong to the container's user
-  // namespace, and the engine makes network namespaces before the container
-  // exists (owned by the host's): /sys is bound read-only instead, as runc and
-  // dockerd do for a user namespace in a network namespace it does not own.
-  for (const m of spec.mounts) {
-    if (m.type === 'sysfs') {
-      m.type = 'bind';
-      m.source = '/sys';
-      m.options = ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'];
-    }
-  }
   linux.uidMappings = maps.uid;
   linux.gidMappings = maps.gid;
 }

@@ -112,6 +112,22 @@ describe('--userns-remap=default', () => {
     assert.deepEqual(lines.slice(0, 3), ['0:0', '0:0', '0:0']);
     assert.deepEqual(lines[3]!.trim().split(/\s+/).map(Number), [0, uidBase, 65536]);
 
+    // /sys is a sysfs of the container's own network namespace: its interfaces, not the host's.
+    const sys = await docker(engine(), ['run', '--rm', 'busybox', 'ls', '/sys/class/net']);
+    assert.equal(sys.code, 0, sys.stderr);
+    assert.deepEqual(sys.stdout.trim().split(/\s+/).sort(), ['eth0', 'lo']);
+    const none = await docker(engine(), [
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      'busybox',
+      'ls',
+      '/sys/class/net',
+    ]);
+    assert.equal(none.code, 0, none.stderr);
+    assert.equal(none.stdout.trim(), 'lo');
+
     const r = await docker(engine(), ['run', '-d', 'busybox', 'sleep', '60']);
     assert.equal(r.code, 0, r.stderr);
     const cid = r.stdout.trim();
