@@ -15,6 +15,7 @@ import { promises as fs } from 'node:fs';
 import { busyboxArchive } from '../test/fixtures/busybox-image.js';
 import {
   alternate,
+  cpuSeconds,
   measureBoth,
   median,
   must,
@@ -32,21 +33,10 @@ const OUTPUT_BYTES = 200_000_000;
 const BIG_LOG_BYTES = 1_000_000_000;
 const SMALL_LOG_BYTES = 1_000_000;
 const TAIL_SAMPLES = 9;
-const CLOCK_TICKS = 100;
 /** dockerd runs with --bridge=none, so both engines run containers without a network. */
 const NET = ['--network', 'none'];
 const LINE =
   'the quick brown fox jumps over the lazy dog, a line of log output of about a hundred bytes ....';
-
-/** utime+stime (+ reaped children's) of a process, in seconds; 0 once it is gone. */
-async function cpuSeconds(pid: number, withChildren: boolean): Promise<number> {
-  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  if (!stat) return 0;
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 14–17 of /proc/<pid>/stat (1-based), after "pid (comm) ".
-  const [utime, stime, cutime, cstime] = [f[11], f[12], f[13], f[14]].map(Number);
-  return (utime + stime + (withChildren ? cutime + cstime : 0)) / CLOCK_TICKS;
-}
 
 /** The shim of one container under dockerd (its command line names the container). */
 async function shimOf(containerId: string): Promise<number | undefined> {

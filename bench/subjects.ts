@@ -81,6 +81,18 @@ export async function timed(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
+const CLOCK_TICKS = 100;
+
+/** utime+stime (+ reaped children's) of a process, in seconds; 0 once it is gone. */
+export async function cpuSeconds(pid: number, withChildren: boolean): Promise<number> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  if (!stat) return 0;
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14–17 of /proc/<pid>/stat (1-based), after "pid (comm) ".
+  const [utime, stime, cutime, cstime] = [f[11], f[12], f[13], f[14]].map(Number);
+  return (utime + stime + (withChildren ? cutime + cstime : 0)) / CLOCK_TICKS;
+}
+
 /** Interleaved samples: each round times `fn` once on every subject, in turn, so a change in the machine's
  * load hits all alike. */
 export async function alternate(
