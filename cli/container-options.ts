@@ -3,7 +3,7 @@
 // restart policy, network, logging, healthcheck. Variables keep their sources
 // in the ENV_SOURCES_LABEL label for `berth explain`.
 import path from 'node:path';
-import type { ContainerCreateRequest, RestartPolicy } from '../common/engine-api.js';
+import { ULIMIT_NAMES, type ContainerCreateRequest, type RestartPolicy } from '../common/engine-api.js';
 import { ENV_SOURCES_LABEL } from '../common/explain.js';
 import { parseDuration, parseSize } from '../compose/units.js';
 import { resolveEnv, readEnvFile } from './env-options.js';
@@ -239,24 +239,6 @@ export function parseDevice(spec: string): {
   return { PathOnHost: src, PathInContainer: path.posix.normalize(dst), CgroupPermissions: permissions };
 }
 
-/** The rlimit names go-units knows. */
-const ULIMIT_NAMES = [
-  'core',
-  'cpu',
-  'data',
-  'fsize',
-  'locks',
-  'memlock',
-  'msgqueue',
-  'nice',
-  'nofile',
-  'nproc',
-  'rss',
-  'rtprio',
-  'rttime',
-  'sigpending',
-  'stack',
-];
 
 /** --ulimit name=soft[:hard] values as go-units' ParseUlimit reads them; a later one of a name wins. */
 export function parseUlimits(specs: string[]): Array<{ Name: string; Soft: number; Hard: number }> {

@@ -142,3 +142,22 @@ export interface EngineEvent {
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+/** The rlimit names `--ulimit` takes (go-units' ulimitNameMapping), for the CLI's check and the engine's. */
+export const ULIMIT_NAMES: readonly string[] = [
+  'core',
+  'cpu',
+  'data',
+  'fsize',
+  'locks',
+  'memlock',
+  'msgqueue',
+  'nice',
+  'nofile',
+  'nproc',
+  'rss',
+  'rtprio',
+  'rttime',
+  'sigpending',
+  'stack',
+];

@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { invalid } from '../errors.js';
+import { ULIMIT_NAMES } from '../../common/engine-api.js';
 import { effectiveCapabilities } from './capabilities.js';
 import { devicesFromMapping, hostDevices, type DeviceMapping } from './devices.js';
 import { defaultSeccompProfile } from './seccomp-profile.js';
@@ -275,30 +276,12 @@ export function engineNofileHardLimit(): number {
   return nofileCache;
 }
 
-/** The rlimit names `--ulimit` takes (go-units' ulimitNameMapping). */
-const ULIMIT_NAMES = new Set([
-  'core',
-  'cpu',
-  'data',
-  'fsize',
-  'locks',
-  'memlock',
-  'msgqueue',
-  'nice',
-  'nofile',
-  'nproc',
-  'rss',
-  'rtprio',
-  'rttime',
-  'sigpending',
-  'stack',
-]);
 
 /** Refuses what setrlimit would: an unknown name, a soft limit above the hard one. */
 export function validateUlimits(ulimits: Ulimit[]): void {
   const seen = new Set<string>();
   for (const u of ulimits) {
-    if (!u || typeof u.Name !== 'string' || !ULIMIT_NAMES.has(u.Name))
+    if (!u || typeof u.Name !== 'string' || !ULIMIT_NAMES.includes(u.Name))
       throw invalid(`invalid ulimit type: ${String(u?.Name)}`);
     if (seen.has(u.Name)) throw invalid(`ulimit ${u.Name} is given more than once`);
     seen.add(u.Name);

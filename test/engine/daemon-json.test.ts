@@ -3,13 +3,11 @@
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { run } from '../../guest-agent/util/subprocess.js';
 import { docker } from '../helpers/docker.js';
-import { startEngine, type TestEngine } from '../helpers/engine.js';
+import { runEngineBinary, startEngine, type TestEngine } from '../helpers/engine.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 describe('engine settings from daemon.json', () => {
   let engine: TestEngine | undefined;
@@ -22,22 +20,16 @@ describe('engine settings from daemon.json', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  async function engineBinary(args: string[]) {
-    return run(
-      process.execPath,
-      [
-        path.join(repoRoot, 'bin', 'berth-engine'),
-        ...args,
-        '--data-root',
-        path.join(dir, 'root-refused'),
-        '--exec-root',
-        path.join(dir, 'exec-refused'),
-        '-H',
-        `unix://${dir}/refused.sock`,
-      ],
-      { allowFailure: true, timeoutMs: 30_000 },
-    );
-  }
+  const engineBinary = (args: string[]) =>
+    runEngineBinary([
+      ...args,
+      '--data-root',
+      path.join(dir, 'root-refused'),
+      '--exec-root',
+      path.join(dir, 'exec-refused'),
+      '-H',
+      `unix://${dir}/refused.sock`,
+    ]);
 
   it('takes the bridge, NAT, DNS, runtime and registry settings from the file', async () => {
     const file = path.join(dir, 'daemon.json');

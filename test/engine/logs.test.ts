@@ -3,16 +3,13 @@
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { run } from '../../guest-agent/util/subprocess.js';
 import { docker } from '../helpers/docker.js';
-import { startEngine, type TestEngine } from '../helpers/engine.js';
+import { runEngineBinary, startEngine, type TestEngine } from '../helpers/engine.js';
 import { eventually, useEngineWithBusybox } from '../helpers/engine-with-images.js';
 import { FluentdReceiver } from '../helpers/fluentd-receiver.js';
 import { busyboxArchive } from '../fixtures/busybox-image.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 describe('log drivers', () => {
   const engine = useEngineWithBusybox();
@@ -440,13 +437,6 @@ describe('engine log defaults from daemon.json', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  async function engineBinary(args: string[]) {
-    return run(process.execPath, [path.join(repoRoot, 'bin', 'berth-engine'), ...args], {
-      allowFailure: true,
-      timeoutMs: 30_000,
-    });
-  }
-
   it('--config-file sets the default log driver and options', async () => {
     const file = path.join(dir, 'daemon.json');
     await fs.writeFile(
@@ -481,7 +471,7 @@ describe('engine log defaults from daemon.json', () => {
     const file = path.join(dir, 'conflict.json');
     await fs.writeFile(file, JSON.stringify({ 'log-driver': 'local', 'log-opts': { 'max-file': '3' } }));
     const root = path.join(dir, 'root-conflict');
-    const r = await engineBinary([
+    const r = await runEngineBinary([
       '--config-file',
       file,
       '--log-driver',
@@ -514,13 +504,13 @@ describe('engine log defaults from daemon.json', () => {
       JSON.stringify({ 'log-driver': 'local', 'log-opts': { 'max-file': '1' } }),
     );
     const common = ['--exec-root', path.join(dir, 'exec-default'), '-H', `unix://${dir}/default.sock`];
-    const bad = await engineBinary(['--data-root', root, ...common]);
+    const bad = await runEngineBinary(['--data-root', root, ...common]);
     assert.equal(bad.exitCode, 1);
     assert.match(
       bad.stderr,
       /failed to set log opts: compression cannot be enabled when max file count is 1/,
     );
-    const missing = await engineBinary([
+    const missing = await runEngineBinary([
       '--config-file',
       path.join(dir, 'nope.json'),
       '--data-root',

@@ -5,7 +5,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Options, ResultPromise } from 'execa';
-import { spawnProcess } from '../../guest-agent/util/subprocess.js';
+import { run, spawnProcess } from '../../guest-agent/util/subprocess.js';
 import { killProcessesUsing, unmountUnder } from './host-cleanup.js';
 import { recordForSweep } from './leftovers.js';
 
@@ -42,6 +42,12 @@ function engineCommand(): [string, string[]] {
   const custom = process.env.BERTH_ENGINE_BIN;
   if (custom) return [custom, []];
   return [process.execPath, [path.join(repoRoot, 'bin', 'berth-engine')]];
+}
+
+/** berth-engine run to its end with these arguments (for the ones that must refuse to start). */
+export function runEngineBinary(args: string[]) {
+  const [file, pre] = engineCommand();
+  return run(file, [...pre, ...args], { allowFailure: true, timeoutMs: 30_000 });
 }
 
 /** One GET /_ping over the socket; resolves true on HTTP 200. */
