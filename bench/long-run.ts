@@ -28,10 +28,14 @@ try {
   const load = await docker(berth.engine, ['load', '-i', await busyboxArchive()]);
   if (load.code !== 0) throw new Error(`docker load: ${load.stderr}`);
   const t0 = Date.now();
+  let printed = -1;
   const { samples, msPerRun } = await runInARow(berth.engine, count, {
     sampleEvery,
     onSample: (s) => {
-      if (s.run % Math.max(sampleEvery, 500) !== 0 && s.run !== count) return;
+      // A line at the first sample past each 500 runs, and at the end.
+      const bucket = Math.floor(s.run / 500);
+      if (bucket === printed && s.run !== count) return;
+      printed = bucket;
       const mins = ((Date.now() - t0) / 60_000).toFixed(1);
       console.log(
         `${String(s.run).padStart(6)} runs  ${mins} min  rss ${s.rssMB} MB  fds ${s.fds}  mounts ${s.mounts}  netns ${s.netns}  links ${s.links}  children ${s.children}  cgroups left ${s.cgroups}`,
