@@ -640,11 +640,14 @@ export class ContainerService {
       live.ownNetns = false;
       return { mode: 'netns', path: otherNetns, joined: other };
     }
-    // none: a namespace with loopback only, which the runtime makes (two processes
-    // fewer per start); it is found through the container's pid once it runs.
+    // none: a namespace with loopback only, made ahead of time; without a spare ready the
+    // runtime makes it (found through the container's pid once it runs).
     if (mode === 'none') {
-      live.ownNetns = false;
-      return { mode: 'private' };
+      const spare = this.deps.network.takeLoopbackSpare();
+      live.ownNetns = spare !== undefined;
+      if (!spare) return { mode: 'private' };
+      live.netnsPath = spare;
+      return { mode: 'netns', path: spare };
     }
     // bridge and user networks: the engine's own namespace, with an endpoint on
     // each network and the published ports.

@@ -58,7 +58,7 @@ import {
 import { listenTcp, listenUdp, type ProxyHandle } from './userland-proxy.js';
 import { EmbeddedDns, parseUpstream, type DnsClient, type Upstream } from './embedded-dns.js';
 import { DNS_REDIRECT_SYSCTLS, EMBEDDED_DNS_IP, dnsRedirectRules } from './dns-redirect.js';
-import { ipBatchInNetns, removeNetns } from './netns.js';
+import { createNetns, ipBatchInNetns, removeNetns } from './netns.js';
 import type {
   ConnectOptions,
   SpareEndpoint,
@@ -198,6 +198,9 @@ export class NetworkService {
   /** The spare endpoint ready to hand out, and whether one is being made. */
   private spareReady?: SpareEndpoint;
   private spareMaking?: Promise<void>;
+  /** The same for --network none: a namespace with loopback only. */
+  private loopbackReady?: string;
+  private loopbackMaking?: Promise<void>;
   private stopping = false;
   /** containerId → the gateway its 127.0.0.11 goes to (undefined: redirect installed, pointing nowhere). */
   private readonly dnsRedirects = new Map<string, string | undefined>();
@@ -350,9 +353,11 @@ export class NetworkService {
   /** Closes the proxies and removes Berth's iptables rules; bridges stay, as dockerd keeps docker0. */
   async shutdown(): Promise<void> {
     this.stopping = true;
-    await this.spareMaking;
+    await Promise.all([this.spareMaking, this.loopbackMaking]);
     if (this.spareReady) await removeNetns(this.spareReady.netnsPath).catch(() => undefined);
     this.spareReady = undefined;
+    if (this.loopbackReady) await removeNetns(this.loopbackReady).catch(() => undefined);
+    this.loopbackReady = undefined;
     for (const id of [...this.publications.keys()]) await this.unpublish(id).catch(() => undefined);
     await this.dns.closeAll();
     await this.syncChain.catch(() => undefined);
@@ -744,6 +749,36 @@ export class NetworkService {
       return;
     }
     this.spareReady = spare;
+  }
+
+  /**
+   * For --network none: a namespace with only loopback, up, made while the engine was idle (the kernel's
+   * making of a network namespace costs tens of ms in the way of a start), or undefined. Taking one starts
+   * making the next.
+   */
+  takeLoopbackSpare(): string | undefined {
+    if (!this.spareDir || this.stopping) return undefined;
+    const spare = this.loopbackReady;
+    this.loopbackReady = undefined;
+    this.loopbackMaking ??= this.makeLoopbackSpare().finally(() => (this.loopbackMaking = undefined));
+    return spare;
+  }
+
+  private async makeLoopbackSpare(): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, SPARE_DELAY_MS));
+    if (!this.spareDir || this.stopping) return;
+    const file = path.join(this.spareDir, `lo-${newId().slice(0, 12)}`);
+    try {
+      await createNetns(file);
+    } catch (err) {
+      log.debug('no spare loopback namespace', { error: (err as Error).message });
+      return;
+    }
+    if (this.stopping) {
+      await removeNetns(file).catch(() => undefined);
+      return;
+    }
+    this.loopbackReady = file;
   }
 
   /** At container exit: unpublish its ports and remove all its endpoints. */

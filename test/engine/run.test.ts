@@ -270,7 +270,21 @@ describe('docker run', () => {
     ).stdout.trim();
     const peerNs = (await docker(engine(), ['exec', peer, 'readlink', '/proc/self/ns/net'])).stdout.trim();
     assert.equal((await nsOf('--network', `container:${peer}`)).ns, peerNs);
+    // Namespaces made ahead of time for --network none are never shared: each container its own.
+    await new Promise((r) => setTimeout(r, 500)); // the next spare is made while idle
+    const second = (
+      await docker(engine(), ['run', '-d', '--network', 'none', 'busybox', 'sleep', '300'])
+    ).stdout.trim();
+    const secondNs = (
+      await docker(engine(), ['exec', second, 'readlink', '/proc/self/ns/net'])
+    ).stdout.trim();
+    assert.notEqual(secondNs, peerNs);
     await docker(engine(), ['rm', '-f', peer]);
+    await new Promise((r) => setTimeout(r, 500));
+    const third = await nsOf('--network', 'none');
+    assert.notEqual(third.ns, secondNs);
+    assert.deepEqual(third.links, ['lo']);
+    await docker(engine(), ['rm', '-f', second]);
   });
 
   it('refuses bad input with the docker CLI exit code 125 and a clear message', async () => {

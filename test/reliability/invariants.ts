@@ -127,14 +127,20 @@ export async function checkContainers(engine: TestEngine, knownIds: Set<string>)
       }),
     )
   ).reduce<number>((a, b) => a + b, 0);
-  // The engine keeps one spare namespace wired to the default bridge (execRoot/netns-spare); the others
-  // there belong to running containers that took them. Its veth is on the bridge too.
+  // The engine keeps one spare namespace wired to the default bridge and one with loopback only for
+  // --network none (lo-*) in execRoot/netns-spare; the others there belong to running containers that
+  // took them. The bridge spare's veth is on the bridge too.
   let spares = 0;
+  let loopbackSpares = 0;
   for (const file of await listDir(path.join(engine.execRoot, 'netns-spare'))) {
     const ns = await fs.stat(path.join(engine.execRoot, 'netns-spare', file)).catch(() => undefined);
-    if (!ns || !liveNetns.has(ns.ino)) spares++;
+    if (ns && liveNetns.has(ns.ino)) continue;
+    if (file.startsWith('lo-')) loopbackSpares++;
+    else spares++;
   }
-  if (spares > 1) leaks.push({ kind: 'netns', what: `${spares} spare namespaces, not one` });
+  if (spares > 1) leaks.push({ kind: 'netns', what: `${spares} spare bridge namespaces, not one` });
+  if (loopbackSpares > 1)
+    leaks.push({ kind: 'netns', what: `${loopbackSpares} spare loopback namespaces, not one` });
   // (A spare being made may not be on the bridge yet.)
   if (veths < runningOnBridge || veths > runningOnBridge + spares)
     leaks.push({
