@@ -239,7 +239,6 @@ export function parseDevice(spec: string): {
   return { PathOnHost: src, PathInContainer: path.posix.normalize(dst), CgroupPermissions: permissions };
 }
 
-
 /** --ulimit name=soft[:hard] values as go-units' ParseUlimit reads them; a later one of a name wins. */
 export function parseUlimits(specs: string[]): Array<{ Name: string; Soft: number; Hard: number }> {
   const byName = new Map<string, { Name: string; Soft: number; Hard: number }>();

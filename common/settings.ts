@@ -69,7 +69,8 @@ export function validateSettings(
   const badFolder = s.sharedFolders.find((p) => !p.startsWith('/') && !/^[A-Za-z]:\\/.test(p));
   if (badFolder !== undefined) f.sharedFolders = `not an absolute path: ${badFolder || '(empty)'}`;
   if (!['auto', 'hvf', 'whpx', 'kvm', 'tcg'].includes(s.accel)) f.accel = 'auto, hvf, whpx, kvm or tcg';
-  if (!(LOG_DRIVERS as readonly string[]).includes(s.logDriver)) f.logDriver = `one of ${LOG_DRIVERS.join(', ')}`;
+  if (!(LOG_DRIVERS as readonly string[]).includes(s.logDriver))
+    f.logDriver = `one of ${LOG_DRIVERS.join(', ')}`;
   const badOpt = Object.keys(s.logOpts).find((k) => !/^[a-z][a-z0-9-]*$/.test(k));
   if (badOpt !== undefined) f.logOpts = `not an option name: ${badOpt || '(empty)'}`;
   const daemon = validateDaemonJson(s.daemonJson);

@@ -77,7 +77,9 @@ export async function build({ quiet = false, renderer = true } = {}) {
     built.push(out);
   }
   // The tray's icons, beside the Electron main process.
-  cpSync(join(repoRoot, 'main', 'electron', 'icons'), join(repoRoot, 'dist', 'electron', 'icons'), { recursive: true });
+  cpSync(join(repoRoot, 'main', 'electron', 'icons'), join(repoRoot, 'dist', 'electron', 'icons'), {
+    recursive: true,
+  });
   if (renderer) built.push(...(await buildRenderer({ quiet })));
   return built;
 }

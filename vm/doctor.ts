@@ -37,7 +37,12 @@ function qemuTool(): Tool {
     arch = hostArch(); // a bad BERTH_ARCH is said by `berth vm`, not here
   }
   return arch === 'aarch64'
-    ? { binary: qemuBinary(arch, 'linux'), why: 'the Berth VM, aarch64', pkg: 'qemu-system-arm', optional: true }
+    ? {
+        binary: qemuBinary(arch, 'linux'),
+        why: 'the Berth VM, aarch64',
+        pkg: 'qemu-system-arm',
+        optional: true,
+      }
     : { binary: qemuBinary(arch, 'linux'), why: 'the Berth VM', pkg: 'qemu-system-x86', optional: true };
 }
 

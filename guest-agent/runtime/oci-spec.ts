@@ -276,7 +276,6 @@ export function engineNofileHardLimit(): number {
   return nofileCache;
 }
 
-
 /** Refuses what setrlimit would: an unknown name, a soft limit above the hard one. */
 export function validateUlimits(ulimits: Ulimit[]): void {
   const seen = new Set<string>();

@@ -228,7 +228,8 @@ services:
     assert.match(config, /devices:\n\s+- source: \/dev\/null\n\s+target: \/dev\/mynull\n\s+permissions: rw/);
     assert.match(config, /group_add:\n\s+- daemon\n\s+- "4242"/);
     writeFile(dir, {
-      'compose.yaml': 'services:\n  box:\n    image: busybox\n    ulimits:\n      nofile: {soft: 20, hard: 10}\n',
+      'compose.yaml':
+        'services:\n  box:\n    image: busybox\n    ulimits:\n      nofile: {soft: 20, hard: 10}\n',
     });
     const bad = await compose(dir, ['up', '-d']);
     assert.equal(bad.code, 1);

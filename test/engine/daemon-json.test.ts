@@ -8,7 +8,6 @@ import { run } from '../../guest-agent/util/subprocess.js';
 import { docker } from '../helpers/docker.js';
 import { runEngineBinary, startEngine, type TestEngine } from '../helpers/engine.js';
 
-
 describe('engine settings from daemon.json', () => {
   let engine: TestEngine | undefined;
   let dir: string;

@@ -10,7 +10,6 @@ import { eventually, useEngineWithBusybox } from '../helpers/engine-with-images.
 import { FluentdReceiver } from '../helpers/fluentd-receiver.js';
 import { busyboxArchive } from '../fixtures/busybox-image.js';
 
-
 describe('log drivers', () => {
   const engine = useEngineWithBusybox();
   const d = (...args: string[]) => docker(engine(), args);

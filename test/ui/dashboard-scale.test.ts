@@ -43,12 +43,7 @@ describe('dashboard with 100 containers (browser)', () => {
     const changed = Date.now();
     await eventually(
       async () =>
-        /running/.test(
-          await page
-            .locator('.crow', { hasText: LAST })
-            .locator('.state-text')
-            .innerText(),
-        ),
+        /running/.test(await page.locator('.crow', { hasText: LAST }).locator('.state-text').innerText()),
       2000,
       'the started container to show running',
     );

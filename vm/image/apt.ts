@@ -37,7 +37,8 @@ const MACHINE_LISTS = '/var/lib/apt/lists';
 /** The architectures the machine's dpkg installs (its own first). */
 async function machineArchs(): Promise<string[]> {
   const own = await exec('dpkg', ['--print-architecture'], { allowFailure: true });
-  if (own.exitCode !== 0) throw new Error('dpkg is not installed: the guest image is built from Debian packages');
+  if (own.exitCode !== 0)
+    throw new Error('dpkg is not installed: the guest image is built from Debian packages');
   const foreign = await exec('dpkg', ['--print-foreign-architectures'], { allowFailure: true });
   return [own.stdout.trim(), ...foreign.stdout.split('\n').map((s) => s.trim())].filter(Boolean);
 }

@@ -166,11 +166,15 @@ async function agentModuleFiles(arch: GuestArch): Promise<string[]> {
       files.push(path.join(dir, 'package.json'));
       files.push(...(await listFiles(path.join(dir, 'lib'))).filter((f) => !f.endsWith('.test.js')));
       if (native)
-        files.push(...(await listFiles(path.join(dir, 'build', 'Release'))).filter((f) => f.endsWith('.node')));
+        files.push(
+          ...(await listFiles(path.join(dir, 'build', 'Release'))).filter((f) => f.endsWith('.node')),
+        );
       return;
     }
     files.push(
-      ...(await listFiles(dir)).filter((f) => native || !path.relative(dir, f).split(path.sep).includes('build')),
+      ...(await listFiles(dir)).filter(
+        (f) => native || !path.relative(dir, f).split(path.sep).includes('build'),
+      ),
     );
     for (const dep of Object.keys(pkg.dependencies ?? {})) await visit(dep);
   };
@@ -484,9 +488,7 @@ async function fixInodeTimes(stage: string, image: string): Promise<void> {
     env: { ...process.env, E2FSPROGS_FAKE_TIME: '1' }, // the superblock's write time
   });
   // debugfs exits 0 whatever its commands did: its complaints are on stderr.
-  const errors = r.stderr
-    .split('\n')
-    .filter((l) => l.trim() && !/^debugfs \d/.test(l));
+  const errors = r.stderr.split('\n').filter((l) => l.trim() && !/^debugfs \d/.test(l));
   if (errors.length) throw new Error(`debugfs on the root disk: ${errors.slice(0, 3).join(' | ')}`);
 }
 

@@ -51,11 +51,7 @@ export function platformAccel(platform: HostPlatform): Accel {
  * Accelerators to try, in order, for a setting: auto falls back to TCG. A
  * guest of another architecture than the host's (emulated) has TCG alone.
  */
-export function accelCandidates(
-  setting: Accel | 'auto',
-  platform: HostPlatform,
-  emulated = false,
-): Accel[] {
+export function accelCandidates(setting: Accel | 'auto', platform: HostPlatform, emulated = false): Accel[] {
   if (setting !== 'auto') return [setting];
   return emulated ? ['tcg'] : [platformAccel(platform), 'tcg'];
 }

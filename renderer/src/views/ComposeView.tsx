@@ -40,11 +40,7 @@ export function ComposeView() {
                 {p.workingDir}
               </td>
               <td className="actions">
-                <button
-                  type="button"
-                  onClick={() => void action(p.name, 'up')}
-                  aria-label={`Up ${p.name}`}
-                >
+                <button type="button" onClick={() => void action(p.name, 'up')} aria-label={`Up ${p.name}`}>
                   Up
                 </button>
                 <button
