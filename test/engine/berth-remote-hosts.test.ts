@@ -17,6 +17,7 @@ import ssh2 from 'ssh2';
 import { run } from '../../guest-agent/util/subprocess.js';
 import { busyboxArchive } from '../fixtures/busybox-image.js';
 import { BERTH_BIN, berth } from '../helpers/berth.js';
+import { CLIENT_EXT, SERVER_EXT, testCerts } from '../helpers/test-certs.js';
 import { docker, dockerEnv } from '../helpers/docker.js';
 import { startEngine, type TestEngine } from '../helpers/engine.js';
 import { recordForSweep } from '../helpers/leftovers.js';
@@ -32,58 +33,10 @@ describe('berth over tcp:// with TLS and over ssh://', () => {
   const f = (n: string) => path.join(tmp, n);
 
   async function makeCerts(): Promise<void> {
-    const ssl = (...args: string[]) => run('openssl', args, { cwd: tmp });
-    const ca = (name: string) =>
-      ssl(
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        `/CN=${name}`,
-        '-keyout',
-        `${name}-key.pem`,
-        '-out',
-        `${name}.pem`,
-      );
-    const signed = async (name: string, ext: string) => {
-      await ssl(
-        'req',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-subj',
-        `/CN=${name}`,
-        '-keyout',
-        `${name}-key.pem`,
-        '-out',
-        `${name}.csr`,
-      );
-      await fs.writeFile(f(`${name}.ext`), ext);
-      await ssl(
-        'x509',
-        '-req',
-        '-in',
-        `${name}.csr`,
-        '-CA',
-        'ca.pem',
-        '-CAkey',
-        'ca-key.pem',
-        '-CAcreateserial',
-        '-days',
-        '1',
-        '-extfile',
-        `${name}.ext`,
-        '-out',
-        `${name}.pem`,
-      );
-    };
+    const { ca, signed } = testCerts(tmp);
     await ca('ca');
-    await signed('server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-    await signed('client', 'extendedKeyUsage=clientAuth\n');
+    await signed('server', 'ca', SERVER_EXT);
+    await signed('client', 'ca', CLIENT_EXT);
     // DOCKER_CERT_PATH's layout: ca.pem, cert.pem, key.pem.
     await fs.mkdir(f('certs'));
     await fs.copyFile(f('ca.pem'), f('certs/ca.pem'));

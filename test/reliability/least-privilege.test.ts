@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { docker } from '../helpers/docker.js';
+import { CLIENT_EXT, SERVER_EXT, testCerts } from '../helpers/test-certs.js';
 import { startEngine, type TestEngine } from '../helpers/engine.js';
 import { useEngineWithBusybox } from '../helpers/engine-with-images.js';
 import { freePort, startRegistry } from '../helpers/registry.js';
@@ -105,61 +106,12 @@ describe('who may reach the engine', () => {
   });
 
   it('over TCP, answers only clients with a certificate from its CA', async () => {
-    const ssl = (...args: string[]) => run('openssl', args, { cwd: tmp });
-    const ca = async (name: string) => {
-      await ssl(
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        `/CN=${name}`,
-        '-keyout',
-        `${name}-key.pem`,
-        '-out',
-        `${name}.pem`,
-      );
-    };
-    const signed = async (name: string, by: string, ext: string) => {
-      await ssl(
-        'req',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-subj',
-        `/CN=${name}`,
-        '-keyout',
-        `${name}-key.pem`,
-        '-out',
-        `${name}.csr`,
-      );
-      await fs.writeFile(path.join(tmp, `${name}.ext`), ext);
-      await ssl(
-        'x509',
-        '-req',
-        '-in',
-        `${name}.csr`,
-        '-CA',
-        `${by}.pem`,
-        '-CAkey',
-        `${by}-key.pem`,
-        '-CAcreateserial',
-        '-days',
-        '1',
-        '-extfile',
-        `${name}.ext`,
-        '-out',
-        `${name}.pem`,
-      );
-    };
+    const { ca, signed } = testCerts(tmp);
     await ca('ca');
     await ca('rogue-ca');
-    await signed('server', 'ca', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-    await signed('client', 'ca', 'extendedKeyUsage=clientAuth\n');
-    await signed('rogue', 'rogue-ca', 'extendedKeyUsage=clientAuth\n');
+    await signed('server', 'ca', SERVER_EXT);
+    await signed('client', 'ca', CLIENT_EXT);
+    await signed('rogue', 'rogue-ca', CLIENT_EXT);
     const f = (n: string) => path.join(tmp, n);
     const port = await freePort();
     const engine: TestEngine = await startEngine({
