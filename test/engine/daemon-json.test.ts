@@ -58,6 +58,7 @@ describe('engine settings from daemon.json', () => {
       '{{.DefaultRuntime}} {{.IndexServerAddress}} {{json .RegistryConfig.IndexConfigs}}',
     ]);
     assert.equal(info.code, 0, info.stderr);
+    // runc is also this host's fallback: the refusal test below shows the file's default-runtime is read.
     assert.match(info.stdout, /^runc /);
     assert.match(info.stdout, /"registry\.example\.test:5000":\{[^}]*"Secure":false/);
     // iptables: false — the engine leaves the NAT table alone.
@@ -67,12 +68,24 @@ describe('engine settings from daemon.json', () => {
 
   it('refuses a directive given both as a flag and in the file, with dockerd’s message', async () => {
     const file = path.join(dir, 'both.json');
-    await fs.writeFile(file, JSON.stringify({ bip: '10.124.0.1/24', dns: ['10.0.0.1', '10.0.0.2'] }));
-    const r = await engineBinary(['--config-file', file, '--bip', '10.125.0.1/24', '--dns', '10.0.0.3']);
+    await fs.writeFile(
+      file,
+      JSON.stringify({ bip: '10.124.0.1/24', dns: ['10.0.0.1', '10.0.0.2'], 'default-runtime': 'runc' }),
+    );
+    const r = await engineBinary([
+      '--config-file',
+      file,
+      '--bip',
+      '10.125.0.1/24',
+      '--dns',
+      '10.0.0.3',
+      '--runtime',
+      'runc',
+    ]);
     assert.equal(r.exitCode, 1);
     assert.ok(
       r.stderr.includes(
-        `unable to configure the Docker daemon with file ${file}: the following directives are specified both as a flag and in the configuration file: bip: (from flag: 10.125.0.1/24, from file: 10.124.0.1/24), dns: (from flag: [10.0.0.3], from file: [10.0.0.1 10.0.0.2])`,
+        `unable to configure the Docker daemon with file ${file}: the following directives are specified both as a flag and in the configuration file: bip: (from flag: 10.125.0.1/24, from file: 10.124.0.1/24), dns: (from flag: [10.0.0.3], from file: [10.0.0.1 10.0.0.2]), default-runtime: (from flag: runc, from file: runc)`,
       ),
       r.stderr,
     );
