@@ -32,6 +32,7 @@ import { Builder } from './build/builder.js';
 import { RegistryConfig } from '../storage/registry/endpoints.js';
 import { LayerSources } from '../storage/registry/layer-sources.js';
 import { checkFilterKeys, matchLabels, type Filters } from './filters.js';
+import { acquireDataRootLock } from './data-root-lock.js';
 import { enginePaths, type EnginePaths } from './paths.js';
 import { inspectView, summaryView, type NetworkFacts } from './container-views.js';
 import { systemInfo, versionInfo } from './system.js';
@@ -148,7 +149,7 @@ export class Engine {
     const paths = enginePaths(path.resolve(opts.dataRoot), path.resolve(opts.execRoot));
     await fs.mkdir(paths.dataRoot, { recursive: true, mode: 0o710 });
     await fs.mkdir(paths.execRoot, { recursive: true, mode: 0o700 });
-    const lockFile = await acquireLock(paths.dataRoot);
+    const lockFile = await acquireDataRootLock(paths.dataRoot);
     try {
       const registries = new RegistryConfig(opts.insecureRegistries);
       const engineId = await loadEngineId(paths.dataRoot);
@@ -498,40 +499,6 @@ export class Engine {
     }
     this.events.publish('container', 'prune', '', { reclaimed: String(reclaimed) });
     return { ContainersDeleted: deleted, SpaceReclaimed: reclaimed };
-  }
-}
-
-/** One engine per data root: a lock file holding the owner's pid. */
-async function acquireLock(dataRoot: string): Promise<string> {
-  const lockFile = path.join(dataRoot, 'engine.pid');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await fs.open(lockFile, 'wx', 0o644);
-      await handle.writeFile(String(process.pid));
-      await handle.sync();
-      await handle.close();
-      return lockFile;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number((await fs.readFile(lockFile, 'utf8').catch(() => '')).trim());
-      if (pid && pid !== process.pid && isAlive(pid)) {
-        throw new EngineError(
-          'conflict',
-          `another Berth engine (pid ${pid}) is already using the data root ${dataRoot}: stop it first, or start this one with a different --data-root`,
-        );
-      }
-      await fs.rm(lockFile, { force: true }); // stale: its owner is gone
-    }
-  }
-  throw new EngineError('conflict', `could not lock the data root ${dataRoot}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
