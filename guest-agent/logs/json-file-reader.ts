@@ -273,7 +273,12 @@ function escapeRegExp(s: string): string {
 }
 
 /** Opens <log>.N[.gz] oldest first; a plain file wins over its .gz (the writer may be compressing it). */
-async function openRotatedFiles(logPath: string, currentIno: number | undefined): Promise<RotatedFile[]> {
+/** Rotated files, oldest first; the inode of each uncompressed one is added to `listed`. */
+async function openRotatedFiles(
+  logPath: string,
+  currentIno: number | undefined,
+  listed: Set<number>,
+): Promise<RotatedFile[]> {
   const re = new RegExp(`^${escapeRegExp(basename(logPath))}\\.(\\d+)(\\.gz)?$`);
   let names: string[];
   try {
@@ -302,6 +307,7 @@ async function openRotatedFiles(logPath: string, currentIno: number | undefined)
           await fh.close();
           break;
         }
+        if (!gz) listed.add(st.ino);
         files.push({ index, fh, gz, size: st.size });
         break;
       }
@@ -447,6 +453,7 @@ export async function* readJsonFileLogs(
     current: undefined,
     rotated: [],
     handed: [],
+    listed: new Set(),
   };
   // Subscribed before the current file is opened: every file that becomes current after it is handed over.
   const unsubscribeRotate = opts.follow ? source.onRotate?.((f) => state.handed.push(f)) : undefined;
@@ -455,7 +462,7 @@ export async function* readJsonFileLogs(
     state.current = await openLogFile(logPath);
     const current = state.current;
     const end = current ? await current.size() : 0;
-    state.rotated = await openRotatedFiles(logPath, current?.ino);
+    state.rotated = await openRotatedFiles(logPath, current?.ino, state.listed);
     const { sinceNs, tail } = opts;
     const history: AsyncIterable<Buffer[]>[] = [];
 
@@ -518,6 +525,8 @@ interface FollowState {
   current: OpenLogFile | undefined;
   /** Files the writer made current since following began, in order (JsonFileLogger.onRotate). */
   handed: RotatedLogFile[];
+  /** Inodes of the uncompressed rotated files read before following. */
+  listed: Set<number>;
 }
 
 /** The file that became current after the one with inode `ino`, from those handed over; earlier ones are closed. */
@@ -582,9 +591,22 @@ async function* follow(
         if (filter.stopped) return;
         cur = undefined;
       }
-      if (!cur && ino !== undefined) {
-        state.current = await openLogFile(logPath);
-        if (state.current) continue;
+      if (!cur) {
+        // No file yet (we looked while a rotation had moved it away): the files the writer handed over come
+        // first, but for those already read as rotated files; then whatever the path holds now.
+        let next = state.handed.shift();
+        while (next && state.listed.has(next.ino)) {
+          fs.close(next.fd, () => undefined);
+          next = state.handed.shift();
+        }
+        if (next) {
+          state.current = new OpenLogFile(fdHandle(next.fd), next.ino, 0);
+          continue;
+        }
+        if (ino !== undefined) {
+          state.current = await openLogFile(logPath);
+          if (state.current) continue;
+        }
       }
       if (!running) {
         if (cur) yield* filter.accept(cur.lines.end());

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import {
   closeSync,
+  fstatSync,
   ftruncateSync,
   mkdtempSync,
   openSync,
   readdirSync,
+  renameSync,
   rmSync,
   writeFileSync,
   writeSync,
@@ -320,6 +322,53 @@ test('follow starts over when the file is truncated in place', async (t) => {
   running = false;
   await f.done;
   assert.deepEqual(f.lines, numbered(0, 4));
+});
+
+test('follow that starts while a rotation has moved the file away reads every file handed over, once', async (t) => {
+  const path = join(tempDir(t), 'c-json.log');
+  const entries = (from: number, to: number) =>
+    Buffer.concat(
+      Array.from({ length: to - from }, (_, k) =>
+        encodeJsonLogEntry({ stream: 'stdout', line: Buffer.from(`line ${from + k}\n`), timeNs: T0 }),
+      ),
+    );
+  // File A was made current and rotated to .1 after the follower subscribed; the path is empty for now.
+  writeFileSync(`${path}.1`, entries(0, 3));
+  const hand = (file: string) => {
+    const fd = openSync(file, 'r');
+    handOver!({ fd, ino: fstatSync(fd).ino });
+  };
+  let handOver: ((f: { fd: number; ino: number }) => void) | undefined;
+  let running = true;
+  t.after(() => (running = false));
+  const f = follower(
+    readJsonFileLogs(
+      path,
+      { ...ALL, follow: true },
+      {
+        isRunning: () => running,
+        onWrite: () => () => undefined,
+        onRotate: (cb) => {
+          handOver = cb;
+          hand(`${path}.1`); // A, handed when it became current
+          return () => undefined;
+        },
+      },
+    ),
+  );
+  await f.waitFor(3);
+  // Two rotations before the follower looks again: B made current, filled and rotated; then C.
+  writeFileSync(path, '');
+  hand(path);
+  writeFileSync(path, entries(3, 6), { flag: 'a' });
+  renameSync(path, `${path}.1`);
+  writeFileSync(path, '');
+  hand(path);
+  writeFileSync(path, entries(6, 8), { flag: 'a' });
+  await f.waitFor(8);
+  running = false;
+  await f.done;
+  assert.deepEqual(f.lines, numbered(0, 8));
 });
 
 test('follow survives rotations without losing or repeating lines', async (t) => {
