@@ -32,6 +32,7 @@ import {
   hashFile,
   hashToFile,
   unpackLayer,
+  WriteBatcher,
 } from './layer-unpack.js';
 import { readArchive, spoolArchive, validateConfig, type ArchiveFiles } from './archive-load.js';
 import { writeArchive, type SaveImage } from './archive-save.js';
@@ -549,18 +550,16 @@ export class ImageStore {
     const handle = await fs.open(blob, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
     let size: number;
     try {
-      // Each chunk is written to layer.tar while the unpacker works on it, not before.
-      let writing: Promise<unknown> = Promise.resolve();
+      // The chunks are written to layer.tar (in batches) while the unpacker works on them, not before.
+      const batch = new WriteBatcher(handle);
       const tee = async function* () {
         for await (const chunk of tarStream) {
           const b = chunk as Buffer;
           hash.update(b);
-          await writing;
-          writing = handle.write(b);
-          writing.catch(() => undefined); // awaited above or below; never an unhandled rejection
+          await batch.add(b);
           yield b;
         }
-        await writing;
+        await batch.flush();
       };
       ({ size } = await unpackLayer(Readable.from(tee()), path.join(unpacked, 'diff')));
       await handle.sync();

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { unpackLayer, decompress } from '../../guest-agent/storage/layer-unpack.js';
+import { unpackLayer, decompress, WriteBatcher } from '../../guest-agent/storage/layer-unpack.js';
+import type { FileHandle } from 'node:fs/promises';
 import { EngineError } from '../../guest-agent/errors.js';
 import { run } from '../../guest-agent/util/subprocess.js';
 import { collect, gzip, makeTar, streamOf, tempRoot, strayFiles, sha256 } from './storage-fixtures.js';
@@ -209,4 +210,37 @@ test('a truncated or garbage layer is refused as invalid', async (t) => {
     unpackLayer(streamOf(Buffer.alloc(512, 7)), dir),
     (e: unknown) => e instanceof EngineError && e.kind === 'invalid',
   );
+});
+
+test('batched writes put every chunk in the file in order, across batches and short writes', async (t) => {
+  const { dir: root, cleanup } = await tempRoot();
+  t.after(cleanup);
+  const chunks = Array.from({ length: 40 }, (_v, i) => Buffer.alloc(100_000 + i, i));
+  const expected = Buffer.concat(chunks);
+  // A real file.
+  const file = path.join(root, 'out');
+  const handle = await fs.open(file, 'w');
+  const batch = new WriteBatcher(handle);
+  for (const c of chunks) await batch.add(c);
+  await batch.flush();
+  await handle.close();
+  assert.ok((await fs.readFile(file)).equals(expected));
+  // The kernel may write less than asked (a pipe, a signal): a stand-in that takes at most 70,001 bytes a call.
+  const written: Buffer[] = [];
+  const short = {
+    writev: async (bufs: Uint8Array[]) => {
+      let left = 70_001;
+      for (const b of bufs) {
+        const n = Math.min(left, b.length);
+        written.push(Buffer.from(b.subarray(0, n)));
+        left -= n;
+        if (left === 0) break;
+      }
+      return { bytesWritten: 70_001 - left, buffers: bufs };
+    },
+  };
+  const shortBatch = new WriteBatcher(short as unknown as FileHandle);
+  for (const c of chunks) await shortBatch.add(c);
+  await shortBatch.flush();
+  assert.ok(Buffer.concat(written).equals(expected));
 });
