@@ -9,6 +9,8 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 export const BUILD_ENTRIES = [
   { entry: 'guest-agent/main.ts', out: 'dist/berth-engine.mjs' },
+  // Beside the engine's bundle: the worker thread that unpacks large layers (layer-stage-client.ts).
+  { entry: 'guest-agent/storage/layer-stage-worker.ts', out: 'dist/berth-stage-layer.mjs' },
   { entry: 'cli/main.ts', out: 'dist/berth.mjs' },
   // The guest's end of the host↔guest channel, shipped in the VM image.
   { entry: 'guest-agent/control/main.ts', out: 'dist/berth-guest-control.mjs' },

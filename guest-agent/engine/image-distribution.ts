@@ -16,7 +16,8 @@ import zlib from 'node:zlib';
 import { EngineError, invalid, notFound } from '../errors.js';
 import { log } from '../util/logger.js';
 import { shortId } from '../util/ids.js';
-import type { ImageStore, OpenedImage, StagedLayer } from '../storage/image-store.js';
+import type { ImageStore, OpenedImage } from '../storage/image-store.js';
+import type { StagedLayer } from '../storage/layer-stage.js';
 import { validateConfig } from '../storage/archive-load.js';
 import { createLayerGunzip, detectCompression } from '../storage/layer-unpack.js';
 import { MEDIA_TYPES, type ImageConfig } from '../storage/image-types.js';
@@ -424,7 +425,7 @@ export class ImageDistribution {
     downloaded.catch((err: Error) => tarStream.destroy(err));
     let staged: StagedLayer;
     try {
-      staged = await this.deps.store.stageLayer(tarStream, work);
+      staged = await this.deps.store.stageLayer(tarStream, work, layer.size);
     } catch (err) {
       // Content that is not what the registry promised shows first as a bad gzip or tar: read the rest
       // (never more than the declared size) to tell a lying registry from a broken image.

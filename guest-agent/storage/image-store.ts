@@ -9,11 +9,10 @@
 //
 // Writes are ordered so that a crash leaves only garbage that init() removes:
 // blobs and layers are renamed into place first, then the image record, then tags.
-import { promises as fs, existsSync, createReadStream, constants as fsc } from 'node:fs';
+import { promises as fs, existsSync, createReadStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
 import { EngineError, invalid, notFound } from '../errors.js';
 import { log } from '../util/logger.js';
 import { run } from '../util/subprocess.js';
@@ -32,8 +31,9 @@ import {
   hashFile,
   hashToFile,
   unpackLayer,
-  WriteBatcher,
 } from './layer-unpack.js';
+import { stageLayer, type LayerMarker, type StagedLayer } from './layer-stage.js';
+import { stageLayerOnWorker, WORKER_MIN_BYTES } from './layer-stage-client.js';
 import { readArchive, spoolArchive, validateConfig, type ArchiveFiles } from './archive-load.js';
 import { writeArchive, type SaveImage } from './archive-save.js';
 import { familiarReference, fullName, fullyQualified, parseReference } from './reference.js';
@@ -58,15 +58,6 @@ interface RepositoriesFile {
   refs: Record<string, string>;
 }
 
-/** A layer unpacked into a work dir by stageLayer, not yet part of the store. */
-export interface StagedLayer {
-  diffId: string;
-  /** The unpacked layer (diff/ and its completion marker). */
-  dir: string;
-  /** The uncompressed tar. */
-  blob: string;
-}
-
 /** An image's exact config and its layer tars, opened for reading (push). */
 export interface OpenedImage {
   id: string;
@@ -74,11 +65,6 @@ export interface OpenedImage {
   config: ImageConfig;
   layers: Array<{ diffId: string; handle: FileHandle; size: number }>;
   close(): Promise<void>;
-}
-
-interface LayerMarker {
-  diffId: string;
-  size: number;
 }
 
 const HEX64 = /^[a-f0-9]{64}$/;
@@ -537,38 +523,14 @@ export class ImageStore {
   }
 
   /**
-   * Unpack an uncompressed layer tar into a new dir under workDir while
-   * keeping the tar and hashing it: one pass over the data. The caller checks
-   * the diff_id against the image config before committing.
+   * Unpack an uncompressed layer tar into a new dir under workDir while keeping the tar and hashing it (see
+   * layer-stage.ts). A layer known to be large (sizeHint, its bytes) is unpacked on a worker thread, beside
+   * the download, which then has the engine's thread to itself.
    */
-  async stageLayer(tarStream: NodeJS.ReadableStream, workDir: string): Promise<StagedLayer> {
-    const dir = await fs.mkdtemp(path.join(workDir, 'layer-'));
-    const blob = path.join(dir, 'layer.tar');
-    const unpacked = path.join(dir, 'unpacked');
-    await fs.mkdir(path.join(unpacked, 'diff'), { recursive: true, mode: 0o755 });
-    const hash = createHash('sha256');
-    const handle = await fs.open(blob, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
-    let size: number;
-    try {
-      // The chunks are written to layer.tar (in batches) while the unpacker works on them, not before.
-      const batch = new WriteBatcher(handle);
-      const tee = async function* () {
-        for await (const chunk of tarStream) {
-          const b = chunk as Buffer;
-          hash.update(b);
-          await batch.add(b);
-          yield b;
-        }
-        await batch.flush();
-      };
-      ({ size } = await unpackLayer(Readable.from(tee()), path.join(unpacked, 'diff')));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    const diffId = `sha256:${hash.digest('hex')}`;
-    await writeJsonAtomic(path.join(unpacked, 'complete'), { diffId, size } satisfies LayerMarker);
-    return { diffId, dir: unpacked, blob };
+  stageLayer(tarStream: NodeJS.ReadableStream, workDir: string, sizeHint = 0): Promise<StagedLayer> {
+    return sizeHint >= WORKER_MIN_BYTES
+      ? stageLayerOnWorker(tarStream, workDir)
+      : stageLayer(tarStream, workDir);
   }
 
   /** Point a name@digest reference at one image (it moves if another image had it). */

@@ -2,6 +2,7 @@
 // real Distribution registry on loopback (open, htpasswd basic auth, and
 // token auth with a stand-in for Docker Hub's auth service).
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { promises as fs, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -107,6 +108,41 @@ describe('registry: open registry on loopback', () => {
         new RegExp(`Status: Image is up to date for ${registry.host}/busybox:latest`),
       );
     });
+  });
+
+  it('a large layer, unpacked on a worker beside its download, arrives intact', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-big-layer-'));
+    try {
+      // 8 MB that gzip cannot shrink: over the size at which a layer is unpacked on a worker thread.
+      const data = path.join(dir, 'rootfs');
+      await fs.mkdir(path.join(data, 'data'), { recursive: true });
+      await fs.writeFile(path.join(data, 'data', 'big.bin'), randomBytes(8 * 1024 * 1024));
+      const sum = (await run('sha256sum', [path.join(data, 'data', 'big.bin')])).stdout.split(' ')[0];
+      await run('tar', ['-C', data, '-cf', path.join(dir, 'rootfs.tar'), '.']);
+      const ref = `${registry.host}/big:1`;
+      const imported = await d('import', path.join(dir, 'rootfs.tar'), ref);
+      assert.equal(imported.code, 0, imported.stderr);
+      const push = await d('push', ref);
+      assert.equal(push.code, 0, push.stderr);
+      const id = await idOf(engine(), ref);
+      await withFreshEngine(async (fresh) => {
+        const pull = await docker(fresh, ['pull', ref]);
+        assert.equal(pull.code, 0, pull.stderr);
+        assert.match(pull.stdout, /^[0-9a-f]{12}: Pull complete$/m);
+        assert.equal(await idOf(fresh, ref), id);
+        // The file as unpacked in the pulled layer.
+        const root = (await docker(fresh, ['inspect', '--format', '{{json .GraphDriver.Data}}', ref])).stdout;
+        const upper = JSON.parse(root) as Record<string, string>;
+        const layerDir = (upper.UpperDir ?? upper.LowerDir ?? '').split(':')[0]!;
+        const got = (await run('sha256sum', [path.join(layerDir, 'data', 'big.bin')])).stdout.split(' ')[0];
+        assert.equal(got, sum);
+        // It went through the worker: the engine did not fall back to its own thread.
+        assert.doesNotMatch(await fs.readFile(fresh.logFile, 'utf8'), /unpacking worker/);
+      });
+      await d('rmi', ref);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('pulls by digest, and docker run pulls what is missing', async () => {

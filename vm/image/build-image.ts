@@ -74,7 +74,12 @@ export interface BuildOptions {
 }
 
 /** The agent's files in the image, relative to the repository: bundles and launcher. */
-const AGENT_FILES = ['dist/berth-engine.mjs', 'dist/berth-guest-control.mjs', 'bin/berth-engine'];
+const AGENT_FILES = [
+  'dist/berth-engine.mjs',
+  'dist/berth-stage-layer.mjs',
+  'dist/berth-guest-control.mjs',
+  'bin/berth-engine',
+];
 /** npm packages the bundles load at run time (kept external by scripts/build.mjs). */
 const AGENT_MODULES = ['node-pty', 'ssh2'];
 const GUEST_INIT = ['guest-agent/init/stage1.sh', 'guest-agent/init/berth-init.sh'];
