@@ -969,6 +969,16 @@ export class ContainerService {
     const live = this.liveOf(record.Id);
     const removeSink = opts.stdout || opts.stderr ? live.hub.addSink(sink) : () => {};
     const wantsStdin = opts.stdin && record.Config.OpenStdin;
+    // `docker run` attaches between create and start: the root filesystem is mounted meanwhile, and the
+    // start joins that mount (a failure shows at the start, which mounts again).
+    if (!record.HasBeenStarted && !record.State.Running && !live.removing) {
+      try {
+        const layers = this.deps.images.layerDirs(this.imageOf(record));
+        this.deps.rootfs.mount(record.Id, layers).catch(() => undefined);
+      } catch {
+        // an image gone since create: the start says so
+      }
+    }
     this.emit(record, 'attach');
     return {
       tty: record.Config.Tty ?? false,
@@ -1129,6 +1139,9 @@ export class ContainerService {
       await runtime.kill(leftover.id, 'SIGKILL').catch(() => {});
       await runtime.delete(leftover.id, true).catch(() => {});
     }
+    await rootfs
+      .emptyTrash()
+      .catch((err: unknown) => log.warn('cannot empty the trash', { error: String(err) }));
     for (const id of await rootfs.listIds()) {
       if (!known.has(id)) await rootfs.remove(id).catch(() => {});
       else await rootfs.unmount(id).catch(() => {});

@@ -81,7 +81,18 @@ export class RootfsManager {
     return (await mountPoints()).includes(real);
   }
 
-  async mount(id: string, lowerDirs: string[]): Promise<string> {
+  /** Mounts under way: a second mount of the same container joins the first (see ContainerService.attach). */
+  private readonly mounting = new Map<string, Promise<string>>();
+
+  mount(id: string, lowerDirs: string[]): Promise<string> {
+    const under = this.mounting.get(id);
+    if (under) return under;
+    const mounted = this.mountOnce(id, lowerDirs).finally(() => this.mounting.delete(id));
+    this.mounting.set(id, mounted);
+    return mounted;
+  }
+
+  private async mountOnce(id: string, lowerDirs: string[]): Promise<string> {
     const d = this.dir(id);
     const merged = this.mergedDir(id);
     if (await this.isMounted(id)) return merged;
@@ -141,6 +152,7 @@ export class RootfsManager {
 
   async remove(id: string): Promise<void> {
     const d = this.dir(id);
+    await this.mounting.get(id)?.catch(() => undefined);
     await this.unmount(id);
     // Never recurse into something still mounted below the container dir
     // (a bind mount would have its source deleted).
@@ -152,7 +164,30 @@ export class RootfsManager {
     const left = (await mountPoints()).filter((m) => m.startsWith(prefix));
     if (left.length)
       throw internalError(`cannot remove the root filesystem of ${id}: ${left.join(', ')} is still mounted`);
-    await fs.rm(d, { recursive: true, force: true });
+    // Moved aside in one rename and deleted after: the removal (and `docker run --rm`) need not wait for the
+    // files to go. What a crash leaves in the trash goes at the next start (emptyTrash).
+    const doomed = path.join(this.trashDir(), `${id}-${Date.now()}`);
+    try {
+      await fs.mkdir(this.trashDir(), { recursive: true, mode: 0o700 });
+      await fs.rename(d, doomed);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    void fs
+      .rm(doomed, { recursive: true, force: true })
+      .catch((err: unknown) =>
+        log.warn('cannot delete a removed root filesystem', { id, error: String(err) }),
+      );
+  }
+
+  private trashDir(): string {
+    return path.join(this.base, '.trash');
+  }
+
+  /** At start: what removals left behind when the engine stopped or crashed before deleting it. */
+  async emptyTrash(): Promise<void> {
+    await fs.rm(this.trashDir(), { recursive: true, force: true });
   }
 
   async listIds(): Promise<string[]> {

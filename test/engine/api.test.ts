@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe, it } from 'node:test';
 import Docker from 'dockerode';
-import { useEngineWithBusybox } from '../helpers/engine-with-images.js';
+import { eventually, useEngineWithBusybox } from '../helpers/engine-with-images.js';
+import { readMounts } from '../helpers/host-cleanup.js';
 
 interface Reply {
   status: number;
@@ -140,6 +141,39 @@ describe('Engine API', () => {
     const out = Buffer.concat(chunks);
     assert.equal(out.subarray(8).toString(), 'typed by the user\n');
     await container.remove({ force: true });
+  });
+
+  it('attach before start mounts the root filesystem ahead; a container removed unstarted leaves no mount', async () => {
+    const client = new Docker({ socketPath: engine().socket });
+    const container = await client.createContainer({ Image: 'busybox', Cmd: ['true'], AttachStdout: true });
+    const mountedHere = async () =>
+      (await readMounts()).filter((m) => m.mountPoint.includes(container.id)).map((m) => m.mountPoint);
+    const stream = await container.attach({ stream: true, stdout: true, hijack: true });
+    stream.resume();
+    await eventually(async () => (await mountedHere()).length === 1, 5000, 'the root filesystem mounted');
+    (stream as unknown as { destroy(): void }).destroy();
+    await container.remove();
+    assert.deepEqual(await mountedHere(), []);
+    // And a start after such an attach joins that mount: `docker run` as the CLI does it.
+    const second = await client.createContainer({
+      Image: 'busybox',
+      Cmd: ['echo', 'ran'],
+      AttachStdout: true,
+    });
+    const out = await second.attach({ stream: true, stdout: true, hijack: true });
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    const ended = new Promise((resolve) => out.on('end', resolve));
+    await second.start();
+    assert.equal((await second.wait()).StatusCode, 0);
+    await ended;
+    assert.equal(Buffer.concat(chunks).subarray(8).toString(), 'ran\n');
+    await second.remove();
+    assert.deepEqual(
+      (await readMounts()).filter((m) => m.mountPoint.includes(second.id)),
+      [],
+      'one mount, gone with the container',
+    );
   });
 
   it('streams exec output without an Upgrade (dockerode/testcontainers style)', async () => {

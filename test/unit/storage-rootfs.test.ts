@@ -149,6 +149,15 @@ test('changes() reports added, modified and deleted paths as dockerd does; diffT
   assert.equal(await exists(path.join(dir, 'data/overlay/c2')), false);
   await rootfs.remove('c2');
   assert.equal(await rootfs.isMounted('c2'), false);
+  // Its files are deleted after the removal returns (moved aside first); nothing stays behind.
+  const trash = path.join(dir, 'data/overlay/.trash');
+  for (let i = 0; i < 100 && (await fs.readdir(trash).catch(() => [])).length > 0; i++)
+    await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(await fs.readdir(trash), []);
+  // What a crash left in the trash goes at the next start.
+  await fs.mkdir(path.join(trash, 'c9-1/upper/etc'), { recursive: true });
+  await rootfs.emptyTrash();
+  assert.equal(await exists(trash), false);
 });
 
 test('an image without layers mounts over an empty lower dir', async (t) => {
