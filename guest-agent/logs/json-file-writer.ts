@@ -22,6 +22,7 @@ import { ATTRIBUTE_OPTIONS, validateAttributeOptions } from './log-info.js';
 import { validateLogTag } from './log-tag.js';
 import type { LogAttr, LogDriver, LogMessage, RotatedLogFile } from './log-types.js';
 import { formatRfc3339Nano } from './timestamp.js';
+import { unwritten } from '../util/unwritten.js';
 
 const fsWritev = promisify(fs.writev);
 const fsOpen = promisify(fs.open);
@@ -524,16 +525,7 @@ export class JsonFileLogger implements LogDriver {
       total -= bytesWritten;
       if (total <= 0) return;
       // Short write: continue after the bytes that made it.
-      let skip = bytesWritten;
-      const rest: Buffer[] = [];
-      for (const b of bufs) {
-        if (skip >= b.length) skip -= b.length;
-        else {
-          rest.push(skip > 0 ? b.subarray(skip) : b);
-          skip = 0;
-        }
-      }
-      bufs = rest;
+      bufs = unwritten(bufs, bytesWritten);
     }
   }
 

@@ -14,6 +14,7 @@ import tar, { type Header, type Extract } from 'tar-stream';
 import { EngineError, invalid } from '../errors.js';
 import { run, spawnProcess } from '../util/subprocess.js';
 import { log } from '../util/logger.js';
+import { unwritten } from '../util/unwritten.js';
 import { hostOwner, remappedRoot } from '../util/id-map.js';
 
 export type Compression = 'none' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
@@ -185,17 +186,8 @@ export class WriteBatcher {
     this.chunks = [];
     this.bytes = 0;
     while (chunks.length > 0) {
-      let { bytesWritten } = await this.handle.writev(chunks);
-      // A short write: drop what went out and write the rest.
-      const rest: Uint8Array[] = [];
-      for (const c of chunks) {
-        if (bytesWritten >= c.length) bytesWritten -= c.length;
-        else {
-          rest.push(bytesWritten > 0 ? c.subarray(bytesWritten) : c);
-          bytesWritten = 0;
-        }
-      }
-      chunks = rest;
+      const { bytesWritten } = await this.handle.writev(chunks);
+      chunks = unwritten(chunks, bytesWritten); // empty unless a short write
     }
   }
 }
