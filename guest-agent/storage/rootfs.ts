@@ -168,11 +168,13 @@ export class RootfsManager {
     // files to go. What a crash leaves in the trash goes at the next start (emptyTrash).
     const doomed = path.join(this.trashDir(), `${id}-${Date.now()}`);
     try {
-      await fs.mkdir(this.trashDir(), { recursive: true, mode: 0o700 });
       await fs.rename(d, doomed);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // The container's dir is gone already (nothing to do), or the trash is not made yet.
+      if (!existsSync(d)) return;
+      await fs.mkdir(this.trashDir(), { recursive: true, mode: 0o700 });
+      await fs.rename(d, doomed);
     }
     void fs
       .rm(doomed, { recursive: true, force: true })
