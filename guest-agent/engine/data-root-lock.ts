@@ -62,9 +62,10 @@ async function stillHolds(holder: Partial<LockOwner> & { pid: number }): Promise
   if (holder.bootId !== undefined && holder.bootId !== (await bootId())) return false;
   if (holder.startTime && holder.startTime !== (await startTimeOf(holder.pid))) return false;
   if (holder.bootId === undefined) {
-    // A bare pid (older engines): held only if that process is an engine at all.
+    // A bare pid (older engines): held only if that process is an engine at all (a kernel thread's
+    // command line is empty).
     const cmdline = await fs.readFile(`/proc/${holder.pid}/cmdline`, 'utf8').catch(() => '');
-    return cmdline === '' || cmdline.includes('berth');
+    return cmdline.includes('berth');
   }
   return true;
 }

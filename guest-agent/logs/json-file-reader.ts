@@ -272,8 +272,10 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** Opens <log>.N[.gz] oldest first; a plain file wins over its .gz (the writer may be compressing it). */
-/** Rotated files, oldest first; the inode of each uncompressed one is added to `listed`. */
+/**
+ * Opens <log>.N[.gz] oldest first; a plain file wins over its .gz (the writer may be compressing it). The inode
+ * of each plain one is added to `listed`.
+ */
 async function openRotatedFiles(
   logPath: string,
   currentIno: number | undefined,

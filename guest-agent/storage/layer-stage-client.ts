@@ -76,7 +76,9 @@ export async function stageLayerOnWorker(
       worker.postMessage({ type: 'chunk', chunk: own }, [own.buffer]);
     }
     worker.postMessage({ type: 'end' });
-    return await finished;
+    const staged = await finished;
+    log.debug('layer unpacked on a worker thread', { diffId: staged.diffId });
+    return staged;
   } finally {
     await worker.terminate();
   }

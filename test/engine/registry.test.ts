@@ -136,8 +136,17 @@ describe('registry: open registry on loopback', () => {
         const layerDir = (upper.UpperDir ?? upper.LowerDir ?? '').split(':')[0]!;
         const got = (await run('sha256sum', [path.join(layerDir, 'data', 'big.bin')])).stdout.split(' ')[0];
         assert.equal(got, sum);
-        // It went through the worker: the engine did not fall back to its own thread.
-        assert.doesNotMatch(await fs.readFile(fresh.logFile, 'utf8'), /unpacking worker/);
+        // It went through the worker (the test engine logs at debug level).
+        const diffId = (
+          await docker(fresh, ['inspect', '--format', '{{index .RootFS.Layers 0}}', ref])
+        ).stdout.trim();
+        assert.match(diffId, /^sha256:[0-9a-f]{64}$/);
+        assert.ok(
+          (await fs.readFile(fresh.logFile, 'utf8')).includes(
+            `msg="layer unpacked on a worker thread" diffId="${diffId}"`,
+          ),
+          'the layer was unpacked on a worker thread',
+        );
       });
       await d('rmi', ref);
     } finally {
