@@ -88,7 +88,7 @@ export function hostChecks(): Check[] {
     detail: v2Only
       ? 'cgroup v2 (unified)'
       : hybrid
-        ? 'cgroup v1 with a hybrid cgroup2 mount (crun 1.8 cannot run here; the engine uses runc)'
+        ? 'cgroup v1 with a hybrid cgroup2 mount (crun 1.8 refuses it: the engine runs crun in a private mount namespace without that mount, or runc where even that fails)'
         : 'cgroup v1',
   });
   return checks;

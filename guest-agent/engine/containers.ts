@@ -25,13 +25,7 @@ import type { ImageStore } from '../storage/image-store.js';
 import type { ImageRecord } from '../storage/image-types.js';
 import { familiarReference } from '../storage/reference.js';
 import type { RootfsManager } from '../storage/rootfs.js';
-import {
-  buildOciSpec,
-  ociJson,
-  ociResources,
-  validateUlimits,
-  type ContainerSpecInput,
-} from '../runtime/oci-spec.js';
+import { buildOciSpec, ociResources, validateUlimits, type ContainerSpecInput } from '../runtime/oci-spec.js';
 import { effectiveCapabilities } from '../runtime/capabilities.js';
 import type { OciRuntime, RuntimeProcess } from '../runtime/oci-runtime.js';
 import { resolveUser } from '../runtime/user.js';
@@ -489,7 +483,7 @@ export class ContainerService {
       // The runtime sizes the container's terminal before the process starts; a
       // later resize alone would race with a process that reads its size at once.
       if (config.Tty && rows > 0 && cols > 0) spec.process.consoleSize = { height: rows, width: cols };
-      await fs.writeFile(path.join(bundleDir, 'config.json'), ociJson(spec));
+      await runtime.writeConfig(bundleDir, spec);
       live.logDriver = await createLogDriver(hc.LogConfig?.Type ?? 'json-file', hc.LogConfig?.Config ?? {}, {
         containerId: id,
         logPath: record.LogPath,

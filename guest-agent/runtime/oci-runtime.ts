@@ -3,13 +3,31 @@
 // container's stdio (pipes passed straight through, or with a tty a node-pty whose
 // other end runc copies to the container's own pty) and exits with its exit code.
 import { constants as osConstants } from 'node:os';
-import { promises as fs, watch, type FSWatcher } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  openSync,
+  promises as fs,
+  watch,
+  type FSWatcher,
+} from 'node:fs';
+import { Socket } from 'node:net';
 import path from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { EngineError, conflict, invalid, notFound } from '../errors.js';
 import { log } from '../util/logger.js';
 import { run, spawnChild } from '../util/subprocess.js';
-import { ociJson, type OciProcess, type OciResources } from './oci-spec.js';
+import { ociJson, type OciProcess, type OciResources, type OciSeccomp, type OciSpec } from './oci-spec.js';
+import { SECCOMP_BPF_ANNOTATION, SeccompBpfCache } from './seccomp-bpf-cache.js';
+import { FifoPool } from './fifo-pool.js';
+
+/**
+ * How a runtime command line is run: the runtime binary itself, or a wrapper
+ * around it (crun on a hybrid cgroup host runs in a private mount namespace).
+ */
+export type RuntimeLauncher = (binary: string, args: string[]) => { file: string; args: string[] };
+
+const direct: RuntimeLauncher = (binary, args) => ({ file: binary, args });
 
 export interface RuntimeProcess {
   /** pid of the runtime process (runc run / runc exec). */
@@ -31,8 +49,13 @@ export interface RuntimeProcess {
 }
 
 async function readPidFile(pidFile: string): Promise<number | undefined> {
-  const pid = Number((await fs.readFile(pidFile, 'utf8').catch(() => '')).trim());
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  // crun writes the file in place (runc renames it there): it may be seen empty for a moment.
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const pid = Number((await fs.readFile(pidFile, 'utf8').catch(() => '')).trim());
+    if (Number.isInteger(pid) && pid > 0) return pid;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return undefined;
 }
 
 export interface StartOptions {
@@ -72,6 +95,34 @@ function signalNumber(signal: string | number): number {
   const n = osConstants.signals[name];
   if (n === undefined) throw invalid(`invalid signal: ${signal}`);
   return n;
+}
+
+/**
+ * crun's words for a process that cannot start, in runc's, which dockerd passes
+ * on: the docker CLI picks its exit code from them (127 for "executable file not
+ * found" or "no such file or directory", 126 for "permission denied", all lower case).
+ */
+export function runcWording(message: string, command: string | undefined): string {
+  const notFound = /executable file `([^`]*)` not found in \$PATH: No such file or directory/.exec(message);
+  if (notFound) {
+    const file = notFound[1];
+    return file.includes('/')
+      ? `exec: "${file}": stat ${file}: no such file or directory`
+      : `exec: "${file}": executable file not found in $PATH`;
+  }
+  const denied = /^open executable: (Permission denied|Operation not permitted)$/.exec(message.trim());
+  if (denied) return `exec: "${command ?? ''}": permission denied`;
+  const mount = /^mount `([^`]*)` to `([^`]*)`: (.*)$/.exec(message.trim());
+  if (mount) {
+    const target = mount[2].startsWith('/') ? mount[2] : `/${mount[2]}`;
+    return `error mounting "${mount[1]}" to rootfs at "${target}": ${mount[3].toLowerCase()}`;
+  }
+  const chdir = /^chdir `([^`]*)`: (.*)$/.exec(message.trim());
+  if (chdir) return `chdir to cwd ("${chdir[1]}") set in config.json failed: ${chdir[2].toLowerCase()}`;
+  return message.replace(
+    /: (No such file or directory|Permission denied|Not a directory|Exec format error)$/,
+    (m) => m.toLowerCase(),
+  );
 }
 
 /** The last error the runtime wrote to its --log-format json file. */
@@ -125,6 +176,46 @@ async function drain(stream: Readable | null): Promise<string> {
   return Buffer.concat(parts).toString('utf8');
 }
 
+interface OutputFifos {
+  /** Write ends for the runtime's stdout and stderr (blocking, as a process expects). */
+  childEnds: [number, number];
+  readers: [Readable, Readable];
+  /** The engine's copies of the write ends go once the child has its own. */
+  closeChildEnds(): void;
+}
+
+/** A FIFO pair for a process's stdout and stderr, unlinked once open. */
+async function openOutputFifos(pool: FifoPool): Promise<OutputFifos> {
+  const names = [await pool.take(), await pool.take()];
+  const opened: number[] = [];
+  try {
+    // The reader first, non-blocking, so that opening the writer does not wait.
+    const readFds = names.map((n) => {
+      const fd = openSync(n, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+      opened.push(fd);
+      return fd;
+    });
+    const writeFds = names.map((n) => {
+      const fd = openSync(n, fsConstants.O_WRONLY);
+      opened.push(fd);
+      return fd;
+    });
+    // libuv opens with O_CLOEXEC: only the ends handed over as stdio reach the child.
+    const reader = (fd: number): Readable => new Socket({ fd, readable: true, writable: false });
+    const readers: [Readable, Readable] = [reader(readFds[0]), reader(readFds[1])];
+    return {
+      childEnds: [writeFds[0], writeFds[1]],
+      readers,
+      closeChildEnds: () => writeFds.forEach((fd) => closeSync(fd)),
+    };
+  } catch (err) {
+    opened.forEach((fd) => closeSync(fd));
+    throw err;
+  } finally {
+    await Promise.all(names.map((n) => fs.rm(n, { force: true })));
+  }
+}
+
 /** Resolves 'started' once `pidFile` exists, or 'exited' if the runtime exits without writing it. */
 function waitStarted(pidFile: string, exited: Promise<unknown>): Promise<'started' | 'exited'> {
   return new Promise((resolve) => {
@@ -169,13 +260,127 @@ export class OciRuntime {
   private dirsReady: Promise<void> | undefined;
   /** Scratch files of execs (process.json, pid, log), beside the runtime's own state dir. */
   private readonly execRoot: string;
+  private readonly launcher: RuntimeLauncher;
+  private seccompCache: Promise<SeccompBpfCache | undefined> | undefined;
+  /** Bundles whose config.json writeConfig() wrote: the seccomp cache key, and whether the cached filter is in it. */
+  private readonly pendingSeccomp = new Map<string, { key: string; cached: boolean }>();
+  private readonly compiling = new Set<string>();
+  private readonly fifos: FifoPool;
 
   constructor(
     readonly name: 'runc' | 'crun',
     readonly binaryPath: string,
     readonly stateRoot: string,
+    opts: { launcher?: RuntimeLauncher } = {},
   ) {
     this.execRoot = `${stateRoot.replace(/\/+$/, '')}.exec`;
+    this.launcher = opts.launcher ?? direct;
+    this.fifos = new FifoPool(path.join(this.execRoot, 'fifos'));
+  }
+
+  /** Whether the runtime runs through a wrapper (see RuntimeLauncher). */
+  get wrapped(): boolean {
+    return this.launcher !== direct;
+  }
+
+  /** Runs a short runtime command to completion. */
+  private runtimeCommand(args: string[], opts: Parameters<typeof run>[2] = {}) {
+    const cmd = this.launcher(this.binaryPath, args);
+    return run(cmd.file, cmd.args, opts);
+  }
+
+  /** crun only: runc ignores the annotation and compiles every time. */
+  private seccompFilters(): Promise<SeccompBpfCache | undefined> {
+    this.seccompCache ??= (async () => {
+      if (this.name !== 'crun') return undefined;
+      const st = await fs.stat(this.binaryPath).catch(() => undefined);
+      if (!st) return undefined;
+      const identity = `${this.binaryPath}:${st.size}:${st.mtimeMs}:${process.arch}`;
+      return new SeccompBpfCache(`${this.stateRoot.replace(/\/+$/, '')}.seccomp`, identity);
+    })();
+    return this.seccompCache;
+  }
+
+  /**
+   * Has crun compile a profile for later starts, beside the start that needs it
+   * now: `crun create` of a throwaway container with only that profile leaves the
+   * filter in its state dir (a `crun run` of a quick command deletes it too soon
+   * to read).
+   */
+  private compileSeccomp(cache: SeccompBpfCache, key: string, seccomp: OciSeccomp): void {
+    if (this.compiling.has(key)) return;
+    this.compiling.add(key);
+    const work = (async () => {
+      await this.ensureDirs();
+      const dir = await fs.mkdtemp(path.join(this.execRoot, 'seccomp-'));
+      const id = `berth-seccomp-${path.basename(dir).slice('seccomp-'.length)}`;
+      const root = path.join(dir, 'state');
+      try {
+        const rootfs = path.join(dir, 'rootfs');
+        await fs.mkdir(path.join(rootfs, 'dev'), { recursive: true });
+        // Never run: create stops before the exec, but checks the command exists.
+        await fs.writeFile(path.join(rootfs, 'noop'), '', { mode: 0o755 });
+        const config: OciSpec = {
+          ociVersion: '1.0.2',
+          process: { user: { uid: 0, gid: 0 }, args: ['/noop'], cwd: '/', env: [] },
+          root: { path: rootfs },
+          mounts: [],
+          linux: { namespaces: [{ type: 'mount' }, { type: 'pid' }], seccomp },
+        };
+        await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify(config));
+        // The container's init waits on its fifo until the delete below, holding
+        // whatever stdio it got: so none, and errors come through the log file.
+        const logFile = path.join(dir, 'log');
+        const args = [
+          '--root',
+          root,
+          '--log',
+          logFile,
+          '--log-format',
+          'json',
+          'create',
+          '--bundle',
+          dir,
+          id,
+        ];
+        const cmd = this.launcher(this.binaryPath, args);
+        const child = spawnChild(cmd.file, cmd.args, { stdio: 'ignore' });
+        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        const exitCode = await new Promise<number>((resolve) => {
+          child.once('exit', (code) => resolve(code ?? 1));
+          child.once('error', () => resolve(127));
+        }).finally(() => clearTimeout(timer));
+        if (exitCode !== 0) throw new Error((await runtimeLogError(logFile)) ?? `exit code ${exitCode}`);
+        await cache.remember(key, path.join(root, id, 'seccomp.bpf'));
+      } finally {
+        await this.runtimeCommand(['--root', root, 'delete', '--force', id], { allowFailure: true }).catch(
+          () => undefined,
+        );
+        await fs.rm(dir, { recursive: true, force: true });
+      }
+    })();
+    work
+      .catch((err: Error) => log.debug('cannot precompile the seccomp profile', { error: err.message }))
+      .finally(() => this.compiling.delete(key));
+  }
+
+  /**
+   * Writes the bundle's config.json; with crun, a profile compiled before goes in
+   * precompiled, so the runtime skips the compile.
+   */
+  async writeConfig(bundleDir: string, spec: OciSpec): Promise<void> {
+    const cache = await this.seccompFilters();
+    const key = cache?.keyOf(spec.linux?.seccomp);
+    let content = spec;
+    this.pendingSeccomp.delete(bundleDir);
+    if (cache && key) {
+      const filter = await cache.lookup(key);
+      if (filter)
+        content = { ...spec, annotations: { ...spec.annotations, [SECCOMP_BPF_ANNOTATION]: filter } };
+      else this.compileSeccomp(cache, key, spec.linux!.seccomp!);
+      this.pendingSeccomp.set(bundleDir, { key, cached: Boolean(filter) });
+    }
+    await fs.writeFile(path.join(bundleDir, 'config.json'), ociJson(content));
   }
 
   private ensureDirs(): Promise<void> {
@@ -198,6 +403,28 @@ export class OciRuntime {
    * own error text when it cannot be started.
    */
   async start(id: string, bundleDir: string, opts: StartOptions): Promise<RuntimeProcess> {
+    const seccomp = this.pendingSeccomp.get(bundleDir);
+    this.pendingSeccomp.delete(bundleDir);
+    const cache = seccomp && (await this.seccompFilters());
+    try {
+      return await this.startOnce(id, bundleDir, opts);
+    } catch (err) {
+      if (!cache || !seccomp?.cached || (err instanceof EngineError && err.kind === 'invalid')) throw err;
+      // A filter kept from another start may be what failed: compile afresh, once.
+      log.info('start with a precompiled seccomp filter failed; retrying without it', {
+        id,
+        error: (err as Error).message,
+      });
+      await cache.forget(seccomp.key);
+      const configFile = path.join(bundleDir, 'config.json');
+      const spec = JSON.parse(await fs.readFile(configFile, 'utf8')) as OciSpec;
+      if (spec.annotations) delete spec.annotations[SECCOMP_BPF_ANNOTATION];
+      await fs.writeFile(configFile, ociJson(spec));
+      return this.startOnce(id, bundleDir, opts);
+    }
+  }
+
+  private async startOnce(id: string, bundleDir: string, opts: StartOptions): Promise<RuntimeProcess> {
     await this.ensureDirs();
     const pidFile = path.join(bundleDir, 'runtime.pid');
     const logFile = path.join(bundleDir, 'runtime.log');
@@ -206,9 +433,9 @@ export class OciRuntime {
     const proc = await this.launch(args, bundleDir, opts);
     if ((await waitStarted(pidFile, proc.exited)) === 'started') {
       proc.containerPid = await readPidFile(pidFile);
-      return proc;
+      return this.withInnerResize(proc, opts);
     }
-    throw await this.startFailure(id, proc, logFile, 'start');
+    throw await this.startFailure(id, proc, logFile, 'start', bundleDir);
   }
 
   /**
@@ -240,13 +467,33 @@ export class OciRuntime {
           await cleanup();
           return r;
         });
-        return { ...proc, exited, containerPid: await readPidFile(pidFile) };
+        return this.withInnerResize({ ...proc, exited, containerPid: await readPidFile(pidFile) }, opts);
       }
-      throw await this.startFailure(id, proc, logFile, 'exec');
+      throw await this.startFailure(id, proc, logFile, 'exec', processSpec.args[0]);
     } catch (err) {
       await cleanup();
       throw err;
     }
+  }
+
+  /**
+   * crun sizes the container's terminal once, from the spec, and does not pass
+   * on later resizes of its own (runc does, on SIGWINCH): so the engine sizes
+   * that terminal itself, through the process's stdin. The kernel then sends
+   * the process its SIGWINCH.
+   */
+  private withInnerResize<P extends RuntimeProcess>(proc: P, opts: StartOptions): P {
+    const pid = proc.containerPid;
+    if (this.name !== 'crun' || !opts.tty || !pid) return proc;
+    const outer = proc.resize;
+    proc.resize = (cols: number, rows: number) => {
+      outer(cols, rows);
+      if (!(cols > 0) || !(rows > 0)) return;
+      const tty = `/proc/${pid}/fd/0`;
+      const size = ['rows', String(Math.floor(rows)), 'cols', String(Math.floor(cols))];
+      void run('stty', ['-F', tty, ...size], { allowFailure: true, timeoutMs: 5000 }).catch(() => undefined);
+    };
+    return proc;
   }
 
   private async startFailure(
@@ -254,12 +501,24 @@ export class OciRuntime {
     proc: Launched,
     logFile: string,
     what: 'start' | 'exec',
+    /** The exec's command, or the bundle whose config.json names the container's. */
+    commandOrBundle: string | undefined,
   ): Promise<EngineError> {
     const { exitCode } = await proc.exited;
-    const message =
+    let message =
       (await runtimeLogError(logFile)) ||
       (await proc.unreadOutput()).trim() ||
       `${this.name} exited with code ${exitCode} before the ${what === 'start' ? 'container' : 'exec process'} started`;
+    if (this.name === 'crun') {
+      const command =
+        what === 'exec'
+          ? commandOrBundle
+          : await fs
+              .readFile(path.join(commandOrBundle ?? '', 'config.json'), 'utf8')
+              .then((t) => (JSON.parse(t) as OciSpec).process.args?.[0])
+              .catch(() => undefined);
+      message = runcWording(message, command);
+    }
     proc.dispose();
     if (what === 'start') await this.delete(id, true).catch(() => undefined);
     log.debug('runtime start failed', { id, what, message });
@@ -267,14 +526,23 @@ export class OciRuntime {
   }
 
   private async launch(args: string[], cwd: string, opts: StartOptions): Promise<Launched> {
-    return opts.tty ? this.launchPty(await loadPty(), args, cwd, opts) : this.launchPipes(args, cwd, opts);
+    if (opts.tty) return this.launchPty(await loadPty(), args, cwd, opts);
+    // runc copies between its stdio and pipes of its own; crun hands its stdio to the
+    // container as they are, and node's are sockets, which `echo … > /proc/1/fd/1`
+    // (a common way to log from an exec) cannot open: crun gets FIFOs instead.
+    const output = this.name === 'crun' ? await openOutputFifos(this.fifos) : undefined;
+    try {
+      return this.launchPipes(args, cwd, opts, output);
+    } finally {
+      output?.closeChildEnds();
+    }
   }
 
-  private launchPipes(args: string[], cwd: string, opts: StartOptions): Launched {
-    // runc hands these pipes to the container as its stdio; it copies nothing itself.
-    const child = spawnChild(this.binaryPath, args, {
+  private launchPipes(args: string[], cwd: string, opts: StartOptions, output?: OutputFifos): Launched {
+    const cmd = this.launcher(this.binaryPath, args);
+    const child = spawnChild(cmd.file, cmd.args, {
       cwd,
-      stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      stdio: [opts.stdin ? 'pipe' : 'ignore', output?.childEnds[0] ?? 'pipe', output?.childEnds[1] ?? 'pipe'],
     });
     const exited = new Promise<{ exitCode: number }>((resolve) => {
       child.once('exit', (code, signal) => {
@@ -290,8 +558,9 @@ export class OciRuntime {
     // Node resumes (and so discards) a child's unread output when it exits; a
     // container that exits before the engine attaches its readers would lose
     // its output. Piping at once keeps every byte, with backpressure, until read.
-    const stdout = child.stdout!.pipe(new PassThrough());
-    const stderr = child.stderr!.pipe(new PassThrough());
+    const [outSource, errSource] = output?.readers ?? [child.stdout!, child.stderr!];
+    const stdout = outSource.pipe(new PassThrough());
+    const stderr = errSource.pipe(new PassThrough());
     return {
       pid: child.pid ?? -1,
       stdin: child.stdin ?? null,
@@ -305,6 +574,8 @@ export class OciRuntime {
         child.stdin?.destroy();
         child.stdout?.destroy();
         child.stderr?.destroy();
+        outSource.destroy();
+        errSource.destroy();
         stdout.destroy();
         stderr.destroy();
       },
@@ -312,10 +583,11 @@ export class OciRuntime {
   }
 
   private launchPty(pty: NodePty, args: string[], cwd: string, opts: StartOptions): Launched {
-    log.debug('spawn (pty)', { cmd: [this.binaryPath, ...args].join(' ') });
+    const cmd = this.launcher(this.binaryPath, args);
+    log.debug('spawn (pty)', { cmd: [cmd.file, ...cmd.args].join(' ') });
     // runc sees a terminal on its stdio, makes the container's own pty and copies
     // between the two; a resize here reaches it as SIGWINCH and it resizes the inner one.
-    const term = pty.spawn(this.binaryPath, args, {
+    const term = pty.spawn(cmd.file, cmd.args, {
       name: 'xterm',
       cols: opts.cols ?? DEFAULT_COLS,
       rows: opts.rows ?? DEFAULT_ROWS,
@@ -387,7 +659,7 @@ export class OciRuntime {
   async kill(id: string, signal: string | number): Promise<void> {
     const sig = signalNumber(signal);
     await this.ensureDirs();
-    const r = await run(this.binaryPath, [...this.globalArgs(), 'kill', id, String(sig)], {
+    const r = await this.runtimeCommand([...this.globalArgs(), 'kill', id, String(sig)], {
       allowFailure: true,
     });
     if (r.exitCode === 0 || GONE.test(r.stderr)) return;
@@ -406,10 +678,18 @@ export class OciRuntime {
   /** New cgroup limits for a running container. */
   async update(id: string, resources: OciResources): Promise<void> {
     await this.ensureDirs();
-    const r = await run(this.binaryPath, [...this.globalArgs(), 'update', '--resources', '-', id], {
-      input: JSON.stringify(resources),
-      allowFailure: true,
-    });
+    // A file, not `-`: crun opens /dev/stdin, which fails on node's socket stdio.
+    const dir = await fs.mkdtemp(path.join(this.execRoot, 'update-'));
+    const file = path.join(dir, 'resources.json');
+    let r;
+    try {
+      await fs.writeFile(file, JSON.stringify(resources), { mode: 0o600 });
+      r = await this.runtimeCommand([...this.globalArgs(), 'update', '--resources', file, id], {
+        allowFailure: true,
+      });
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
     if (r.exitCode !== 0) {
       throw new EngineError('internal', `Cannot update container ${id}: ${lastLine(r.stderr)}`);
     }
@@ -417,7 +697,7 @@ export class OciRuntime {
 
   private async simple(id: string, command: string, what: string): Promise<void> {
     await this.ensureDirs();
-    const r = await run(this.binaryPath, [...this.globalArgs(), command, id], { allowFailure: true });
+    const r = await this.runtimeCommand([...this.globalArgs(), command, id], { allowFailure: true });
     if (r.exitCode !== 0)
       throw new EngineError('internal', `Cannot ${what} container ${id}: ${lastLine(r.stderr)}`);
   }
@@ -426,7 +706,7 @@ export class OciRuntime {
   async delete(id: string, force = false): Promise<void> {
     await this.ensureDirs();
     const args = [...this.globalArgs(), 'delete', ...(force ? ['--force'] : []), id];
-    const r = await run(this.binaryPath, args, { allowFailure: true });
+    const r = await this.runtimeCommand(args, { allowFailure: true });
     if (r.exitCode === 0 || /does not exist|container not found|no such file or directory/i.test(r.stderr))
       return;
     if (/not stopped|is running/i.test(r.stderr)) {
@@ -437,7 +717,7 @@ export class OciRuntime {
 
   async state(id: string): Promise<{ status: string; pid: number } | undefined> {
     await this.ensureDirs();
-    const r = await run(this.binaryPath, [...this.globalArgs(), 'state', id], { allowFailure: true });
+    const r = await this.runtimeCommand([...this.globalArgs(), 'state', id], { allowFailure: true });
     if (r.exitCode !== 0) {
       if (/does not exist|container not found|no such file/i.test(r.stderr)) return undefined;
       throw new EngineError('internal', `cannot read the state of container ${id}: ${r.stderr.trim()}`);
@@ -448,7 +728,7 @@ export class OciRuntime {
 
   async list(): Promise<Array<{ id: string; status: string; pid: number }>> {
     await this.ensureDirs();
-    const r = await run(this.binaryPath, [...this.globalArgs(), 'list', '--format', 'json']);
+    const r = await this.runtimeCommand([...this.globalArgs(), 'list', '--format', 'json']);
     const items = (JSON.parse(r.stdout.trim() || 'null') ?? []) as Array<{
       id: string;
       status: string;
@@ -460,11 +740,14 @@ export class OciRuntime {
   /** Host pids of every process in the container (for docker top). */
   async pids(id: string): Promise<number[]> {
     await this.ensureDirs();
-    const r = await run(this.binaryPath, [...this.globalArgs(), 'ps', '--format', 'json', id], {
+    const r = await this.runtimeCommand([...this.globalArgs(), 'ps', '--format', 'json', id], {
       allowFailure: true,
     });
     if (r.exitCode !== 0) {
-      if (/does not exist|container not found/i.test(r.stderr)) throw notFound(`no such container: ${id}`);
+      // crun: its state dir is gone with the container ("error opening file …/status").
+      if (/does not exist|container not found|no such file/i.test(r.stderr)) {
+        throw notFound(`no such container: ${id}`);
+      }
       throw new EngineError('internal', `cannot list the processes of container ${id}: ${r.stderr.trim()}`);
     }
     return ((JSON.parse(r.stdout.trim() || 'null') ?? []) as number[]).map(Number);

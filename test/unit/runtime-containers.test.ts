@@ -1,22 +1,21 @@
 // Real containers through runc on a busybox rootfs: stdio, exit codes, signals,
-// tty, cgroups, capabilities, seccomp, exec. Needs root.
+// tty, cgroups, capabilities, seccomp, exec. Needs root. With BERTH_TEST_RUNTIME=crun
+// the same tests run through crun as the engine chooses it on this host
+// (runtime-containers-crun.test.ts).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import {
-  buildExecProcess,
-  buildOciSpec,
-  type ContainerSpecInput,
-} from '../../guest-agent/runtime/oci-spec.js';
+import { buildOciSpec, type ContainerSpecInput } from '../../guest-agent/runtime/oci-spec.js';
 import { OciRuntime, type RuntimeProcess, type StartOptions } from '../../guest-agent/runtime/oci-runtime.js';
-import { findBinary } from '../../guest-agent/runtime/runtime-probe.js';
+import { chooseRuntime, findBinary } from '../../guest-agent/runtime/runtime-probe.js';
 import { createNetns, removeNetns } from '../../guest-agent/network/netns.js';
 import { EngineError } from '../../guest-agent/errors.js';
 import { run } from '../../guest-agent/util/subprocess.js';
 import { readAll } from '../helpers/streams.js';
+import { rootExec } from '../helpers/oci-process.js';
 
 let work: string;
 let rootfs: string;
@@ -36,9 +35,13 @@ before(async () => {
   for (const a of applets) if (a !== 'busybox') await fs.symlink('busybox', path.join(rootfs, 'bin', a));
   await fs.writeFile(path.join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
   await fs.writeFile(path.join(rootfs, 'etc', 'group'), 'root:x:0:\n');
-  const runc = await findBinary('runc');
-  assert.ok(runc, 'runc must be installed (apt-get install -y runc)');
-  runtime = new OciRuntime('runc', runc, path.join(work, 'state'));
+  if (process.env.BERTH_TEST_RUNTIME === 'crun') {
+    runtime = (await chooseRuntime('crun', path.join(work, 'state'), { probeCache: null })).runtime;
+  } else {
+    const runc = await findBinary('runc');
+    assert.ok(runc, 'runc must be installed (apt-get install -y runc)');
+    runtime = new OciRuntime('runc', runc, path.join(work, 'state'));
+  }
 });
 
 after(async () => {
@@ -112,10 +115,10 @@ async function start(
   cleanupOf(t, c);
   await fs.mkdir(c.bundle);
   const tty = opts.tty ?? over.tty ?? false;
-  await fs.writeFile(
-    path.join(c.bundle, 'config.json'),
-    JSON.stringify(buildOciSpec(specInput(c, { ...over, tty }))),
-  );
+  const spec = buildOciSpec(specInput(c, { ...over, tty }));
+  // As the engine does: crun sizes the terminal from the spec (runc from its own).
+  if (tty && opts.cols && opts.rows) spec.process.consoleSize = { height: opts.rows, width: opts.cols };
+  await runtime.writeConfig(c.bundle, spec);
   const t0 = performance.now();
   const p = await runtime.start(c.id, c.bundle, { tty, stdin: false, ...opts });
   startTimes.push(performance.now() - t0);
@@ -215,6 +218,20 @@ test('a missing binary rejects start with the runtime error and leaves nothing b
   });
   assert.equal(await runtime.state(c.id), undefined);
   assert.equal(existsSync(`/sys/fs/cgroup/memory${c.cgroup}`), false);
+});
+
+test('a file that is not executable rejects with "permission denied"', async (t) => {
+  const c = newContainer();
+  cleanupOf(t, c);
+  await fs.mkdir(c.bundle);
+  await runtime.writeConfig(c.bundle, buildOciSpec(specInput(c, { args: ['/etc/passwd'] })));
+  // The docker CLI exits 126 on these words, in lower case, whichever runtime said them.
+  await assert.rejects(runtime.start(c.id, c.bundle, { tty: false, stdin: false }), (err: unknown) => {
+    assert.ok(err instanceof EngineError);
+    assert.equal(err.kind, 'invalid');
+    assert.match(err.message, /"\/etc\/passwd": permission denied/);
+    return true;
+  });
 });
 
 test('a missing absolute path rejects with "no such file or directory"', async (t) => {
@@ -422,17 +439,7 @@ test('a container in its own netns sees only lo', async (t) => {
 
 test('exec runs in the running container, with its own exit code; pids lists both', async (t) => {
   const { c, p } = await start(t, { args: ['sleep', '1000'] });
-  const proc = (args: string[], tty = false) =>
-    buildExecProcess({
-      args,
-      env: ['PATH=/bin'],
-      cwd: '/',
-      user: { uid: 0, gid: 0, additionalGids: [] },
-      tty,
-      privileged: false,
-      capAdd: [],
-      capDrop: [],
-    });
+  const proc = rootExec;
   const e = await runtime.exec(
     c.id,
     proc(['sh', '-c', 'cat /proc/1/cmdline | tr "\\0" " "; echo; hostname; exit 7']),
@@ -475,25 +482,33 @@ test('exec runs in the running container, with its own exit code; pids lists bot
   // The exec'd sleep dies with the pid namespace.
   assert.equal((await bg.exited).exitCode, 137);
   await assert.rejects(runtime.pids(c.id), /no such container/);
-  assert.deepEqual(await fs.readdir(`${runtime.stateRoot}.exec`), []);
+  // Only the pool of FIFOs made ahead (crun) stays.
+  assert.deepEqual(
+    (await fs.readdir(`${runtime.stateRoot}.exec`)).filter((f) => f !== 'fifos'),
+    [],
+  );
+});
+
+test('an exec can write to the output of PID 1 through /proc/1/fd/1, as with dockerd', async (t) => {
+  const { c, p } = await start(t, { args: ['sh', '-c', 'echo first; sleep 1000'] });
+  const out = collector(p.stdout);
+  await out.waitFor(/first/);
+  const e = await runtime.exec(
+    c.id,
+    rootExec(['sh', '-c', 'echo from-exec > /proc/1/fd/1 && echo to-err > /proc/1/fd/2']),
+    { tty: false, stdin: false },
+  );
+  assert.equal((await e.exited).exitCode, 0, await readAll(e.stderr!));
+  await out.waitFor(/first\nfrom-exec\n/);
+  const err = collector(p.stderr!);
+  await err.waitFor(/to-err/);
+  await runtime.kill(c.id, 'KILL');
+  assert.equal((await p.exited).exitCode, 137);
 });
 
 test('exec stdin pipe works', async (t) => {
   const { c, p } = await start(t, { args: ['sleep', '1000'] });
-  const e = await runtime.exec(
-    c.id,
-    buildExecProcess({
-      args: ['sh', '-c', 'cat; echo end'],
-      env: ['PATH=/bin'],
-      cwd: '/',
-      user: { uid: 0, gid: 0, additionalGids: [] },
-      tty: false,
-      privileged: false,
-      capAdd: [],
-      capDrop: [],
-    }),
-    { tty: false, stdin: true },
-  );
+  const e = await runtime.exec(c.id, rootExec(['sh', '-c', 'cat; echo end']), { tty: false, stdin: true });
   const out = readAll(e.stdout);
   e.stdin?.write('piped\n');
   e.closeStdin();

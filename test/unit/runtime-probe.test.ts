@@ -1,10 +1,17 @@
-// Choosing the OCI runtime: crun by default, runc when asked or when crun cannot work here.
+// Choosing the OCI runtime: crun by default (in a private mount namespace on a hybrid
+// cgroup layout), runc when asked or when crun cannot work here.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cgroupLayout, chooseRuntime, findBinary } from '../../guest-agent/runtime/runtime-probe.js';
+import {
+  cgroupLayout,
+  chooseRuntime,
+  findBinary,
+  hybridCgroup2Mounts,
+  privateCgroupV1Launcher,
+} from '../../guest-agent/runtime/runtime-probe.js';
 import { EngineError } from '../../guest-agent/errors.js';
 
 const HYBRID = `30 22 0:27 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
@@ -24,6 +31,21 @@ test('cgroupLayout tells v1, v2 and hybrid apart', async () => {
   assert.equal(await cgroupLayout(''), 'none');
 });
 
+test('on a hybrid layout the cgroup2 mounts are found, and only plain paths go into the wrapper', () => {
+  assert.deepEqual(hybridCgroup2Mounts(HYBRID), ['/sys/fs/cgroup/unified']);
+  assert.deepEqual(hybridCgroup2Mounts(V1), []);
+  assert.deepEqual(hybridCgroup2Mounts(V2), []);
+  const launcher = privateCgroupV1Launcher('/usr/bin/unshare', ['/sys/fs/cgroup/unified']);
+  assert.ok(launcher);
+  const cmd = launcher('/usr/bin/crun', ['--root', '/r', 'state', 'x']);
+  assert.equal(cmd.file, '/usr/bin/unshare');
+  assert.deepEqual(cmd.args.slice(0, 4), ['--mount', '--propagation', 'private', '--']);
+  assert.deepEqual(cmd.args.slice(-5), ['/usr/bin/crun', '--root', '/r', 'state', 'x']);
+  assert.match(cmd.args.join(' '), /umount \/sys\/fs\/cgroup\/unified && exec/);
+  assert.equal(privateCgroupV1Launcher('/usr/bin/unshare', ['/sys/fs/cgroup/uni fied;rm']), undefined);
+  assert.equal(privateCgroupV1Launcher('/usr/bin/unshare', []), undefined);
+});
+
 test('findBinary finds executables on PATH and nothing for missing names', async () => {
   assert.equal(await findBinary('sh'), (await findBinary('/bin/sh')) && (await findBinary('sh')));
   assert.ok((await findBinary('sh'))?.endsWith('/sh'));
@@ -37,6 +59,7 @@ async function runsAContainer(rt: Awaited<ReturnType<typeof chooseRuntime>>['run
   const id = `berth-probe-test-${process.pid}`;
   try {
     await fs.mkdir(path.join(work, 'rootfs/bin'), { recursive: true });
+    await fs.mkdir(path.join(work, 'rootfs/dev'));
     await fs.copyFile('/bin/busybox', path.join(work, 'rootfs/bin/busybox'));
     await fs.chmod(path.join(work, 'rootfs/bin/busybox'), 0o755);
     const config = {
@@ -72,13 +95,19 @@ test('the default choice is a runtime that works here; a fallback says why', asy
   const { runtime, note } = await chooseRuntime(undefined, stateRoot, { probeCache: null });
   const ms = performance.now() - t0;
   assert.ok(ms < 3000, `choosing took ${ms} ms`);
+  const hybrid = (await cgroupLayout()) === 'hybrid';
   if (runtime.name === 'runc') {
     assert.ok(note && note.length > 10, 'falling back to runc must say why');
-    if ((await cgroupLayout()) === 'hybrid' && (await findBinary('crun'))) assert.match(note, /hybrid/);
+    if (hybrid && (await findBinary('crun'))) assert.match(note, /hybrid/);
+  } else if (runtime.wrapped) {
+    assert.ok(hybrid, 'crun is wrapped only on a hybrid layout');
+    assert.match(note ?? '', /hybrid cgroup v1\+v2 layout; it runs in a private mount namespace/);
   } else {
     assert.equal(note, undefined);
   }
   await runsAContainer(runtime);
+  // The wrapper unmounted cgroup2 in its own namespace only.
+  if (hybrid) assert.equal(await cgroupLayout(), 'hybrid');
   // The probe cleaned up after itself.
   assert.equal(
     (await fs.readdir('/sys/fs/cgroup/memory').catch(() => [] as string[])).some((d) =>
@@ -112,16 +141,23 @@ test('the crun verdict is remembered per boot, and a verdict for another key is 
   t.after(() => fs.rm(dir, { recursive: true, force: true }));
   const cache = path.join(dir, 'probe.json');
   const first = await chooseRuntime(undefined, path.join(dir, 'a'), { probeCache: cache });
-  const stored = JSON.parse(await fs.readFile(cache, 'utf8')) as { key: string; ok: boolean };
+  const stored = JSON.parse(await fs.readFile(cache, 'utf8')) as {
+    key: string;
+    ok: boolean;
+    wrapped?: boolean;
+  };
   assert.equal(stored.ok, first.runtime.name === 'crun');
+  assert.equal(stored.wrapped ?? false, first.runtime.wrapped);
   assert.match(stored.key, /:hybrid:/);
 
   // A remembered verdict decides without a probe: a forged one for this key is believed…
   await fs.writeFile(cache, JSON.stringify({ ...stored, ok: !stored.ok, reason: 'forged' }));
   const second = await chooseRuntime(undefined, path.join(dir, 'b'), { probeCache: cache });
   assert.equal(second.runtime.name, stored.ok ? 'runc' : 'crun');
+  assert.equal(second.runtime.wrapped, false);
   // …and one for another boot or binary is not.
   await fs.writeFile(cache, JSON.stringify({ ...stored, key: 'another-boot', ok: !stored.ok }));
   const third = await chooseRuntime(undefined, path.join(dir, 'c'), { probeCache: cache });
   assert.equal(third.runtime.name, first.runtime.name);
+  assert.equal(third.runtime.wrapped, first.runtime.wrapped);
 });

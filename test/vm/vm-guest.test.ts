@@ -89,8 +89,8 @@ test('berth vm: ssh, clock sync, the agent supervised, restart, reset', async (t
   assert.match(start.stdout, new RegExp(`^share ${missing}: does not exist: not shared$`, 'm'));
   await assertVersionLoadAndRun(engine);
 
-  // In the VM the engine runs crun on cgroup v2 (on these hybrid-cgroup hosts only runc on v1 can
-  // run natively): the limits are what the container sees in its own cgroup.
+  // In the VM the engine runs crun on cgroup v2 (natively on these hybrid-cgroup hosts it runs
+  // crun on v1): the limits are what the container sees in its own cgroup.
   const runtime = await docker(engine, ['info', '-f', '{{.DefaultRuntime}} {{.CgroupVersion}}']);
   assert.equal(runtime.stdout.trim(), 'crun 2', runtime.stderr);
   const limited = await docker(engine, [
