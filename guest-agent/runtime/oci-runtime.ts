@@ -176,43 +176,58 @@ async function drain(stream: Readable | null): Promise<string> {
   return Buffer.concat(parts).toString('utf8');
 }
 
-interface OutputFifos {
-  /** Write ends for the runtime's stdout and stderr (blocking, as a process expects). */
-  childEnds: [number, number];
+interface StdioFifos {
+  /** The process's stdin (read end, or 'ignore'), stdout and stderr (write ends): blocking, as a process expects. */
+  childEnds: [number | 'ignore', number, number];
+  /** The engine's end of stdin (null without stdin); end() gives the process EOF. */
+  stdin: Writable | null;
   readers: [Readable, Readable];
-  /** The engine's copies of the write ends go once the child has its own. */
+  /** The engine's copies of the child's ends go once the child has its own. */
   closeChildEnds(): void;
 }
 
-/** A FIFO pair for a process's stdout and stderr, unlinked once open. */
-async function openOutputFifos(pool: FifoPool): Promise<OutputFifos> {
-  const names = [await pool.take(), await pool.take()];
+/** FIFOs for a process's stdio, unlinked once open. */
+async function openStdioFifos(pool: FifoPool, withStdin: boolean): Promise<StdioFifos> {
+  const [inName, outName, errName] = await Promise.all([
+    withStdin ? pool.take() : undefined,
+    pool.take(),
+    pool.take(),
+  ]);
   const opened: number[] = [];
+  const open = (name: string, flags: number) => {
+    const fd = openSync(name, flags);
+    opened.push(fd);
+    return fd;
+  };
+  const { O_RDONLY, O_WRONLY, O_NONBLOCK } = fsConstants;
   try {
-    // The reader first, non-blocking, so that opening the writer does not wait.
-    const readFds = names.map((n) => {
-      const fd = openSync(n, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
-      opened.push(fd);
-      return fd;
-    });
-    const writeFds = names.map((n) => {
-      const fd = openSync(n, fsConstants.O_WRONLY);
-      opened.push(fd);
-      return fd;
-    });
+    // Each reader first, non-blocking, so that opening its writer does not wait;
+    // then the child's own ends, blocking.
+    const outRead = open(outName, O_RDONLY | O_NONBLOCK);
+    const errRead = open(errName, O_RDONLY | O_NONBLOCK);
+    const childEnds: StdioFifos['childEnds'] = ['ignore', open(outName, O_WRONLY), open(errName, O_WRONLY)];
+    let stdin: Writable | null = null;
+    if (inName) {
+      const probe = open(inName, O_RDONLY | O_NONBLOCK);
+      const inWrite = open(inName, O_WRONLY | O_NONBLOCK);
+      childEnds[0] = open(inName, O_RDONLY);
+      closeSync(probe);
+      opened.splice(opened.indexOf(probe), 1);
+      stdin = new Socket({ fd: inWrite, readable: false, writable: true });
+    }
     // libuv opens with O_CLOEXEC: only the ends handed over as stdio reach the child.
     const reader = (fd: number): Readable => new Socket({ fd, readable: true, writable: false });
-    const readers: [Readable, Readable] = [reader(readFds[0]), reader(readFds[1])];
     return {
-      childEnds: [writeFds[0], writeFds[1]],
-      readers,
-      closeChildEnds: () => writeFds.forEach((fd) => closeSync(fd)),
+      childEnds,
+      stdin,
+      readers: [reader(outRead), reader(errRead)],
+      closeChildEnds: () => childEnds.forEach((fd) => typeof fd === 'number' && closeSync(fd)),
     };
   } catch (err) {
     opened.forEach((fd) => closeSync(fd));
     throw err;
   } finally {
-    await Promise.all(names.map((n) => fs.rm(n, { force: true })));
+    await Promise.all([inName, outName, errName].map((n) => n && fs.rm(n, { force: true })));
   }
 }
 
@@ -529,20 +544,21 @@ export class OciRuntime {
     if (opts.tty) return this.launchPty(await loadPty(), args, cwd, opts);
     // runc copies between its stdio and pipes of its own; crun hands its stdio to the
     // container as they are, and node's are sockets, which `echo … > /proc/1/fd/1`
-    // (a common way to log from an exec) cannot open: crun gets FIFOs instead.
-    const output = this.name === 'crun' ? await openOutputFifos(this.fifos) : undefined;
+    // (a common way to log from an exec) cannot open, and on which busybox cat's
+    // splice never sees the end of stdin: crun gets FIFOs instead.
+    const fifos = this.name === 'crun' ? await openStdioFifos(this.fifos, opts.stdin) : undefined;
     try {
-      return this.launchPipes(args, cwd, opts, output);
+      return this.launchPipes(args, cwd, opts, fifos);
     } finally {
-      output?.closeChildEnds();
+      fifos?.closeChildEnds();
     }
   }
 
-  private launchPipes(args: string[], cwd: string, opts: StartOptions, output?: OutputFifos): Launched {
+  private launchPipes(args: string[], cwd: string, opts: StartOptions, fifos?: StdioFifos): Launched {
     const cmd = this.launcher(this.binaryPath, args);
     const child = spawnChild(cmd.file, cmd.args, {
       cwd,
-      stdio: [opts.stdin ? 'pipe' : 'ignore', output?.childEnds[0] ?? 'pipe', output?.childEnds[1] ?? 'pipe'],
+      stdio: fifos?.childEnds ?? [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<{ exitCode: number }>((resolve) => {
       child.once('exit', (code, signal) => {
@@ -553,25 +569,26 @@ export class OciRuntime {
         resolve({ exitCode: 127 });
       });
     });
+    const stdin = fifos ? fifos.stdin : child.stdin;
     // Writing after the container exited gives EPIPE: the exit code reports that, not a crash.
-    child.stdin?.on('error', () => undefined);
+    stdin?.on('error', () => undefined);
     // Node resumes (and so discards) a child's unread output when it exits; a
     // container that exits before the engine attaches its readers would lose
     // its output. Piping at once keeps every byte, with backpressure, until read.
-    const [outSource, errSource] = output?.readers ?? [child.stdout!, child.stderr!];
+    const [outSource, errSource] = fifos?.readers ?? [child.stdout!, child.stderr!];
     const stdout = outSource.pipe(new PassThrough());
     const stderr = errSource.pipe(new PassThrough());
     return {
       pid: child.pid ?? -1,
-      stdin: child.stdin ?? null,
+      stdin: stdin ?? null,
       stdout,
       stderr,
       resize: () => undefined,
-      closeStdin: () => child.stdin?.end(),
+      closeStdin: () => stdin?.end(),
       exited,
       unreadOutput: async () => (await drain(stderr)) + (await drain(stdout)),
       dispose: () => {
-        child.stdin?.destroy();
+        stdin?.destroy();
         child.stdout?.destroy();
         child.stderr?.destroy();
         outSource.destroy();
