@@ -159,6 +159,7 @@ export class Engine {
       const imageStore = new ImageStore(paths.dataRoot);
       await imageStore.init();
       const rootfs = new RootfsManager(paths.dataRoot);
+      runtime.dropCopiesOfMountsUnder([rootfs.mountRoot]);
       const volumes = new VolumeStore(paths.dataRoot);
       await volumes.init();
       const network = new NetworkService({

@@ -125,6 +125,21 @@ export function runcWording(message: string, command: string | undefined): strin
   );
 }
 
+const COPIED_MOUNT_DROP_DELAY_MS = 1000;
+
+/** Mount points in a mountinfo text below any of `roots` (each ending in '/'), deepest first. */
+export function mountPointsUnder(mountinfo: string, roots: string[]): string[] {
+  const found: string[] = [];
+  for (const line of mountinfo.split('\n')) {
+    // mountinfo escapes space, tab, newline and backslash as octal (\040).
+    const mountPoint = line
+      .split(' ')[4]
+      ?.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (mountPoint && roots.some((r) => mountPoint.startsWith(r))) found.push(mountPoint);
+  }
+  return found.sort((a, b) => b.length - a.length);
+}
+
 /** The last error the runtime wrote to its --log-format json file. */
 async function runtimeLogError(logFile: string): Promise<string | undefined> {
   let text: string;
@@ -281,6 +296,8 @@ export class OciRuntime {
   private readonly pendingSeccomp = new Map<string, { key: string; cached: boolean }>();
   private readonly compiling = new Set<string>();
   private readonly fifos: FifoPool;
+  /** See dropCopiesOfMountsUnder. */
+  private copiedMountRoots: string[] = [];
 
   constructor(
     readonly name: 'runc' | 'crun',
@@ -291,6 +308,35 @@ export class OciRuntime {
     this.execRoot = `${stateRoot.replace(/\/+$/, '')}.exec`;
     this.launcher = opts.launcher ?? direct;
     this.fifos = new FifoPool(path.join(this.execRoot, 'fifos'));
+  }
+
+  /**
+   * A wrapped runtime runs in its own copy of the engine's mount namespace, and a
+   * container's `crun run` keeps that copy for the container's life: mounts the
+   * engine removes later (another container's root filesystem at docker stop)
+   * would stay alive there, and the kernel warns when that root filesystem is
+   * mounted again. Once its container runs, crun needs none of the mounts below
+   * `roots`: they are dropped from its copy.
+   */
+  dropCopiesOfMountsUnder(roots: string[]): void {
+    this.copiedMountRoots = roots.map((r) => `${r.replace(/\/+$/, '')}/`);
+  }
+
+  private scheduleCopiedMountDrop(runtimePid: number): void {
+    if (!this.wrapped || this.copiedMountRoots.length === 0 || !(runtimePid > 0)) return;
+    // Later, not at once: most `docker run --rm` containers are gone by then, and
+    // the drop stays off the start's path.
+    setTimeout(() => void this.dropCopiedMounts(runtimePid), COPIED_MOUNT_DROP_DELAY_MS).unref();
+  }
+
+  private async dropCopiedMounts(runtimePid: number): Promise<void> {
+    const mountinfo = await fs.readFile(`/proc/${runtimePid}/mountinfo`, 'utf8').catch(() => '');
+    const copies = mountPointsUnder(mountinfo, this.copiedMountRoots);
+    if (copies.length === 0) return;
+    const r = await run('nsenter', [`--mount=/proc/${runtimePid}/ns/mnt`, 'umount', '--lazy', ...copies], {
+      allowFailure: true,
+    });
+    if (r.exitCode !== 0) log.debug('cannot drop copied mounts', { pid: runtimePid, error: r.stderr.trim() });
   }
 
   /** Whether the runtime runs through a wrapper (see RuntimeLauncher). */
@@ -448,6 +494,7 @@ export class OciRuntime {
     const proc = await this.launch(args, bundleDir, opts);
     if ((await waitStarted(pidFile, proc.exited)) === 'started') {
       proc.containerPid = await readPidFile(pidFile);
+      this.scheduleCopiedMountDrop(proc.pid);
       return this.withInnerResize(proc, opts);
     }
     throw await this.startFailure(id, proc, logFile, 'start', bundleDir);

@@ -49,6 +49,11 @@ export class RootfsManager {
     this.base = path.join(path.resolve(dataRoot), 'overlay');
   }
 
+  /** Where every container's root filesystem is mounted, below. */
+  get mountRoot(): string {
+    return this.base;
+  }
+
   private dir(id: string): string {
     if (!ID_RE.test(id)) throw invalid(`invalid container id "${id}" for a root filesystem`);
     return path.join(this.base, id);
