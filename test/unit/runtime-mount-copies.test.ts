@@ -12,6 +12,7 @@ import { buildOciSpec } from '../../guest-agent/runtime/oci-spec.js';
 import { mountPointsUnder } from '../../guest-agent/runtime/oci-runtime.js';
 import { chooseRuntime } from '../../guest-agent/runtime/runtime-probe.js';
 import { run } from '../../guest-agent/util/subprocess.js';
+import { plainSpecInput } from '../helpers/oci-process.js';
 
 test('mountPointsUnder finds mount points below the roots, deepest first, unescaped', () => {
   const info = [
@@ -56,24 +57,7 @@ test('a running wrapped crun drops its copies of the engine root filesystems', a
   await fs.mkdir(bundle);
   await runtime.writeConfig(
     bundle,
-    buildOciSpec({
-      id,
-      rootfsPath: rootfs,
-      args: ['/bin/busybox', 'sleep', '100'],
-      env: ['PATH=/bin'],
-      cwd: '/',
-      user: { uid: 0, gid: 0, additionalGids: [] },
-      hostname: 'copies',
-      tty: false,
-      readonlyRootfs: false,
-      privileged: false,
-      capAdd: [],
-      capDrop: [],
-      resources: {},
-      network: { mode: 'host' },
-      mounts: [],
-      cgroupsPath: `/${id}`,
-    }),
+    buildOciSpec(plainSpecInput(id, rootfs, ['/bin/busybox', 'sleep', '100'])),
   );
   const p = await runtime.start(id, bundle, { tty: false, stdin: false });
   const copied = async () => (await fs.readFile(`/proc/${p.pid}/mountinfo`, 'utf8')).includes(` ${other} `);

@@ -12,7 +12,7 @@ import { OciRuntime } from '../../guest-agent/runtime/oci-runtime.js';
 import { chooseRuntime } from '../../guest-agent/runtime/runtime-probe.js';
 import { SECCOMP_BPF_ANNOTATION, SeccompBpfCache } from '../../guest-agent/runtime/seccomp-bpf-cache.js';
 import { readAll } from '../helpers/streams.js';
-import { rootExec } from '../helpers/oci-process.js';
+import { plainSpecInput, rootExec } from '../helpers/oci-process.js';
 
 let work: string;
 let rootfs: string;
@@ -39,24 +39,7 @@ after(async () => {
 const cacheDir = () => `${runtime.stateRoot}.seccomp`;
 
 function spec(id: string, args: string[]): OciSpec {
-  return buildOciSpec({
-    id,
-    rootfsPath: rootfs,
-    args,
-    env: ['PATH=/bin'],
-    cwd: '/',
-    user: { uid: 0, gid: 0, additionalGids: [] },
-    hostname: 'seccomp-test',
-    tty: false,
-    readonlyRootfs: false,
-    privileged: false,
-    capAdd: [],
-    capDrop: [],
-    resources: {},
-    network: { mode: 'host' },
-    mounts: [],
-    cgroupsPath: `/${id}`,
-  });
+  return buildOciSpec(plainSpecInput(id, rootfs, args));
 }
 
 /** Runs `script` in a fresh container through `rt`; its output and the config.json it ran with. */
