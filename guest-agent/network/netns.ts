@@ -6,18 +6,10 @@ import path from 'node:path';
 import { EngineError } from '../errors.js';
 import { CommandError, run, spawnProcess } from '../util/subprocess.js';
 import { idMaps, type IdMapping, type IdMaps } from '../util/id-map.js';
+import { mountPoints } from '../util/mountinfo.js';
 
 async function isMountPoint(file: string): Promise<boolean> {
-  const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
-  const target = path.resolve(file);
-  // Field 5 is the mount point, with spaces etc. octal-escaped.
-  return info.split('\n').some((line) => {
-    const mp = line.split(' ')[4];
-    return (
-      mp !== undefined &&
-      mp.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))) === target
-    );
-  });
+  return (await mountPoints()).includes(path.resolve(file));
 }
 
 /** A new network namespace bind-mounted at `file`, with loopback up. */

@@ -17,6 +17,7 @@ import { PassThrough, Writable, type Readable } from 'node:stream';
 import { EngineError, conflict, invalid, notFound } from '../errors.js';
 import { log } from '../util/logger.js';
 import { run, spawnChild } from '../util/subprocess.js';
+import { mountPoints } from '../util/mountinfo.js';
 import { ociJson, type OciProcess, type OciResources, type OciSeccomp, type OciSpec } from './oci-spec.js';
 import { SECCOMP_BPF_ANNOTATION, SeccompBpfCache } from './seccomp-bpf-cache.js';
 import { FifoPool } from './fifo-pool.js';
@@ -126,19 +127,6 @@ export function runcWording(message: string, command: string | undefined): strin
 }
 
 const COPIED_MOUNT_DROP_DELAY_MS = 1000;
-
-/** Mount points in a mountinfo text below any of `roots` (each ending in '/'), deepest first. */
-export function mountPointsUnder(mountinfo: string, roots: string[]): string[] {
-  const found: string[] = [];
-  for (const line of mountinfo.split('\n')) {
-    // mountinfo escapes space, tab, newline and backslash as octal (\040).
-    const mountPoint = line
-      .split(' ')[4]
-      ?.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-    if (mountPoint && roots.some((r) => mountPoint.startsWith(r))) found.push(mountPoint);
-  }
-  return found.sort((a, b) => b.length - a.length);
-}
 
 /** The last error the runtime wrote to its --log-format json file. */
 async function runtimeLogError(logFile: string): Promise<string | undefined> {
@@ -330,8 +318,9 @@ export class OciRuntime {
   }
 
   private async dropCopiedMounts(runtimePid: number): Promise<void> {
-    const mountinfo = await fs.readFile(`/proc/${runtimePid}/mountinfo`, 'utf8').catch(() => '');
-    const copies = mountPointsUnder(mountinfo, this.copiedMountRoots);
+    const copies = (await mountPoints(runtimePid).catch(() => [] as string[]))
+      .filter((m) => this.copiedMountRoots.some((root) => m.startsWith(root)))
+      .sort((a, b) => b.length - a.length); // deepest first
     if (copies.length === 0) return;
     const r = await run('nsenter', [`--mount=/proc/${runtimePid}/ns/mnt`, 'umount', '--lazy', ...copies], {
       allowFailure: true,

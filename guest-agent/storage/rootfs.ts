@@ -12,22 +12,11 @@ import { EngineError, invalid } from '../errors.js';
 import { run } from '../util/subprocess.js';
 import { log } from '../util/logger.js';
 import { giveToRemappedRoot } from '../util/id-map.js';
+import { mountPoints } from '../util/mountinfo.js';
 
 const PAGE = 4096;
 const internalError = (message: string) => new EngineError('internal', message);
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-
-/** Mount points in this mount namespace, decoded from /proc/self/mountinfo. */
-export async function mountPoints(): Promise<string[]> {
-  const text = await fs.readFile('/proc/self/mountinfo', 'utf8');
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    const fields = line.split(' ');
-    if (fields.length < 5) continue;
-    out.push(fields[4]!.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))));
-  }
-  return out;
-}
 
 /** Kernel overlay features that would change what the upper dir contains; switched off where known. */
 function featureOptions(): string[] {

@@ -12,7 +12,7 @@ import { writeJsonAtomic, readJson, removeStaleTemps } from '../../common/atomic
 import { newId } from '../util/ids.js';
 import { log } from '../util/logger.js';
 import { run } from '../util/subprocess.js';
-import { mountPoints } from '../storage/rootfs.js';
+import { mountPoints } from '../util/mountinfo.js';
 import { dirSize } from '../storage/layer-diff.js';
 import type {
   InUse,

@@ -4,31 +4,33 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runcWording } from '../../guest-agent/runtime/oci-runtime.js';
 
-test('crun errors read as runc words them', () => {
-  assert.equal(
-    runcWording('executable file `nope` not found in $PATH: No such file or directory', 'nope'),
+const CASES: Array<[crun: string, command: string | undefined, runc: string]> = [
+  [
+    'executable file `nope` not found in $PATH: No such file or directory',
+    'nope',
     'exec: "nope": executable file not found in $PATH',
-  );
-  assert.equal(
-    runcWording('executable file `/no/x` not found in $PATH: No such file or directory', '/no/x'),
+  ],
+  [
+    'executable file `/no/x` not found in $PATH: No such file or directory',
+    '/no/x',
     'exec: "/no/x": stat /no/x: no such file or directory',
-  );
-  assert.equal(
-    runcWording('open executable: Permission denied', '/etc/passwd'),
-    'exec: "/etc/passwd": permission denied',
-  );
-  assert.equal(
-    runcWording('open executable: Operation not permitted', '/etc'),
-    'exec: "/etc": permission denied',
-  );
-  assert.equal(
-    runcWording('mount `/tmp/a-file` to `etc`: Not a directory', undefined),
+  ],
+  ['open executable: Permission denied', '/etc/passwd', 'exec: "/etc/passwd": permission denied'],
+  ['open executable: Operation not permitted', '/etc', 'exec: "/etc": permission denied'],
+  [
+    'mount `/tmp/a-file` to `etc`: Not a directory',
+    undefined,
     'error mounting "/tmp/a-file" to rootfs at "/etc": not a directory',
-  );
-  assert.equal(
-    runcWording('chdir `/nonexist`: No such file or directory', 'true'),
+  ],
+  [
+    'chdir `/nonexist`: No such file or directory',
+    'true',
     'chdir to cwd ("/nonexist") set in config.json failed: no such file or directory',
-  );
-  assert.equal(runcWording('something else: Permission denied', 'x'), 'something else: permission denied');
-  assert.equal(runcWording('cgroup trouble', 'x'), 'cgroup trouble');
+  ],
+  ['something else: Permission denied', 'x', 'something else: permission denied'],
+  ['cgroup trouble', 'x', 'cgroup trouble'],
+];
+
+test('crun errors read as runc words them', () => {
+  for (const [crun, command, runc] of CASES) assert.equal(runcWording(crun, command), runc, crun);
 });

@@ -11,7 +11,7 @@ import { buildOciSpec, type ContainerSpecInput } from '../../guest-agent/runtime
 import { OciRuntime } from '../../guest-agent/runtime/oci-runtime.js';
 import { findBinary } from '../../guest-agent/runtime/runtime-probe.js';
 import { run } from '../../guest-agent/util/subprocess.js';
-import { mountPoints } from '../../guest-agent/storage/rootfs.js';
+import { mountPoints } from '../../guest-agent/util/mountinfo.js';
 import { VolumeStore } from '../../guest-agent/volumes/volume-store.js';
 import {
   createVolumes,

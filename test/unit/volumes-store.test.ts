@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { VolumeStore, ANONYMOUS_LABEL } from '../../guest-agent/volumes/volume-store.js';
 import { EngineError } from '../../guest-agent/errors.js';
-import { mountPoints } from '../../guest-agent/storage/rootfs.js';
+import { mountPoints } from '../../guest-agent/util/mountinfo.js';
 import { tempRoot } from './storage-fixtures.js';
 
 async function setup(t: { after: (fn: () => Promise<void>) => void }) {
