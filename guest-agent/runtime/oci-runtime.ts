@@ -280,8 +280,6 @@ export class OciRuntime {
   private readonly execRoot: string;
   private readonly launcher: RuntimeLauncher;
   private seccompCache: Promise<SeccompBpfCache | undefined> | undefined;
-  /** Bundles whose config.json writeConfig() wrote: the seccomp cache key, and whether the cached filter is in it. */
-  private readonly pendingSeccomp = new Map<string, { key: string; cached: boolean }>();
   private readonly compiling = new Set<string>();
   private readonly fifos: FifoPool;
   /** See dropCopiesOfMountsUnder. */
@@ -422,13 +420,11 @@ export class OciRuntime {
     const cache = await this.seccompFilters();
     const key = cache?.keyOf(spec.linux?.seccomp);
     let content = spec;
-    this.pendingSeccomp.delete(bundleDir);
     if (cache && key) {
       const filter = await cache.lookup(key);
       if (filter)
         content = { ...spec, annotations: { ...spec.annotations, [SECCOMP_BPF_ANNOTATION]: filter } };
       else this.compileSeccomp(cache, key, spec.linux!.seccomp!);
-      this.pendingSeccomp.set(bundleDir, { key, cached: Boolean(filter) });
     }
     await fs.writeFile(path.join(bundleDir, 'config.json'), ociJson(content));
   }
@@ -453,22 +449,23 @@ export class OciRuntime {
    * own error text when it cannot be started.
    */
   async start(id: string, bundleDir: string, opts: StartOptions): Promise<RuntimeProcess> {
-    const seccomp = this.pendingSeccomp.get(bundleDir);
-    this.pendingSeccomp.delete(bundleDir);
-    const cache = seccomp && (await this.seccompFilters());
     try {
       return await this.startOnce(id, bundleDir, opts);
     } catch (err) {
-      if (!cache || !seccomp?.cached || (err instanceof EngineError && err.kind === 'invalid')) throw err;
-      // A filter kept from another start may be what failed: compile afresh, once.
+      const cache = await this.seccompFilters();
+      if (!cache || (err instanceof EngineError && err.kind === 'invalid')) throw err;
+      // A filter kept from another start (writeConfig put it in) may be what
+      // failed: drop it and compile afresh, once.
+      const configFile = path.join(bundleDir, 'config.json');
+      const spec = JSON.parse(await fs.readFile(configFile, 'utf8')) as OciSpec;
+      const key = cache.keyOf(spec.linux?.seccomp);
+      if (!key || !spec.annotations?.[SECCOMP_BPF_ANNOTATION]) throw err;
       log.info('start with a precompiled seccomp filter failed; retrying without it', {
         id,
         error: (err as Error).message,
       });
-      await cache.forget(seccomp.key);
-      const configFile = path.join(bundleDir, 'config.json');
-      const spec = JSON.parse(await fs.readFile(configFile, 'utf8')) as OciSpec;
-      if (spec.annotations) delete spec.annotations[SECCOMP_BPF_ANNOTATION];
+      await cache.forget(key);
+      delete spec.annotations[SECCOMP_BPF_ANNOTATION];
       await fs.writeFile(configFile, ociJson(spec));
       return this.startOnce(id, bundleDir, opts);
     }
