@@ -3,15 +3,7 @@
 // container's stdio (pipes passed straight through, or with a tty a node-pty whose
 // other end runc copies to the container's own pty) and exits with its exit code.
 import { constants as osConstants } from 'node:os';
-import {
-  closeSync,
-  constants as fsConstants,
-  openSync,
-  promises as fs,
-  watch,
-  type FSWatcher,
-} from 'node:fs';
-import { Socket } from 'node:net';
+import { promises as fs, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { EngineError, conflict, invalid, notFound } from '../errors.js';
@@ -20,7 +12,8 @@ import { run, spawnChild } from '../util/subprocess.js';
 import { mountPoints } from '../util/mountinfo.js';
 import { ociJson, type OciProcess, type OciResources, type OciSeccomp, type OciSpec } from './oci-spec.js';
 import { SECCOMP_BPF_ANNOTATION, SeccompBpfCache } from './seccomp-bpf-cache.js';
-import { FifoPool } from './fifo-pool.js';
+import { FifoPool, openStdioFifos, type StdioFifos } from './stdio-fifos.js';
+import { runcWording } from './crun-wording.js';
 
 /**
  * How a runtime command line is run: the runtime binary itself, or a wrapper
@@ -98,34 +91,6 @@ function signalNumber(signal: string | number): number {
   return n;
 }
 
-/**
- * crun's words for a process that cannot start, in runc's, which dockerd passes
- * on: the docker CLI picks its exit code from them (127 for "executable file not
- * found" or "no such file or directory", 126 for "permission denied", all lower case).
- */
-export function runcWording(message: string, command: string | undefined): string {
-  const notFound = /executable file `([^`]*)` not found in \$PATH: No such file or directory/.exec(message);
-  if (notFound) {
-    const file = notFound[1];
-    return file.includes('/')
-      ? `exec: "${file}": stat ${file}: no such file or directory`
-      : `exec: "${file}": executable file not found in $PATH`;
-  }
-  const denied = /^open executable: (Permission denied|Operation not permitted)$/.exec(message.trim());
-  if (denied) return `exec: "${command ?? ''}": permission denied`;
-  const mount = /^mount `([^`]*)` to `([^`]*)`: (.*)$/.exec(message.trim());
-  if (mount) {
-    const target = mount[2].startsWith('/') ? mount[2] : `/${mount[2]}`;
-    return `error mounting "${mount[1]}" to rootfs at "${target}": ${mount[3].toLowerCase()}`;
-  }
-  const chdir = /^chdir `([^`]*)`: (.*)$/.exec(message.trim());
-  if (chdir) return `chdir to cwd ("${chdir[1]}") set in config.json failed: ${chdir[2].toLowerCase()}`;
-  return message.replace(
-    /: (No such file or directory|Permission denied|Not a directory|Exec format error)$/,
-    (m) => m.toLowerCase(),
-  );
-}
-
 const COPIED_MOUNT_DROP_DELAY_MS = 1000;
 
 /** The last error the runtime wrote to its --log-format json file. */
@@ -177,61 +142,6 @@ async function drain(stream: Readable | null): Promise<string> {
     clearTimeout(timeout);
   }
   return Buffer.concat(parts).toString('utf8');
-}
-
-interface StdioFifos {
-  /** The process's stdin (read end, or 'ignore'), stdout and stderr (write ends): blocking, as a process expects. */
-  childEnds: [number | 'ignore', number, number];
-  /** The engine's end of stdin (null without stdin); end() gives the process EOF. */
-  stdin: Writable | null;
-  readers: [Readable, Readable];
-  /** The engine's copies of the child's ends go once the child has its own. */
-  closeChildEnds(): void;
-}
-
-/** FIFOs for a process's stdio, unlinked once open. */
-async function openStdioFifos(pool: FifoPool, withStdin: boolean): Promise<StdioFifos> {
-  const [inName, outName, errName] = await Promise.all([
-    withStdin ? pool.take() : undefined,
-    pool.take(),
-    pool.take(),
-  ]);
-  const opened: number[] = [];
-  const open = (name: string, flags: number) => {
-    const fd = openSync(name, flags);
-    opened.push(fd);
-    return fd;
-  };
-  const { O_RDONLY, O_WRONLY, O_NONBLOCK } = fsConstants;
-  try {
-    // Each reader first, non-blocking, so that opening its writer does not wait;
-    // then the child's own ends, blocking.
-    const outRead = open(outName, O_RDONLY | O_NONBLOCK);
-    const errRead = open(errName, O_RDONLY | O_NONBLOCK);
-    const childEnds: StdioFifos['childEnds'] = ['ignore', open(outName, O_WRONLY), open(errName, O_WRONLY)];
-    let stdin: Writable | null = null;
-    if (inName) {
-      const probe = open(inName, O_RDONLY | O_NONBLOCK);
-      const inWrite = open(inName, O_WRONLY | O_NONBLOCK);
-      childEnds[0] = open(inName, O_RDONLY);
-      closeSync(probe);
-      opened.splice(opened.indexOf(probe), 1);
-      stdin = new Socket({ fd: inWrite, readable: false, writable: true });
-    }
-    // libuv opens with O_CLOEXEC: only the ends handed over as stdio reach the child.
-    const reader = (fd: number): Readable => new Socket({ fd, readable: true, writable: false });
-    return {
-      childEnds,
-      stdin,
-      readers: [reader(outRead), reader(errRead)],
-      closeChildEnds: () => childEnds.forEach((fd) => typeof fd === 'number' && closeSync(fd)),
-    };
-  } catch (err) {
-    opened.forEach((fd) => closeSync(fd));
-    throw err;
-  } finally {
-    await Promise.all([inName, outName, errName].map((n) => n && fs.rm(n, { force: true })));
-  }
 }
 
 /** Resolves 'started' once `pidFile` exists, or 'exited' if the runtime exits without writing it. */
@@ -331,9 +241,14 @@ export class OciRuntime {
     return this.launcher !== direct;
   }
 
+  /** The command line that runs the runtime with `args` (through the launcher). */
+  private command(args: string[]): { file: string; args: string[] } {
+    return this.launcher(this.binaryPath, args);
+  }
+
   /** Runs a short runtime command to completion. */
   private runtimeCommand(args: string[], opts: Parameters<typeof run>[2] = {}) {
-    const cmd = this.launcher(this.binaryPath, args);
+    const cmd = this.command(args);
     return run(cmd.file, cmd.args, opts);
   }
 
@@ -391,7 +306,7 @@ export class OciRuntime {
           dir,
           id,
         ];
-        const cmd = this.launcher(this.binaryPath, args);
+        const cmd = this.command(args);
         const child = spawnChild(cmd.file, cmd.args, { stdio: 'ignore' });
         const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
         const exitCode = await new Promise<number>((resolve) => {
@@ -575,10 +490,7 @@ export class OciRuntime {
 
   private async launch(args: string[], cwd: string, opts: StartOptions): Promise<Launched> {
     if (opts.tty) return this.launchPty(await loadPty(), args, cwd, opts);
-    // runc copies between its stdio and pipes of its own; crun hands its stdio to the
-    // container as they are, and node's are sockets, which `echo … > /proc/1/fd/1`
-    // (a common way to log from an exec) cannot open, and on which busybox cat's
-    // splice never sees the end of stdin: crun gets FIFOs instead.
+    // crun hands its stdio to the container as they are: FIFOs, not node's sockets (stdio-fifos.ts).
     const fifos = this.name === 'crun' ? await openStdioFifos(this.fifos, opts.stdin) : undefined;
     try {
       return this.launchPipes(args, cwd, opts, fifos);
@@ -588,7 +500,7 @@ export class OciRuntime {
   }
 
   private launchPipes(args: string[], cwd: string, opts: StartOptions, fifos?: StdioFifos): Launched {
-    const cmd = this.launcher(this.binaryPath, args);
+    const cmd = this.command(args);
     const child = spawnChild(cmd.file, cmd.args, {
       cwd,
       stdio: fifos?.childEnds ?? [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
@@ -633,7 +545,7 @@ export class OciRuntime {
   }
 
   private launchPty(pty: NodePty, args: string[], cwd: string, opts: StartOptions): Launched {
-    const cmd = this.launcher(this.binaryPath, args);
+    const cmd = this.command(args);
     log.debug('spawn (pty)', { cmd: [cmd.file, ...cmd.args].join(' ') });
     // runc sees a terminal on its stdio, makes the container's own pty and copies
     // between the two; a resize here reaches it as SIGWINCH and it resizes the inner one.

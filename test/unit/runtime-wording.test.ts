@@ -2,7 +2,7 @@
 // gives: the docker CLI picks exit codes 126/127 and its mount hint from them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runcWording } from '../../guest-agent/runtime/oci-runtime.js';
+import { runcWording } from '../../guest-agent/runtime/crun-wording.js';
 
 const CASES: Array<[crun: string, command: string | undefined, runc: string]> = [
   [
