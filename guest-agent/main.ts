@@ -37,6 +37,9 @@ Options:
       --bip CIDR                 The default bridge's address (default 172.17.0.1/16)
       --iptables=true|false      Manage NAT rules for published ports (default true)
       --userland-proxy=true|false  Also forward published ports in process (default true)
+      --forward-iface IFACE      Connections arriving on IFACE at a published port reach its
+                                 container whatever address it was published on (in Berth's
+                                 VM: eth0, where the user's machine forwards published ports)
       --insecure-registry HOST   Reach this registry (host[:port] or CIDR) over plain HTTP or
                                  unverified TLS (repeatable; loopback always is)
       --dns IP                   Resolver that containers' embedded DNS forwards to (repeatable;
@@ -73,6 +76,7 @@ async function main(): Promise<void> {
         bip: { type: 'string' },
         iptables: { type: 'string' },
         'userland-proxy': { type: 'string' },
+        'forward-iface': { type: 'string' },
         'insecure-registry': { type: 'string', multiple: true },
         dns: { type: 'string', multiple: true },
         'host-gateway-ip': { type: 'string' },
@@ -161,6 +165,10 @@ async function main(): Promise<void> {
   const hostGatewayIp = settings.hostGatewayIp;
   if (hostGatewayIp !== undefined && net.isIP(hostGatewayIp) === 0)
     fail(`invalid --host-gateway-ip "${hostGatewayIp}": give an IP address`);
+  const forwardIface = values['forward-iface'];
+  // Linux's own limit on an interface name; the name goes into iptables rules.
+  if (forwardIface !== undefined && !/^[\w.-]{1,15}$/.test(forwardIface))
+    fail(`invalid --forward-iface "${forwardIface}": give a network interface's name`);
 
   let addresses: ListenAddress[];
   let tls: TlsOptions | undefined;
@@ -195,6 +203,7 @@ async function main(): Promise<void> {
       bip: settings.bip,
       iptables: settings.iptables,
       userlandProxy: settings.userlandProxy,
+      forwardIface,
       insecureRegistries: settings.insecureRegistries,
       dns: settings.dns,
       hostGatewayIp,

@@ -34,6 +34,7 @@ import type { VmSettingsFile } from '../common/vm-settings.js';
 import { ensureHostKey } from './keys.js';
 import { guestArch, hostArch, vmPaths, type GuestArch, type VmPaths } from './paths.js';
 import { accelCandidates, qemuArgv, type Accel, type HostPlatform, type SharedFolder } from './qemu/argv.js';
+import { HostForwards } from './qemu/hostfwd.js';
 import { QmpClient } from './qemu/qmp.js';
 import { explainQemuExit } from './qemu/exit-reason.js';
 import { requireQemu } from './qemu/binaries.js';
@@ -342,6 +343,7 @@ export class Machine {
   /** Follows the engine's published ports and opens each on the host. */
   private async startPortForwarding(): Promise<void> {
     this.ports = new PortForwarder({
+      uplink: new HostForwards(this.paths.qmp),
       openTcp: (ip, port, fromIp, fromPort) => {
         const control = this.control;
         if (!control) return Promise.reject(new Error('no channel to the guest'));

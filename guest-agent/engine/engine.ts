@@ -49,6 +49,8 @@ export interface EngineOptions {
   bip?: string;
   iptables?: boolean;
   userlandProxy?: boolean;
+  /** See NetworkServiceOptions.forwardIface. */
+  forwardIface?: string;
   /** Registries reached without TLS verification or over plain HTTP (hosts or CIDRs). */
   insecureRegistries?: string[];
   /** Resolvers the embedded DNS forwards to (dockerd's --dns); default: the host's. */
@@ -167,6 +169,7 @@ export class Engine {
         bip: opts.bip,
         iptables: opts.iptables,
         userlandProxy: opts.userlandProxy,
+        forwardIface: opts.forwardIface,
         dns: opts.dns,
         hostGatewayIp: opts.hostGatewayIp,
         spareNetnsDir: path.join(paths.execRoot, 'netns-spare'),

@@ -52,12 +52,15 @@ for port in /sys/class/virtio-ports/*; do
   [ -f "$port/name" ] && ln -sf "/dev/${port##*/}" "/dev/virtio-ports/$(cat "$port/name")"
 done
 
-# QEMU user-mode networking: fixed addresses, no DHCP round trip.
+# QEMU user-mode networking: fixed addresses, no DHCP round trip. The host forwards published
+# ports to 10.0.2.15 (vm/ports/port-forwarder.ts); the engine delivers them (--forward-iface).
 ip link set lo up
+ENGINE_UPLINK=
 if ip link show eth0 >/dev/null 2>&1; then
   ip link set eth0 up
   ip addr add 10.0.2.15/24 dev eth0
   ip route add default via 10.0.2.2
+  ENGINE_UPLINK="--forward-iface eth0"
 fi
 
 # The persistent data disk (the virtio disk with serial berth-data; vm/qemu/argv.ts):
@@ -164,7 +167,7 @@ control_sup=$!
 # The engine socket is root:berth 0660: members of berth (and root) may use it, nobody else.
 grep -q '^berth:' /etc/group 2>/dev/null || echo 'berth:x:990:' >>/etc/group
 supervise engine /usr/bin/node /opt/berth/bin/berth-engine -H unix://$ENGINE_SOCKET \
-  --data-root $DATA_ROOT --exec-root $EXEC_ROOT --pidfile $EXEC_ROOT/berth-engine.pid $ENGINE_CONFIG
+  --data-root $DATA_ROOT --exec-root $EXEC_ROOT --pidfile $EXEC_ROOT/berth-engine.pid $ENGINE_CONFIG $ENGINE_UPLINK
 engine_sup=$!
 say "engine started at $(uptime_s) s"
 

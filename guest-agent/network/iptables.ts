@@ -62,8 +62,12 @@ export function jumpRules(userlandProxy: boolean): Array<{ table: Table; chain: 
   ];
 }
 
-/** The content of Berth's chains for `iptables-restore --noflush` (declaring a chain flushes it). */
-export function renderRules(state: RuleState, userlandProxy: boolean): string {
+/**
+ * The content of Berth's chains for `iptables-restore --noflush` (declaring a chain flushes it).
+ * forwardIface: an interface whose arrivals at a published host port reach the container whatever
+ * host address the port was published on (the VM's uplink, where the user's machine forwards ports).
+ */
+export function renderRules(state: RuleState, userlandProxy: boolean, forwardIface?: string): string {
   const f: string[] = ['*filter', ...CHAINS.filter.map((c) => `:${c} - [0:0]`)];
   f.push('-A BERTH-FORWARD -j BERTH-ISOLATION-STAGE-1');
   for (const n of state.networks) {
@@ -118,6 +122,15 @@ export function renderRules(state: RuleState, userlandProxy: boolean): string {
       );
     }
   }
+  // After every publication's own rule: on that interface a port published on one address (127.0.0.1)
+  // is reached at the interface's own. The first of two publications of one port on two addresses wins.
+  if (forwardIface) {
+    for (const m of state.mappings.filter((x) => x.hostIp !== '0.0.0.0')) {
+      nat.push(
+        `-A BERTH -i ${forwardIface} -p ${m.proto} -m ${m.proto} --dport ${m.hostPort} -j DNAT --to-destination ${m.containerIp}:${m.containerPort}`,
+      );
+    }
+  }
   nat.push('COMMIT');
   return [...f, ...nat].join('\n') + '\n';
 }
@@ -132,7 +145,10 @@ function splitRule(line: string): string[] {
 const OUR_CHAINS = new Set<string>([...CHAINS.filter, ...CHAINS.nat]);
 
 export class Iptables {
-  constructor(private readonly userlandProxy: boolean) {}
+  constructor(
+    private readonly userlandProxy: boolean,
+    private readonly forwardIface?: string,
+  ) {}
 
   /** Removes whatever Berth left (a crashed engine's rules), then makes the chains and jumps. */
   async setup(): Promise<void> {
@@ -145,7 +161,9 @@ export class Iptables {
   }
 
   async apply(state: RuleState): Promise<void> {
-    await run('iptables-restore', ['-w', '--noflush'], { input: renderRules(state, this.userlandProxy) });
+    await run('iptables-restore', ['-w', '--noflush'], {
+      input: renderRules(state, this.userlandProxy, this.forwardIface),
+    });
   }
 
   /** Deletes the jumps into Berth's chains and the chains themselves. */

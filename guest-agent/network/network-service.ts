@@ -184,6 +184,7 @@ export class NetworkService {
   private readonly bip: string;
   private readonly useIptables: boolean;
   private readonly userlandProxy: boolean;
+  private readonly forwardIface?: string;
   private readonly hostGateway?: string;
   private readonly dns: EmbeddedDns;
   private readonly records = new Map<string, NetworkRecord>();
@@ -219,6 +220,7 @@ export class NetworkService {
     this.bip = opts.bip ?? DEFAULT_BIP;
     this.useIptables = opts.iptables ?? true;
     this.userlandProxy = opts.userlandProxy ?? true;
+    this.forwardIface = opts.forwardIface;
     this.hostGateway = opts.hostGatewayIp;
     this.spareDir = opts.spareNetnsDir;
     this.dns = new EmbeddedDns({
@@ -279,7 +281,7 @@ export class NetworkService {
       );
     }
     if (this.useIptables) {
-      this.iptables = new Iptables(this.userlandProxy);
+      this.iptables = new Iptables(this.userlandProxy, this.forwardIface);
       try {
         await this.iptables.setup();
       } catch (err) {

@@ -94,6 +94,11 @@ export interface NetworkServiceOptions {
   iptables?: boolean;
   /** Forward published ports with the in-process proxy too; default true. */
   userlandProxy?: boolean;
+  /**
+   * Connections arriving on this interface at a published port reach its container, whatever host
+   * address it was published on: the VM's uplink, where the user's machine forwards published ports.
+   */
+  forwardIface?: string;
   /** Resolvers the embedded DNS forwards to (dockerd's --dns); default: the host's resolv.conf. */
   dns?: string[];
   /** The address `host-gateway` stands for in --add-host; default: the default bridge's gateway. */

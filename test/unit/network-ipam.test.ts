@@ -164,3 +164,30 @@ test('rendered rules: masquerade and isolation per network, DNAT per mapping, no
   assert.equal(outputJump(true), '! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j BERTH');
   assert.equal(outputJump(false), '-m addrtype --dst-type LOCAL -j BERTH');
 });
+
+test('rendered rules: on the forward interface a port published on one address is reached at any', () => {
+  const mapping = (hostIp: string, hostPort: number, containerIp: string) => ({
+    proto: 'tcp' as const,
+    hostIp,
+    hostPort,
+    containerIp,
+    containerPort: 80,
+    bridge: 'berth0',
+  });
+  const state = {
+    networks: [],
+    mappings: [mapping('127.0.0.1', 8080, '172.17.0.2'), mapping('0.0.0.0', 8081, '172.17.0.3')],
+  };
+  const lines = renderRules(state, true, 'eth0').split('\n');
+  assert.ok(
+    lines.includes('-A BERTH -i eth0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80'),
+  );
+  // 0.0.0.0's own rule already takes every interface.
+  assert.ok(!lines.some((l) => l.includes('-i eth0') && l.includes('--dport 8081')));
+  // After the publications' own rules: they keep their addresses everywhere else.
+  const own = lines.indexOf(
+    '-A BERTH -d 127.0.0.1/32 ! -i berth0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80',
+  );
+  assert.ok(own >= 0 && own < lines.findIndex((l) => l.includes('-i eth0')));
+  assert.ok(!renderRules(state, true).includes('eth0'), 'nothing without the option');
+});

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import {
   PortForwarder,
   guestTargetAddress,
+  type UplinkForward,
   hostBindAddress,
   type OpenTcp,
 } from '../../vm/ports/port-forwarder.js';
@@ -76,9 +77,9 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function request(port: number, payload: string): Promise<string> {
+function request(port: number, payload: string, host = '127.0.0.1'): Promise<string> {
   return new Promise((resolve, reject) => {
-    const c = net.connect(port, '127.0.0.1');
+    const c = net.connect(port, host);
     let out = '';
     c.on('data', (d) => (out += d.toString()));
     c.on('end', () => resolve(out));
@@ -205,4 +206,96 @@ test('forwarder: a UDP publication binds the host port and frees it on unpublish
     again.bind(port, '127.0.0.1', resolve);
   });
   again.close();
+});
+
+test("forwarder: QEMU's uplink takes a TCP port on one IPv4 address; a port on two, IPv6 and a refusal are tunnelled", async (t) => {
+  // The "guest": an upper-casing echo server, as above. The uplink stands in for QEMU's hostfwd
+  // (test/vm/hostfwd.test.ts drives the real one): it records its rules and refuses a port it is told to.
+  const guest = net.createServer({ allowHalfOpen: true }, (s) => {
+    let data = '';
+    s.on('data', (d) => (data += d.toString()));
+    s.on('end', () => s.end(data.toUpperCase()));
+  });
+  await new Promise<void>((r) => guest.listen(0, '127.0.0.1', r));
+  t.after(() => guest.close());
+  const guestPort = (guest.address() as AddressInfo).port;
+  const tunnelled: string[] = [];
+  const calls: string[] = [];
+  // As QEMU: a rule holds the host port (a connection is taken and, with no guest here, dropped),
+  // a taken port is refused, and a removal lets the port go a little later.
+  const held = new Map<string, net.Server>();
+  const uplink: UplinkForward = {
+    add: async (_proto, bind, port) => {
+      calls.push(`add ${bind}:${port}`);
+      const server = net.createServer((c) => c.destroy());
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', () => reject(new Error(`Could not set up host forwarding rule`)));
+        server.listen(port, bind, resolve);
+      });
+      held.set(`${bind}:${port}`, server);
+    },
+    remove: async (_proto, bind, port) => {
+      calls.push(`remove ${bind}:${port}`);
+      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => held.get(`${bind}:${port}`)?.close(r));
+      held.delete(`${bind}:${port}`);
+    },
+  };
+  const reports: string[] = [];
+  const fwd = new PortForwarder({
+    uplink,
+    openTcp: (ip, port) => {
+      tunnelled.push(`${ip}:${port}`);
+      return Promise.resolve(net.connect({ host: '127.0.0.1', port: guestPort, allowHalfOpen: true }));
+    },
+    openUdp: () => Promise.reject(new Error('unused')),
+    loopbackOnly: false,
+    report: (m) => reports.push(m),
+    onChange: () => {},
+  });
+  t.after(() => fwd.close());
+
+  const port = await freePort();
+  const on = (hostIp: string) =>
+    ({ containerId: 'c1', proto: 'tcp', hostIp, hostPort: port, containerPort: 80 }) as const;
+  fwd.apply({ action: 'publish', ...on('127.0.0.1') });
+  await waitFor(() => fwd.summary().forwarded.length === 1);
+  assert.deepEqual(calls, [`add 127.0.0.1:${port}`]);
+  assert.deepEqual(fwd.summary().forwarded, [`127.0.0.1:${port}/tcp`]);
+  assert.equal(await request(port, 'x').catch(() => ''), '');
+  assert.deepEqual(tunnelled, [], 'not a tunnel: QEMU has the port');
+
+  // The same port on a second address: the uplink cannot tell them apart, so both are tunnelled.
+  fwd.apply({ action: 'publish', ...on('127.0.0.2') });
+  await waitFor(() => fwd.summary().forwarded.length === 2);
+  assert.deepEqual(calls, [`add 127.0.0.1:${port}`, `remove 127.0.0.1:${port}`]);
+  assert.equal(await request(port, 'one', '127.0.0.1'), 'ONE');
+  assert.equal(await request(port, 'two', '127.0.0.2'), 'TWO');
+  assert.deepEqual(tunnelled.sort(), [`127.0.0.1:${port}`, `127.0.0.2:${port}`]);
+  fwd.apply({ action: 'unpublish', ...on('127.0.0.1') });
+  fwd.apply({ action: 'unpublish', ...on('127.0.0.2') });
+  assert.equal(calls.length, 2, "tunnelled ports are not the uplink's to remove");
+
+  // IPv6 is tunnelled (QEMU's hostfwd takes IPv4 only); unpublishing an uplink port removes its rule.
+  const v6 = { containerId: 'c2', proto: 'tcp', hostIp: '::', hostPort: port, containerPort: 80 } as const;
+  fwd.apply({ action: 'publish', ...v6 });
+  await waitFor(() => fwd.summary().forwarded.length === 1);
+  assert.equal(calls.length, 2);
+  fwd.apply({ action: 'unpublish', ...v6 });
+  fwd.apply({ action: 'publish', ...on('0.0.0.0') });
+  await waitFor(() => fwd.summary().forwarded.length === 1);
+  fwd.apply({ action: 'unpublish', ...on('0.0.0.0') });
+  assert.deepEqual(calls.slice(2), [`add 0.0.0.0:${port}`, `remove 0.0.0.0:${port}`]);
+
+  // Refused by QEMU (here: the port is taken on the host): the tunnel's listener reports why, in the host's words.
+  const taken = net.createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+  t.after(() => taken.close());
+  const takenPort = (taken.address() as AddressInfo).port;
+  fwd.apply({ action: 'publish', ...on('127.0.0.1'), hostPort: takenPort });
+  await waitFor(() => reports.length === 1);
+  assert.match(
+    reports[0],
+    new RegExp(`127\\.0\\.0\\.1:${takenPort}/tcp: not forwarded to the host: the port is already in use`),
+  );
 });

@@ -4,6 +4,9 @@ import type { GuestArch } from '../paths.js';
 import type { ShareType } from '../shares/shares.js';
 import { CONTROL_PORT_NAME, KERNEL_CMDLINE_MAX } from '../../common/control.js';
 
+/** The user-mode network's id: host forwarding rules name it (hostfwd.ts). */
+export const USER_NETDEV_ID = 'net0';
+
 export type Accel = 'hvf' | 'whpx' | 'kvm' | 'tcg';
 export type HostPlatform = 'darwin' | 'win32' | 'linux';
 
@@ -173,11 +176,11 @@ export function qemuArgv(c: VmConfig): string[] {
           'virtio-blk-pci,drive=root,serial=berth-root',
         ]
       : []),
-    // User-mode networking only: the guest reaches out through QEMU; nothing is forwarded in.
+    // User-mode networking: the guest reaches out through QEMU; published TCP ports come in (hostfwd.ts).
     '-netdev',
-    'user,id=net0',
+    `user,id=${USER_NETDEV_ID}`,
     '-device',
-    'virtio-net-pci,netdev=net0,romfile=', // no iPXE option ROM: the kernel is loaded directly
+    `virtio-net-pci,netdev=${USER_NETDEV_ID},romfile=`, // no iPXE option ROM: the kernel is loaded directly
     // The host↔guest channel: a virtio-serial port backed by a unix socket QEMU listens on.
     '-device',
     'virtio-serial-pci',
