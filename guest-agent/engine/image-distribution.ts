@@ -17,9 +17,9 @@ import { EngineError, invalid, notFound } from '../errors.js';
 import { log } from '../util/logger.js';
 import { shortId } from '../util/ids.js';
 import type { ImageStore, OpenedImage } from '../storage/image-store.js';
-import type { StagedLayer } from '../storage/layer-stage.js';
+import type { StageCompression, StagedLayer } from '../storage/layer-stage.js';
 import { validateConfig } from '../storage/archive-load.js';
-import { createLayerGunzip, detectCompression } from '../storage/layer-unpack.js';
+import { detectCompression } from '../storage/layer-unpack.js';
 import { MEDIA_TYPES, type ImageConfig } from '../storage/image-types.js';
 import {
   DEFAULT_DOMAIN,
@@ -86,6 +86,8 @@ export interface ImageDistributionDeps {
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 const CONCURRENT_DOWNLOADS = 3;
 const CONCURRENT_UPLOADS = 5;
+/** A layer's bytes are passed on from the download in batches of about this many. */
+const PASS_ON_BYTES = 1024 * 1024;
 /** Progress lines for one transfer at most this often (and always at its end). */
 const PROGRESS_INTERVAL_MS = 100;
 
@@ -389,8 +391,11 @@ export class ImageDistribution {
     const hash = createHash('sha256');
     const bar = byteProgress(opts.progress, id, 'Downloading', layer.size);
     let received = 0;
-    const verified = new PassThrough();
-    const verify = new Transform({
+    // The socket's 64 KiB reads are passed on in batches of about a MiB: everything after this (the
+    // staging's streams, the posts to its worker, the decompressor) then runs a sixteenth as often.
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
+    const verified = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         received += chunk.length;
         if (received > layer.size) {
@@ -403,29 +408,37 @@ export class ImageDistribution {
         }
         hash.update(chunk);
         bar.add(chunk.length);
-        cb(null, chunk);
+        batch.push(chunk);
+        batchBytes += chunk.length;
+        if (batchBytes >= PASS_ON_BYTES) {
+          const out = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batchBytes);
+          batch = [];
+          batchBytes = 0;
+          cb(null, out);
+        } else cb();
+      },
+      flush(cb) {
+        cb(null, batchBytes > 0 ? Buffer.concat(batch, batchBytes) : undefined);
       },
     });
-    const downloaded = pipeline(res.body, verify, verified);
+    const downloaded = pipeline(res.body, verified);
     downloaded.catch(() => undefined); // awaited below
     let digestOk: boolean | undefined;
     const checkDigest = () =>
       (digestOk ??= received === layer.size && `sha256:${hash.digest('hex')}` === layer.digest);
     // The compression shows in the first bytes; they are put back for the decompressor.
     const head = await peek(verified, 6);
-    const decompressor = this.decompressorFor(detectCompression(head), id);
-    const tarStream = new PassThrough();
+    const compression = this.compressionOf(detectCompression(head), id);
+    // The staging (which decompresses) reads its own stream: it may be destroyed while the download runs on.
+    const layerStream = new PassThrough({ highWaterMark: PASS_ON_BYTES });
     // Its reader may not be listening yet when it fails: the failure stays on the stream for it.
-    tarStream.on('error', () => undefined);
-    // Plain pipes, not pipeline(): a failure downstream must leave the download running (see below).
-    if (decompressor) {
-      decompressor.on('error', (err) => tarStream.destroy(err));
-      verified.pipe(decompressor).pipe(tarStream);
-    } else verified.pipe(tarStream);
-    downloaded.catch((err: Error) => tarStream.destroy(err));
+    layerStream.on('error', () => undefined);
+    // A plain pipe, not pipeline(): a failure downstream must leave the download running (see below).
+    verified.pipe(layerStream);
+    downloaded.catch((err: Error) => layerStream.destroy(err));
     let staged: StagedLayer;
     try {
-      staged = await this.deps.store.stageLayer(tarStream, work, layer.size);
+      staged = await this.deps.store.stageLayer(layerStream, work, layer.size, compression);
     } catch (err) {
       // Content that is not what the registry promised shows first as a bad gzip or tar: read the rest
       // (never more than the declared size) to tell a lying registry from a broken image.
@@ -455,15 +468,12 @@ export class ImageDistribution {
     return staged;
   }
 
-  private decompressorFor(
-    compression: ReturnType<typeof detectCompression>,
-    id: string,
-  ): Transform | undefined {
+  /** The compression staging is to undo, or why this engine refuses the layer. */
+  private compressionOf(compression: ReturnType<typeof detectCompression>, id: string): StageCompression {
     switch (compression) {
       case 'none':
-        return undefined;
       case 'gzip':
-        return createLayerGunzip();
+        return compression;
       case 'zstd':
         if (!zstdDecompress) {
           throw new EngineError(
@@ -471,7 +481,7 @@ export class ImageDistribution {
             `layer ${id} is zstd-compressed, which this engine cannot decompress (Node.js ${process.version} has no zstd in its zlib)`,
           );
         }
-        return zstdDecompress();
+        return compression;
       default:
         throw invalid(
           `layer ${id} is ${compression}-compressed, which registries do not serve and this engine does not accept`,

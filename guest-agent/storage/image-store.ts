@@ -32,7 +32,13 @@ import {
   hashToFile,
   unpackLayer,
 } from './layer-unpack.js';
-import { stageLayer, type LayerMarker, type StagedLayer } from './layer-stage.js';
+import {
+  decompressedLayer,
+  stageLayer,
+  type LayerMarker,
+  type StageCompression,
+  type StagedLayer,
+} from './layer-stage.js';
 import { stageLayerOnWorker, WORKER_MIN_BYTES } from './layer-stage-client.js';
 import { readArchive, spoolArchive, validateConfig, type ArchiveFiles } from './archive-load.js';
 import { writeArchive, type SaveImage } from './archive-save.js';
@@ -523,14 +529,20 @@ export class ImageStore {
   }
 
   /**
-   * Unpack an uncompressed layer tar into a new dir under workDir while keeping the tar and hashing it (see
-   * layer-stage.ts). A layer known to be large (sizeHint, its bytes) is unpacked on a worker thread, beside
-   * the download, which then has the engine's thread to itself.
+   * Unpack a layer (its bytes compressed as `compression` says) into a new dir under workDir while keeping
+   * its uncompressed tar and hashing it (see layer-stage.ts). A layer known to be large (sizeHint, its
+   * bytes) is decompressed and unpacked on a worker thread, beside the download, which then has the engine's
+   * thread to itself.
    */
-  stageLayer(tarStream: NodeJS.ReadableStream, workDir: string, sizeHint = 0): Promise<StagedLayer> {
+  stageLayer(
+    layerStream: NodeJS.ReadableStream,
+    workDir: string,
+    sizeHint = 0,
+    compression: StageCompression = 'none',
+  ): Promise<StagedLayer> {
     return sizeHint >= WORKER_MIN_BYTES
-      ? stageLayerOnWorker(tarStream, workDir)
-      : stageLayer(tarStream, workDir);
+      ? stageLayerOnWorker(layerStream, workDir, compression)
+      : stageLayer(decompressedLayer(layerStream, compression), workDir);
   }
 
   /** Point a name@digest reference at one image (it moves if another image had it). */

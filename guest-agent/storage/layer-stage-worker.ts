@@ -1,20 +1,23 @@
 // A worker thread that stages one layer (layer-stage.ts) from the chunks the
 // engine's thread posts to it. Built as its own bundle (dist/berth-stage-layer.mjs).
 //
-// Messages in: {type:'chunk', chunk} …, then {type:'end'}. Out: {type:'credit'}
-// each time it can take one more chunk (so at most a few MiB wait in between),
-// then {type:'done', staged} or {type:'error', error}.
+// Messages in: {type:'chunk', chunk} …, then {type:'end'}: the layer's bytes as
+// downloaded (compressed as workerData says; they are decompressed here, off the
+// engine's thread). Out: {type:'credit'} each time it can take one more chunk (so
+// at most a few MiB wait in between), then {type:'done', staged} or
+// {type:'error', error}.
 import { parentPort, workerData } from 'node:worker_threads';
 import { Readable } from 'node:stream';
 import { EngineError } from '../errors.js';
 import { setIdMaps, type IdMaps } from '../util/id-map.js';
-import { stageLayer } from './layer-stage.js';
+import { decompressedLayer, stageLayer, type StageCompression } from './layer-stage.js';
 
 /** Chunks posted before the first is asked for: the download runs this far ahead of the unpacking. */
 export const INITIAL_CREDIT = 4;
 
 export interface StageWorkerData {
   workDir: string;
+  compression: StageCompression;
   idMaps: IdMaps | undefined;
 }
 
@@ -27,7 +30,7 @@ export interface PostedError {
 
 const port = parentPort;
 if (port) {
-  const { workDir, idMaps } = workerData as StageWorkerData;
+  const { workDir, compression, idMaps } = workerData as StageWorkerData;
   setIdMaps(idMaps);
   const input = new Readable({
     highWaterMark: 1024 * 1024,
@@ -40,13 +43,15 @@ if (port) {
     else input.push(null);
   });
   for (let i = 0; i < INITIAL_CREDIT; i++) port.postMessage({ type: 'credit' });
-  stageLayer(input, workDir).then(
-    (staged) => port.postMessage({ type: 'done', staged }),
-    (err: unknown) => {
-      const e = err as Error & { code?: string };
-      const posted: PostedError = { message: e?.message ?? String(err), code: e?.code };
-      if (err instanceof EngineError) posted.kind = err.kind;
-      port.postMessage({ type: 'error', error: posted });
-    },
-  );
+  Promise.resolve()
+    .then(() => stageLayer(decompressedLayer(input, compression), workDir))
+    .then(
+      (staged) => port.postMessage({ type: 'done', staged }),
+      (err: unknown) => {
+        const e = err as Error & { code?: string };
+        const posted: PostedError = { message: e?.message ?? String(err), code: e?.code };
+        if (err instanceof EngineError) posted.kind = err.kind;
+        port.postMessage({ type: 'error', error: posted });
+      },
+    );
 }

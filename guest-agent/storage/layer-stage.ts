@@ -1,12 +1,36 @@
-// Staging a layer: its uncompressed tar is unpacked into a new directory under a
-// work dir, kept as layer.tar and hashed, in one pass over the data. The caller
-// checks the diff_id against the image config before the store takes it.
+// Staging a layer: its tar (decompressed here when it comes compressed) is
+// unpacked into a new directory under a work dir, kept as layer.tar and hashed,
+// in one pass over the data. The caller checks the diff_id against the image
+// config before the store takes it.
 import { createHash } from 'node:crypto';
 import { promises as fs, constants as fsc } from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { pipeline, Readable, type Transform } from 'node:stream';
+import zlib from 'node:zlib';
 import { writeJsonAtomic } from '../../common/atomic-file.js';
-import { unpackLayer, WriteBatcher } from './layer-unpack.js';
+import { createLayerGunzip, unpackLayer, WriteBatcher } from './layer-unpack.js';
+
+/** How the bytes handed to staging are compressed (the caller has checked they can be decompressed). */
+export type StageCompression = 'none' | 'gzip' | 'zstd';
+
+const zstdDecompress = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
+
+/** The tar inside a layer's bytes: their decompressor's output, failing with their failure or its own. */
+export function decompressedLayer(
+  input: NodeJS.ReadableStream,
+  compression: StageCompression,
+): NodeJS.ReadableStream {
+  if (compression === 'none') return input;
+  let decompressor: Transform;
+  if (compression === 'gzip') decompressor = createLayerGunzip();
+  else if (zstdDecompress) decompressor = zstdDecompress();
+  else throw new Error(`this Node.js (${process.version}) cannot decompress zstd`);
+  // A failure of either destroys the decompressor with it. zlib may fail after pipeline() is done with it (a
+  // truncated stream shows at its end): the error stays on the stream for its reader, who may be gone.
+  decompressor.on('error', () => undefined);
+  pipeline(input, decompressor, () => undefined);
+  return decompressor;
+}
 
 /** A layer unpacked into a work dir, not yet part of the store. */
 export interface StagedLayer {

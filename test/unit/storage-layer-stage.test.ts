@@ -7,10 +7,10 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { EngineError } from '../../guest-agent/errors.js';
-import { stageLayer } from '../../guest-agent/storage/layer-stage.js';
+import { decompressedLayer, stageLayer } from '../../guest-agent/storage/layer-stage.js';
 import { stageLayerOnWorker } from '../../guest-agent/storage/layer-stage-client.js';
 import { setIdMaps } from '../../guest-agent/util/id-map.js';
-import { makeTar, sha256, streamOf, tempRoot } from './storage-fixtures.js';
+import { gzip, makeTar, sha256, streamOf, tempRoot } from './storage-fixtures.js';
 
 /** Every entry under dir: its path, type, mode, owner, content hash, and time if the tar gave one (app/). */
 async function describeTree(dir: string): Promise<string[]> {
@@ -87,4 +87,71 @@ test('with --userns-remap the worker writes the host ids', async (t) => {
   const staged = await stageLayerOnWorker(streamOf(layer), dir);
   const st = await fs.lstat(path.join(staged.dir, 'diff/owned'));
   assert.deepEqual([st.uid, st.gid], [100005, 100006]);
+});
+
+test('a gzip layer is decompressed where it is staged: on the worker as on the engine thread', async (t) => {
+  const { dir, cleanup } = await tempRoot();
+  t.after(cleanup);
+  const big = randomBytes(6 * 1024 * 1024);
+  const layer = await makeTar([
+    { path: 'app/', type: 'dir', mode: 0o750 },
+    { path: 'app/big.bin', content: big, mode: 0o640 },
+    { path: 'app/run', content: '#!/bin/sh\n', mode: 0o755 },
+  ]);
+  const compressed = gzip(layer);
+  await fs.mkdir(path.join(dir, 'a'));
+  await fs.mkdir(path.join(dir, 'b'));
+  const here = await stageLayer(decompressedLayer(streamOf(compressed), 'gzip'), path.join(dir, 'a'));
+  // In socket-sized pieces, as a download delivers them: the worker gets them in batches.
+  const pieces = (async function* () {
+    for (let at = 0; at < compressed.length; at += 64 * 1024) yield compressed.subarray(at, at + 64 * 1024);
+  })();
+  const there = await stageLayerOnWorker(
+    pieces as unknown as NodeJS.ReadableStream,
+    path.join(dir, 'b'),
+    'gzip',
+  );
+  assert.equal(here.diffId, sha256(layer));
+  assert.equal(there.diffId, sha256(layer));
+  assert.ok((await fs.readFile(there.blob)).equals(layer), 'layer.tar is the uncompressed tar');
+  assert.deepEqual(await describeTree(there.dir), await describeTree(here.dir));
+  assert.ok((await fs.readFile(path.join(there.dir, 'diff/app/big.bin'))).equals(big));
+});
+
+test('a corrupt or truncated gzip layer is refused as invalid, on the worker and on the engine thread', async (t) => {
+  const { dir, cleanup } = await tempRoot();
+  t.after(cleanup);
+  const compressed = gzip(await makeTar([{ path: 'f', content: randomBytes(5 * 1024 * 1024) }]));
+  const corrupt = Buffer.from(compressed);
+  corrupt[corrupt.length - 5]! ^= 0xff; // the trailer's checksum
+  const truncated = compressed.subarray(0, compressed.length - 7);
+  const small = gzip(await makeTar([{ path: 'f', content: 'x\n' }]));
+  const smallTruncated = small.subarray(0, small.length - 7);
+  // zlib reports a truncated stream at its end, after the pipe into it is done: that error must not escape.
+  const uncaught: unknown[] = [];
+  const onUncaught = (err: unknown) => uncaught.push(err);
+  process.on('uncaughtException', onUncaught);
+  t.after(() => process.off('uncaughtException', onUncaught));
+  let n = 0;
+  for (const [what, bytes, message] of [
+    ['corrupt', corrupt, /not a valid tar archive: incorrect data check/],
+    ['truncated', truncated, /not a valid tar archive: unexpected end of file/],
+    ['small and truncated', smallTruncated, /not a valid tar archive: unexpected end of file/],
+  ] as const) {
+    for (const onWorker of [false, true]) {
+      const work = path.join(dir, String(n++));
+      await fs.mkdir(work);
+      const staging = onWorker
+        ? stageLayerOnWorker(streamOf(bytes), work, 'gzip')
+        : stageLayer(decompressedLayer(streamOf(bytes), 'gzip'), work);
+      await assert.rejects(staging, (err: unknown) => {
+        assert.ok(err instanceof EngineError, `${what}, worker ${onWorker}: ${String(err)}`);
+        assert.equal(err.kind, 'invalid');
+        assert.match(err.message, message);
+        return true;
+      });
+    }
+  }
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(uncaught, []);
 });
