@@ -11,6 +11,7 @@ import {
   CONTROL_COMMANDS,
   DAEMON_CONFIG_PARAM,
   GUEST_CONTROL_SOCKET,
+  GUEST_ENGINE_SOCKET,
 } from '../common/control.js';
 import { engineDaemonConfig } from '../common/settings.js';
 import { ControlClient, channelAlgorithms } from './channel/control-client.js';
@@ -324,7 +325,12 @@ export class Machine {
       throw err;
     }
     this.control.onClose(() => void this.onControlClosed());
-    this.forwarder = new EngineSocketForwarder(this.paths.engineSocket, () => this.control);
+    this.forwarder = new EngineSocketForwarder(
+      this.paths.engineSocket,
+      () => this.control,
+      GUEST_ENGINE_SOCKET,
+      true,
+    );
     await this.forwarder.listen();
     while (!(await pingEngine(this.paths.engineSocket))) {
       if (!alive()) throw new Error(exitReason);
