@@ -10,6 +10,10 @@ import path from 'node:path';
 import type { ResultPromise } from 'execa';
 import { run, spawnProcess } from '../../guest-agent/util/subprocess.js';
 import { recordForSweep } from './leftovers.js';
+import { freePort } from './free-port.js';
+
+/** A port nobody listens on (for the "unreachable registry" case). */
+export { freePort };
 
 export interface TestRegistry {
   /** "127.0.0.1:<port>", as image references name it. */
@@ -24,15 +28,6 @@ export interface TestRegistry {
 export interface RegistryAuth {
   htpasswd?: { username: string; password: string };
   token?: TokenServer;
-}
-
-/** A port nobody listens on (for the "unreachable registry" case). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 async function waitForHttp(

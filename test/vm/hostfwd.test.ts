@@ -7,21 +7,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, promises as fs } from 'node:fs';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { USER_NETDEV_ID } from '../../vm/qemu/argv.js';
 import { HostForwards, hostfwdFailure } from '../../vm/qemu/hostfwd.js';
 import { QmpClient } from '../../vm/qemu/qmp.js';
 import { recordForSweep } from '../helpers/leftovers.js';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+import { freePort } from '../helpers/free-port.js';
 
 /** Whether something accepts TCP connections at 127.0.0.1:port. */
 function listening(port: number): Promise<boolean> {

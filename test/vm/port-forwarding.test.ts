@@ -15,6 +15,7 @@ import {
   type OpenTcp,
 } from '../../vm/ports/port-forwarder.js';
 import { diffPublications, publicationsOf } from '../../vm/ports/published-ports.js';
+import { freePort } from '../helpers/free-port.js';
 
 test('publications: running containers with a host port, tcp and udp', () => {
   const pubs = publicationsOf([
@@ -67,15 +68,6 @@ test('addresses: loopback stays loopback; 0.0.0.0 is every interface unless loop
   assert.equal(guestTargetAddress('::'), '::1');
   assert.equal(guestTargetAddress('127.0.0.1'), '127.0.0.1');
 });
-
-/** A free port on 127.0.0.1 (bound, read, released). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function request(port: number, payload: string, host = '127.0.0.1'): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -7,8 +7,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, promises as fs } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { run } from '../../guest-agent/util/subprocess.js';
@@ -17,6 +15,7 @@ import { docker } from '../helpers/docker.js';
 import { assertVersionLoadAndRun } from '../helpers/engine-basics.js';
 import { recordForSweep } from '../helpers/leftovers.js';
 import { VM_TEST_CACHE } from '../fixtures/vm-image.js';
+import { freePort } from '../helpers/free-port.js';
 
 const repoRoot = path.join(import.meta.dirname, '..', '..');
 
@@ -28,15 +27,6 @@ async function until<T>(get: () => Promise<T>, cond: (v: T) => boolean, ms = 90_
     if (cond(v) || Date.now() > deadline) return v;
     await new Promise((r) => setTimeout(r, 500));
   }
-}
-
-/** A port free on the host's loopback now (bound, read, released). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** GET http://127.0.0.1:PORT/: the status and body, or the error's code. */

@@ -14,6 +14,7 @@ import { docker } from '../helpers/docker.js';
 import { assertVersionLoadAndRun } from '../helpers/engine-basics.js';
 import { recordForSweep } from '../helpers/leftovers.js';
 import { VM_TEST_CACHE } from '../fixtures/vm-image.js';
+import { freePort } from '../helpers/free-port.js';
 
 const repoRoot = path.join(import.meta.dirname, '..', '..');
 
@@ -49,15 +50,6 @@ async function killLeftovers(home: string): Promise<void> {
       // already gone
     }
   }
-}
-
-/** A port free on the host's loopback now (bound, read, released). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** GET http://127.0.0.1:PORT/: the status and body, or the error's code. */
