@@ -152,7 +152,8 @@ test('list filters: name, label, driver, dangling; unknown filters are refused',
 
   assert.deepEqual(names({}), [anon.Name, 'alpha', 'beta'].sort());
   assert.deepEqual(names({ name: ['alp'] }), ['alpha'], 'name matches as a pattern');
-  assert.deepEqual(names({ name: ['^b.*a$'] }), ['beta']);
+  // ('t' is not a hex digit: the anonymous volume's random name never matches.)
+  assert.deepEqual(names({ name: ['^b.*ta$'] }), ['beta']);
   assert.deepEqual(names({ label: ['tier'] }), ['alpha', 'beta']);
   assert.deepEqual(names({ label: ['tier=db'] }), ['alpha']);
   assert.deepEqual(names({ label: ['tier=db', 'env=dev'] }), [], 'every label must match');
