@@ -24,6 +24,8 @@ export const DEBIAN_PACKAGES = [
   'docker-registry',
   'apache2-utils',
   'openssl',
+  // The engine's console-socket addon (guest-agent/native/console-socket.c).
+  'gcc',
   // The Berth VM: QEMU (TCG where there is no usable accelerator) and qemu-img for its disk.
   'qemu-system-x86',
   'qemu-utils',
@@ -202,6 +204,7 @@ export async function ensureBuilt(quiet) {
     ...BUILD_SOURCES.map((d) => newestMtime(join(repoRoot, d))),
     statSync(join(repoRoot, 'package-lock.json')).mtimeMs,
     statSync(join(repoRoot, 'scripts', 'build.mjs')).mtimeMs,
+    statSync(join(repoRoot, 'scripts', 'native-addon.mjs')).mtimeMs,
   );
   const stale = BUILD_ENTRIES.filter(({ entry, out }) => {
     if (!existsSync(join(repoRoot, entry))) return false;

@@ -1,9 +1,11 @@
 // Bundles the engine and the CLI into dist/ with esbuild: one ESM file each, so
 // they start fast and need nothing of tsx at run time. Native addons (and the
 // packages that load them) stay external and are loaded from node_modules.
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { TERMINAL_ADDON_OUT, TERMINAL_ADDON_SOURCE, nativeAddonArgs } from './native-addon.mjs';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -17,7 +19,19 @@ export const BUILD_ENTRIES = [
   // The desktop app's Electron main process and its window's preload (sandboxed preloads are CommonJS).
   { entry: 'main/electron/main.ts', out: 'dist/electron/main.mjs' },
   { entry: 'main/electron/preload.ts', out: 'dist/electron/preload.cjs', format: 'cjs' },
+  // Beside the engine's bundle: the receiving end of crun's --console-socket (a Node-API addon in C).
+  { entry: TERMINAL_ADDON_SOURCE, out: TERMINAL_ADDON_OUT, native: true },
 ];
+
+function buildNative(entry, out) {
+  const r = spawnSync('cc', nativeAddonArgs(join(repoRoot, entry), join(repoRoot, out)), {
+    encoding: 'utf8',
+  });
+  if (r.error || r.status !== 0)
+    throw new Error(
+      `cc could not build ${out} from ${entry}: ${r.error?.message ?? r.stderr.trim()} (apt-get install -y gcc)`,
+    );
+}
 
 /** Folders whose files end up in the bundles (bootstrap compares their mtimes with dist/). */
 export const BUILD_SOURCES = ['guest-agent', 'cli', 'compose', 'common', 'vm', 'main'];
@@ -53,9 +67,14 @@ export async function build({ quiet = false, renderer = true } = {}) {
   const esbuild = await import('esbuild');
   mkdirSync(join(repoRoot, 'dist'), { recursive: true });
   const built = [];
-  for (const { entry, out, format = 'esm' } of BUILD_ENTRIES) {
+  for (const { entry, out, format = 'esm', native } of BUILD_ENTRIES) {
     if (!existsSync(join(repoRoot, entry))) {
       console.warn(`build: ${entry} does not exist yet; ${out} not built`);
+      continue;
+    }
+    if (native) {
+      buildNative(entry, out);
+      built.push(out);
       continue;
     }
     await esbuild.build({

@@ -1,7 +1,7 @@
 // Drives an OCI runtime (runc or crun) for the engine. The engine is the parent of
 // a foreground `runc run` / `runc exec` per process: that runtime process holds the
-// container's stdio (pipes passed straight through, or with a tty a node-pty whose
-// other end runc copies to the container's own pty) and exits with its exit code.
+// container's stdio (pipes passed straight through; with a terminal, see
+// launchConsole and launchPty) and exits with its exit code.
 import { constants as osConstants } from 'node:os';
 import { promises as fs, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import { ociJson, type OciProcess, type OciResources, type OciSeccomp, type OciS
 import { SECCOMP_BPF_ANNOTATION, SeccompBpfCache } from './seccomp-bpf-cache.js';
 import { FifoPool, openStdioFifos, type StdioFifos } from './stdio-fifos.js';
 import { runcWording } from './crun-wording.js';
+import { listenForConsole, type Terminal } from './terminal.js';
 
 /**
  * How a runtime command line is run: the runtime binary itself, or a wrapper
@@ -68,6 +69,8 @@ interface Launched extends RuntimeProcess {
 const POLL_MS = 5;
 // A grandchild that inherited the pipes may keep them open after the runtime died.
 const DRAIN_TIMEOUT_MS = 500;
+/** After a terminal's process exited: how long its terminal may stay silent before it is closed. */
+const TERMINAL_IDLE_MS = 2000;
 const DEFAULT_COLS = 80;
 const DEFAULT_ROWS = 24;
 
@@ -396,7 +399,7 @@ export class OciRuntime {
     if ((await waitStarted(pidFile, proc.exited)) === 'started') {
       proc.containerPid = await readPidFile(pidFile);
       this.scheduleCopiedMountDrop(proc.pid);
-      return this.withInnerResize(proc, opts);
+      return proc;
     }
     throw await this.startFailure(id, proc, logFile, 'start', bundleDir);
   }
@@ -430,33 +433,13 @@ export class OciRuntime {
           await cleanup();
           return r;
         });
-        return this.withInnerResize({ ...proc, exited, containerPid: await readPidFile(pidFile) }, opts);
+        return { ...proc, exited, containerPid: await readPidFile(pidFile) };
       }
       throw await this.startFailure(id, proc, logFile, 'exec', processSpec.args[0]);
     } catch (err) {
       await cleanup();
       throw err;
     }
-  }
-
-  /**
-   * crun sizes the container's terminal once, from the spec, and does not pass
-   * on later resizes of its own (runc does, on SIGWINCH): so the engine sizes
-   * that terminal itself, through the process's stdin. The kernel then sends
-   * the process its SIGWINCH.
-   */
-  private withInnerResize<P extends RuntimeProcess>(proc: P, opts: StartOptions): P {
-    const pid = proc.containerPid;
-    if (this.name !== 'crun' || !opts.tty || !pid) return proc;
-    const outer = proc.resize;
-    proc.resize = (cols: number, rows: number) => {
-      outer(cols, rows);
-      if (!(cols > 0) || !(rows > 0)) return;
-      const tty = `/proc/${pid}/fd/0`;
-      const size = ['rows', String(Math.floor(rows)), 'cols', String(Math.floor(cols))];
-      void run('stty', ['-F', tty, ...size], { allowFailure: true, timeoutMs: 5000 }).catch(() => undefined);
-    };
-    return proc;
   }
 
   private async startFailure(
@@ -489,7 +472,10 @@ export class OciRuntime {
   }
 
   private async launch(args: string[], cwd: string, opts: StartOptions): Promise<Launched> {
-    if (opts.tty) return this.launchPty(await loadPty(), args, cwd, opts);
+    if (opts.tty)
+      return this.name === 'crun'
+        ? this.launchConsole(args, cwd, opts)
+        : this.launchPty(await loadPty(), args, cwd, opts);
     // crun hands its stdio to the container as they are: FIFOs, not node's sockets (stdio-fifos.ts).
     const fifos = this.name === 'crun' ? await openStdioFifos(this.fifos, opts.stdin) : undefined;
     try {
@@ -544,6 +530,99 @@ export class OciRuntime {
     };
   }
 
+  /**
+   * crun with a terminal: it sends the terminal's master over --console-socket and
+   * the engine reads it. (crun's own copy loop, with a terminal on its stdio,
+   * returns at the container's exit and drops the output it has not read yet.)
+   * The exit is reported once the output is read to its end.
+   */
+  private launchConsole(args: string[], cwd: string, opts: StartOptions): Launched {
+    const listener = listenForConsole(path.join(cwd, 'console.sock'));
+    // The option goes before the container id, the last argument of run and exec.
+    const cmd = this.command([
+      ...args.slice(0, -1),
+      '--console-socket',
+      listener.path,
+      args[args.length - 1],
+    ]);
+    const child = spawnChild(cmd.file, cmd.args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const runtimeOutput: Buffer[] = [];
+    child.stdout!.on('data', (c: Buffer) => runtimeOutput.push(c));
+    child.stderr!.on('data', (c: Buffer) => runtimeOutput.push(c));
+    const stdout = new PassThrough();
+    let terminal: Terminal | undefined;
+    let size = opts.cols && opts.rows ? { cols: opts.cols, rows: opts.rows } : undefined;
+    const input = opts.stdin ? new PassThrough() : null;
+    listener.received.then(
+      (t) => {
+        terminal = t;
+        if (size) t.resize(size.cols, size.rows);
+        t.output.pipe(stdout);
+        if (input) input.pipe(t.input());
+      },
+      (err: Error) => {
+        log.debug('no terminal from the runtime', { error: err.message });
+        stdout.end();
+      },
+    );
+    const runtimeExit = new Promise<number>((resolve) => {
+      child.once('exit', (code, signal) =>
+        resolve(code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1)),
+      );
+      child.once('error', (err) => {
+        log.error('runtime process failed', { runtime: this.name, error: err.message });
+        resolve(127);
+      });
+    });
+    const exited = runtimeExit.then(async (exitCode) => {
+      listener.cancel();
+      const t = await listener.received.catch(() => undefined);
+      if (t) {
+        // A background process may still hold the terminal: once nothing more comes
+        // for a while it is not waited for (output still flowing is read to the end).
+        let grace = setTimeout(() => t.close(), TERMINAL_IDLE_MS);
+        const more = () => {
+          clearTimeout(grace);
+          grace = setTimeout(() => t.close(), TERMINAL_IDLE_MS);
+        };
+        t.output.on('data', more);
+        await t.ended;
+        clearTimeout(grace);
+        t.output.off('data', more);
+      }
+      await fs.rm(listener.path, { force: true }).catch(() => undefined);
+      return { exitCode };
+    });
+    return {
+      pid: child.pid ?? -1,
+      stdin: input,
+      stdout,
+      stderr: null,
+      resize: (cols: number, rows: number) => {
+        if (!(cols > 0) || !(rows > 0)) return;
+        size = { cols, rows };
+        terminal?.resize(cols, rows);
+      },
+      closeStdin: () => input?.end(),
+      exited,
+      unreadOutput: async () => {
+        await runtimeExit;
+        return Buffer.concat(runtimeOutput).toString('utf8') + (await drain(stdout));
+      },
+      dispose: () => {
+        input?.destroy();
+        terminal?.close();
+        stdout.destroy();
+      },
+    };
+  }
+
+  /**
+   * runc with a terminal needs one on its own stdio: a node-pty. It makes the
+   * container's terminal and copies it to that one. (It clears the inner one's
+   * \n → \r\n for the outer one to do; its first output may pass before that:
+   * \r\r\n, seen the same on a screen.)
+   */
   private launchPty(pty: NodePty, args: string[], cwd: string, opts: StartOptions): Launched {
     const cmd = this.command(args);
     log.debug('spawn (pty)', { cmd: [cmd.file, ...cmd.args].join(' ') });

@@ -104,6 +104,16 @@ test(
     const tty = await berth(['vm', 'ssh', '-t', '--', 'tty']);
     assert.equal(tty.exitCode, 0, tty.stderr);
     assert.match(tty.stdout, /^\/dev\/pts\/\d+\r?\n$/);
+    // A container's terminal: crun sends it to the engine through Berth's own addon, cross-built too.
+    const ttyRun = await docker(
+      engine,
+      ['run', '--rm', '-t', 'busybox', 'sh', '-c', 'tty; echo in-a-terminal'],
+      {
+        timeoutMs: 300_000,
+      },
+    );
+    assert.equal(ttyRun.code, 0, ttyRun.stderr);
+    assert.equal(ttyRun.stdout, '/dev/pts/0\r\nin-a-terminal\r\n');
 
     const stop = await berth(['vm', 'stop']);
     assert.equal(stop.exitCode, 0, `${stop.stdout}${stop.stderr}`);

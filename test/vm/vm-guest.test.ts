@@ -1,5 +1,5 @@
-// Inside the VM, under TCG: `berth vm ssh` (a command's output and exit code,
-// a terminal with -t), the guest clock set over the channel, the engine and
+// Inside the VM, under TCG: container terminals (`run -t`, `exec -it`),
+// `berth vm ssh` (a command's output and exit code, a terminal with -t), the guest clock set over the channel, the engine and
 // the control server killed inside and back by themselves (the status saying
 // so meanwhile), a `--network host` port forwarded, `berth vm restart` keeping
 // what the engine stored, and `berth vm reset` starting over.
@@ -12,6 +12,7 @@ import path from 'node:path';
 import { run } from '../../guest-agent/util/subprocess.js';
 import { processAlive } from '../../vm/state.js';
 import { docker } from '../helpers/docker.js';
+import { dockerPty } from '../helpers/pty.js';
 import { assertVersionLoadAndRun } from '../helpers/engine-basics.js';
 import { recordForSweep } from '../helpers/leftovers.js';
 import { VM_TEST_CACHE } from '../fixtures/vm-image.js';
@@ -100,6 +101,31 @@ test('berth vm: ssh, clock sync, the agent supervised, restart, reset', async (t
   ]);
   assert.equal(limited.code, 0, limited.stderr);
   assert.equal(limited.stdout, '67108864\n50000 100000\n50\n');
+
+  // Terminals in the VM (crun hands each to the engine over its console socket): run -t, exec -it.
+  const ttyRun = await docker(engine, [
+    'run',
+    '--rm',
+    '-t',
+    'busybox',
+    'sh',
+    '-c',
+    'tty; echo in-a-terminal',
+  ]);
+  assert.equal(ttyRun.code, 0, ttyRun.stderr);
+  assert.equal(ttyRun.stdout, '/dev/pts/0\r\nin-a-terminal\r\n');
+  const sleeper = await docker(engine, ['run', '-d', 'busybox', 'sleep', '300']);
+  assert.equal(sleeper.code, 0, sleeper.stderr);
+  const shell = dockerPty(engine, ['exec', '-it', sleeper.stdout.trim(), 'sh'], { cols: 100, rows: 30 });
+  try {
+    await shell.waitFor('#');
+    shell.write('stty size; exit 3\r');
+    await shell.waitFor(/30 100/);
+    assert.equal(await shell.exited, 3);
+  } finally {
+    shell.kill();
+  }
+  assert.equal((await docker(engine, ['rm', '-f', sleeper.stdout.trim()])).code, 0);
 
   // One command: its output, its stderr apart, its exit code; stdin reaches it.
   const uname = await berth(['vm', 'ssh', '--', 'uname', '-s']);

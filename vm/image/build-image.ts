@@ -34,7 +34,14 @@ import {
 import { writeCpioGz } from './cpio.js';
 import { extractPvhKernel } from './pvh-kernel.js';
 import { elfDeps } from './elf.js';
-import { buildNodePty, compilerVersion, crossCompiler } from './native-addons.js';
+import {
+  buildNodePty,
+  buildTerminalAddon,
+  compilerVersion,
+  crossCCompiler,
+  crossCompiler,
+} from './native-addons.js';
+import { TERMINAL_ADDON_OUT, TERMINAL_ADDON_SOURCE } from '../../scripts/native-addon.mjs';
 import { repoRoot } from './repo-root.js';
 
 export interface ImageManifest {
@@ -80,6 +87,8 @@ const AGENT_FILES = [
   'dist/berth-guest-control.mjs',
   'bin/berth-engine',
 ];
+/** The host's build of Berth's terminal addon: the guest's when they share a CPU, else built from its source. */
+const TERMINAL_ADDON_FILES = [TERMINAL_ADDON_OUT];
 /** npm packages the bundles load at run time (kept external by scripts/build.mjs). */
 const AGENT_MODULES = ['node-pty', 'ssh2'];
 const GUEST_INIT = ['guest-agent/init/stage1.sh', 'guest-agent/init/berth-init.sh'];
@@ -242,6 +251,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<GuestImage & 
   // Another architecture's guest: its Debian Node, and node-pty cross-built against that Node's headers.
   const foreign = arch !== hostArch();
   const compiler = foreign ? crossCompiler(arch) : undefined;
+  const cCompiler = foreign ? crossCCompiler(arch) : undefined;
 
   const apt = await aptFor(arch, cache, progress);
   progress(`resolving packages (${debianArch(arch)})`);
@@ -253,11 +263,13 @@ export async function buildImage(opts: BuildOptions = {}): Promise<GuestImage & 
   const pkgs = await candidates(names, apt);
   const node = await nodeRuntime(arch, apt, pkgs);
   const agentFiles = [
-    ...AGENT_FILES.map((f) => path.join(repoRoot(), f)),
+    ...[...AGENT_FILES, ...(foreign ? [] : TERMINAL_ADDON_FILES)].map((f) => path.join(repoRoot(), f)),
     ...(await agentModuleFiles(arch)),
     ...GUEST_INIT.map((f) => path.join(repoRoot(), f)),
   ];
-  const addonSources = foreign ? NODE_PTY_SOURCES.map((f) => path.join(repoRoot(), f)) : [];
+  const addonSources = foreign
+    ? [...NODE_PTY_SOURCES, TERMINAL_ADDON_SOURCE].map((f) => path.join(repoRoot(), f))
+    : [];
   for (const f of [...agentFiles, ...addonSources]) {
     if (!existsSync(f))
       throw new Error(`${path.relative(repoRoot(), f)} is missing: run \`npm run build\` first`);
@@ -278,8 +290,9 @@ export async function buildImage(opts: BuildOptions = {}): Promise<GuestImage & 
   key.update(`node ${node.version} ${node.source}`);
   if (node.installedBinary) key.update(await fs.readFile(node.installedBinary));
   await hashFiles(key, agentFiles);
-  if (compiler) {
+  if (compiler && cCompiler) {
     key.update(await compilerVersion(compiler));
+    key.update(await compilerVersion(cCompiler));
     await hashFiles(key, addonSources);
   }
   const inputKey = key.digest('hex');
@@ -361,6 +374,16 @@ export async function buildImage(opts: BuildOptions = {}): Promise<GuestImage & 
         out: ptyNode,
       });
       await copier.libsOf(ptyNode);
+    }
+    if (cCompiler) {
+      progress(`terminal addon for ${arch} (${cCompiler})`);
+      const addon = path.join(optDir, TERMINAL_ADDON_OUT);
+      await buildTerminalAddon({
+        compiler: cCompiler,
+        source: path.join(repoRoot(), TERMINAL_ADDON_SOURCE),
+        out: addon,
+      });
+      await copier.libsOf(addon);
     }
     await fs.chmod(path.join(optDir, 'bin', 'berth-engine'), 0o755);
     // The launcher has no extension: this makes Node read it as ESM.

@@ -1,15 +1,17 @@
 // The agent's native addons for a guest of another architecture than the
-// host's. node-pty (the terminals of `exec -it` and `berth vm ssh -t`) is a
-// Node-API addon: one build loads in any Node of that CPU, so it is compiled
-// here with Debian's cross compiler (g++-aarch64-linux-gnu) against the guest
-// Node's own headers (libnode-dev of that architecture). The flags are the
-// ones node-gyp gives node-pty's binding.gyp on Linux; its one source file
-// does not need node-gyp's project machinery.
+// host's. node-pty (runc's terminals and `berth vm ssh -t`) and Berth's own
+// terminal addon (crun's terminals, guest-agent/native/terminal.c) are
+// Node-API addons: one build loads in any Node of that CPU, so they are
+// compiled here with Debian's cross compilers (g++-aarch64-linux-gnu). node-pty
+// is built against the guest Node's own headers (libnode-dev of that
+// architecture) with the flags node-gyp gives its binding.gyp on Linux; its
+// one source file does not need node-gyp's project machinery.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { GuestArch } from '../paths.js';
 import { exec } from '../util/exec.js';
 import { findOnPath } from '../qemu/binaries.js';
+import { nativeAddonArgs } from '../../scripts/native-addon.mjs';
 
 /** The GNU triple of a guest architecture (Debian's cross compilers are named by it). */
 export function gnuTriple(arch: GuestArch): string {
@@ -24,6 +26,26 @@ export function crossCompiler(arch: GuestArch): string {
       `${name} not found: a ${arch} guest image needs it to build node-pty; install Debian's g++-${gnuTriple(arch).replace(/_/g, '-')}`,
     );
   return name;
+}
+
+/** The cross C compiler for arch (the g++ package brings it). */
+export function crossCCompiler(arch: GuestArch): string {
+  const name = `${gnuTriple(arch)}-gcc`;
+  if (!findOnPath(name))
+    throw new Error(
+      `${name} not found: a ${arch} guest image needs it to build Berth's terminal addon; install Debian's gcc-${gnuTriple(arch).replace(/_/g, '-')}`,
+    );
+  return name;
+}
+
+/** Builds Berth's terminal addon (dist/berth-terminal.node) from `source` for the compiler's CPU into out. */
+export async function buildTerminalAddon(opts: {
+  compiler: string;
+  source: string;
+  out: string;
+}): Promise<void> {
+  await fs.mkdir(path.dirname(opts.out), { recursive: true });
+  await exec(opts.compiler, nativeAddonArgs(opts.source, opts.out));
 }
 
 /** The compiler's version line: part of the image's inputs. */
