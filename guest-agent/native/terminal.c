@@ -92,6 +92,7 @@ typedef struct {
   int listen_fd;
   int timeout_ms;
   int received_fd;
+  int write_fd;
   int err;
   const char *what;
   napi_deferred deferred;
@@ -143,6 +144,15 @@ static void receive_execute(napi_env env, void *data) {
       // Node's event loop reads it: it must never block.
       int flags = fcntl(r->received_fd, F_GETFL);
       if (flags >= 0) fcntl(r->received_fd, F_SETFL, flags | O_NONBLOCK);
+      // A second fd for input and resizes, closed by its user alone (Node's reader
+      // closes the first whenever it ends: a number then free for reuse).
+      r->write_fd = fcntl(r->received_fd, F_DUPFD_CLOEXEC, 0);
+      if (r->write_fd < 0) {
+        r->err = errno;
+        r->what = "dup";
+        close(r->received_fd);
+        r->received_fd = -1;
+      }
     } else {
       r->err = ENOMSG;
       r->what = "the runtime sent no console";
@@ -157,7 +167,12 @@ static void receive_complete(napi_env env, napi_status status, void *data) {
   receive_t *r = data;
   napi_value value;
   if (status == napi_ok && r->received_fd >= 0) {
-    napi_create_int32(env, r->received_fd, &value);
+    napi_value fd, write_fd;
+    napi_create_array_with_length(env, 2, &value);
+    napi_create_int32(env, r->received_fd, &fd);
+    napi_create_int32(env, r->write_fd, &write_fd);
+    napi_set_element(env, value, 0, fd);
+    napi_set_element(env, value, 1, write_fd);
     napi_resolve_deferred(env, r->deferred, value);
   } else {
     char msg[256];
@@ -172,8 +187,9 @@ static void receive_complete(napi_env env, napi_status status, void *data) {
   free(r);
 }
 
-// receive(listenFd, timeoutMs): a promise of the received terminal fd
-// (non-blocking, close-on-exec). The listening fd is closed either way.
+// receive(listenFd, timeoutMs): a promise of [fd, writeFd], the received terminal
+// and a duplicate of it (non-blocking, close-on-exec). The listening fd is closed
+// either way.
 static napi_value Receive(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];

@@ -3,7 +3,7 @@
 // container's stdio (pipes passed straight through; with a terminal, see
 // launchConsole and launchPty) and exits with its exit code.
 import { constants as osConstants } from 'node:os';
-import { promises as fs, watch, type FSWatcher } from 'node:fs';
+import { promises as fs, rmSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { EngineError, conflict, invalid, notFound } from '../errors.js';
@@ -537,7 +537,10 @@ export class OciRuntime {
    * The exit is reported once the output is read to its end.
    */
   private launchConsole(args: string[], cwd: string, opts: StartOptions): Launched {
-    const listener = listenForConsole(path.join(cwd, 'console.sock'));
+    const socketPath = path.join(cwd, 'console.sock');
+    // One left by an engine that died while the container ran would make the bind fail.
+    rmSync(socketPath, { force: true });
+    const listener = listenForConsole(socketPath);
     // The option goes before the container id, the last argument of run and exec.
     const cmd = this.command([
       ...args.slice(0, -1),

@@ -11,7 +11,7 @@ import { PassThrough, Writable } from 'node:stream';
 
 interface ConsoleAddon {
   listen(path: string): number;
-  receive(listenFd: number, timeoutMs: number): Promise<number>;
+  receive(listenFd: number, timeoutMs: number): Promise<[number, number]>;
   resize(fd: number, cols: number, rows: number): void;
 }
 
@@ -53,7 +53,9 @@ export function listenForConsole(socketPath: string, timeoutMs = 60_000): Consol
   const native = loadAddon();
   const listenFd = native.listen(socketPath);
   let settled = false;
-  const received = native.receive(listenFd, timeoutMs).then((fd) => new Terminal(fd, native));
+  const received = native
+    .receive(listenFd, timeoutMs)
+    .then(([fd, writeFd]) => new Terminal(fd, writeFd, native));
   void received.then(
     () => (settled = true),
     () => (settled = true),
@@ -92,9 +94,13 @@ export class Terminal {
   readonly output = new PassThrough();
   private readonly reader: tty.ReadStream;
   private closed = false;
+  private writing = 0;
+  private writeFdOpen = true;
 
+  /** fd: read by Node's reader, which closes it when it ends; writeFd: a duplicate for input and resizes. */
   constructor(
-    private readonly fd: number,
+    fd: number,
+    private readonly writeFd: number,
     private readonly native: ConsoleAddon,
   ) {
     this.reader = new tty.ReadStream(fd);
@@ -105,16 +111,30 @@ export class Terminal {
     this.reader.pipe(this.output, { end: false });
   }
 
-  /** Resolves when the output ended (all writers gone) or close() was called. */
-  readonly ended = new Promise<void>((resolve) => this.output.once('end', resolve).once('close', resolve));
+  private markEnded!: () => void;
+  /** Resolves once all output was read from the terminal (every writer gone) or close() was called. */
+  readonly ended = new Promise<void>((resolve) => (this.markEnded = resolve));
 
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
     this.reader.unpipe(this.output);
     this.output.end();
-    // The reader's handle owns the fd: destroying it closes it.
+    // The reader's handle owns its fd: destroying it closes it.
     this.reader.destroy();
+    this.closeWriteFd();
+    this.markEnded();
+  }
+
+  /** Once no write is under way: a write in flight must never meet a reused number. */
+  private closeWriteFd(): void {
+    if (!this.closed || this.writing > 0 || !this.writeFdOpen) return;
+    this.writeFdOpen = false;
+    try {
+      closeSync(this.writeFd);
+    } catch {
+      // already closed
+    }
   }
 
   /** Stops reading and closes the master (a process still holding the other end then sees a hangup). */
@@ -125,7 +145,7 @@ export class Terminal {
   resize(cols: number, rows: number): void {
     if (this.closed) return;
     try {
-      this.native.resize(this.fd, Math.floor(cols), Math.floor(rows));
+      this.native.resize(this.writeFd, Math.floor(cols), Math.floor(rows));
     } catch {
       // the terminal went away meanwhile
     }
@@ -134,16 +154,23 @@ export class Terminal {
   /** Bytes for the process's input; a full terminal buffer is retried, never spun on. */
   write(data: Buffer, cb: (err?: Error | null) => void): void {
     let offset = 0;
+    const finished = () => {
+      this.writing--;
+      this.closeWriteFd();
+      cb();
+    };
     const step = () => {
-      if (this.closed) return cb();
-      fsWrite(this.fd, data, offset, data.length - offset, null, (err, n) => {
+      // Closed: the process is gone, and the exit code tells the story.
+      if (this.closed) return finished();
+      fsWrite(this.writeFd, data, offset, data.length - offset, null, (err, n) => {
         if (err && err.code === 'EAGAIN') return void setTimeout(step, WRITE_RETRY_MS);
-        if (err) return cb(); // the terminal closed under us: the exit code tells the story
+        if (err) return finished();
         offset += n;
         if (offset < data.length) step();
-        else cb();
+        else finished();
       });
     };
+    this.writing++;
     step();
   }
 

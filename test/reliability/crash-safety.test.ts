@@ -59,6 +59,22 @@ async function execOutput(container: Docker.Container, cmd: string[]): Promise<s
   return out;
 }
 
+/**
+ * `work`, or a rejection once `signal` aborts. dockerode destroys the request on
+ * abort, but a buffered answer it had begun to read (a killed engine's) never
+ * settles: it listens for the response's end, not for its error.
+ */
+function givenUpOnAbort<T>(work: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return work;
+  let abort = () => undefined as void;
+  const given = new Promise<never>((_resolve, reject) => {
+    abort = () => reject(new Error('given up: the request was cut by the kill'));
+    if (signal.aborted) abort();
+    else signal.addEventListener('abort', abort, { once: true });
+  });
+  return Promise.race([work, given]).finally(() => signal.removeEventListener('abort', abort));
+}
+
 /** One client's round: create, start, exec, logs, remove; each step recorded as the API acknowledges it. */
 async function round(
   client: Docker,
@@ -106,7 +122,9 @@ async function roundSteps(
   if (said.trim() !== `exec ${tag}`) throw new Error(`exec in ${tag} said ${JSON.stringify(said)}`);
   steps.set(tag, 'logs');
   logsAskedAt.set(tag, performance.now());
-  const logs = (await container.logs({ stdout: true, stderr: true, abortSignal: signal })).toString();
+  const logs = (
+    await givenUpOnAbort(container.logs({ stdout: true, stderr: true, abortSignal: signal }), signal)
+  ).toString();
   if (!logs.includes(`started ${tag}`)) throw new Error(`logs of ${tag}: ${JSON.stringify(logs)}`);
   a.removeAsked = true;
   steps.set(tag, 'remove');

@@ -137,6 +137,16 @@ async function sh(
   return { stdout, stderr, exitCode };
 }
 
+/**
+ * A terminal's output as a screen shows it. runc clears the container terminal's
+ * \n → \r\n for its own terminal to do, but only once the process runs: its first
+ * output may pass both (\r\r\n; runc's own race, opencontainers/runc 24c05b71,
+ * reverted). crun's output is taken as it is.
+ */
+function seen(out: string): string {
+  return runtime.name === 'runc' ? out.replace(/\r+\n/g, '\r\n') : out;
+}
+
 /** Waits until `stream` has produced text matching `re` (the stream keeps flowing into `buf`). */
 function collector(stream: NodeJS.ReadableStream) {
   let buf = '';
@@ -280,7 +290,7 @@ test('tty: the process has a terminal of the requested size, resize follows', as
   assert.equal(p.stderr, null);
   const out = collector(p.stdout);
   p.stdin?.write('tty; stty size\n');
-  await out.waitFor(/\/dev\/pts\/0\r?\n30 100/);
+  await out.waitFor(/\/dev\/pts\/0\r*\n30 100/);
   p.resize(120, 40);
   // runc learns of the resize by SIGWINCH, asynchronously: ask until the new size shows.
   const asking = setInterval(() => p.stdin?.write('stty size\n'), 100);
@@ -305,7 +315,7 @@ test('tty: closeStdin sends EOF to the terminal', async (t) => {
 test('tty without stdin: output arrives, stderr is merged', async (t) => {
   const { p } = await start(t, { args: ['sh', '-c', 'echo out; echo err >&2; exit 2'] }, { tty: true });
   const text = await readAll(p.stdout);
-  assert.match(text, /out\r\nerr\r\n/);
+  assert.match(seen(text), /out\r\nerr\r\n/);
   assert.equal((await p.exited).exitCode, 2);
 });
 
@@ -324,9 +334,6 @@ test('tty: the output of a quick process is never lost, with the machine busy', 
   // not read: one run in ~15 printed nothing with both cores busy.
   const { c } = await start(t, { args: ['sleep', '1000'] });
   const lost: string[] = [];
-  // runc clears the inner terminal's \n → \r\n for its own to do, and its first output may pass
-  // before that (\r\r\n, the same on a screen): not a loss.
-  const seen = (out: string) => (runtime.name === 'runc' ? out.replace(/\r+\n/g, '\r\n') : out);
   await withBusyCores(async () => {
     for (let i = 0; i < 40; i++) {
       const e = await runtime.exec(c.id, rootExec(['echo', `line-${i}`], true), { tty: true, stdin: false });
@@ -367,9 +374,11 @@ test('tty: a bundle path longer than a unix socket address works (the console so
   cleanupOf(t, c);
   await fs.mkdir(c.bundle, { recursive: true });
   await runtime.writeConfig(c.bundle, buildOciSpec(specInput(c, { args: ['sh', '-c', 'tty'], tty: true })));
+  // As an engine killed while the container ran leaves it: the next start is not stopped by it.
+  await fs.writeFile(path.join(c.bundle, 'console.sock'), '');
   const p = await runtime.start(c.id, c.bundle, { tty: true, stdin: false });
   const [out, { exitCode }] = await Promise.all([readAll(p.stdout), p.exited]);
-  assert.match(out, /^\/dev\/pts\/0\r\n$/);
+  assert.match(seen(out), /^\/dev\/pts\/0\r\n$/);
   assert.equal(exitCode, 0);
 
   // A runtime that fails before it made the terminal: its error, at once, not a wait for the terminal.
@@ -565,7 +574,7 @@ test('exec runs in the running container, with its own exit code; pids lists bot
     rows: 20,
   });
   const ttyOut = await readAll(te.stdout);
-  assert.match(ttyOut, /\/dev\/pts\/\d+\r\n20 90/);
+  assert.match(seen(ttyOut), /\/dev\/pts\/\d+\r\n20 90/);
   assert.equal((await te.exited).exitCode, 0);
 
   await runtime.kill(c.id, 'KILL');

@@ -1,4 +1,4 @@
-// Inside the VM, under TCG: container terminals (`run -t`, `exec -it`),
+// Inside the VM, under TCG: container terminals (`run -t`, `exec -it`), `logs -f`,
 // `berth vm ssh` (a command's output and exit code, a terminal with -t), the guest clock set over the channel, the engine and
 // the control server killed inside and back by themselves (the status saying
 // so meanwhile), a `--network host` port forwarded, `berth vm restart` keeping
@@ -126,6 +126,21 @@ test('berth vm: ssh, clock sync, the agent supervised, restart, reset', async (t
     shell.kill();
   }
   assert.equal((await docker(engine, ['rm', '-f', sleeper.stdout.trim()])).code, 0);
+
+  // logs -f through the VM: lines written after it started arrive, and it ends when the container does.
+  const talker = await docker(engine, [
+    'run',
+    '-d',
+    'busybox',
+    'sh',
+    '-c',
+    'echo one; sleep 1; echo two; sleep 1; echo three',
+  ]);
+  assert.equal(talker.code, 0, talker.stderr);
+  const followed = await docker(engine, ['logs', '-f', talker.stdout.trim()]);
+  assert.equal(followed.code, 0, followed.stderr);
+  assert.equal(followed.stdout, 'one\ntwo\nthree\n');
+  assert.equal((await docker(engine, ['rm', '-f', talker.stdout.trim()])).code, 0);
 
   // One command: its output, its stderr apart, its exit code; stdin reaches it.
   const uname = await berth(['vm', 'ssh', '--', 'uname', '-s']);
