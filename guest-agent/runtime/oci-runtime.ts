@@ -485,21 +485,26 @@ export class OciRuntime {
     }
   }
 
+  /** The runtime process's exit code: 128+N when killed by signal N, 127 when it could not be run. */
+  private exitCodeOf(child: ReturnType<typeof spawnChild>): Promise<number> {
+    return new Promise((resolve) => {
+      child.once('exit', (code, signal) =>
+        resolve(code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1)),
+      );
+      child.once('error', (err) => {
+        log.error('runtime process failed', { runtime: this.name, error: err.message });
+        resolve(127);
+      });
+    });
+  }
+
   private launchPipes(args: string[], cwd: string, opts: StartOptions, fifos?: StdioFifos): Launched {
     const cmd = this.command(args);
     const child = spawnChild(cmd.file, cmd.args, {
       cwd,
       stdio: fifos?.childEnds ?? [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
-    const exited = new Promise<{ exitCode: number }>((resolve) => {
-      child.once('exit', (code, signal) => {
-        resolve({ exitCode: code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1) });
-      });
-      child.once('error', (err) => {
-        log.error('runtime process failed', { runtime: this.name, error: err.message });
-        resolve({ exitCode: 127 });
-      });
-    });
+    const exited = this.exitCodeOf(child).then((exitCode) => ({ exitCode }));
     const stdin = fifos ? fifos.stdin : child.stdin;
     // Writing after the container exited gives EPIPE: the exit code reports that, not a crash.
     stdin?.on('error', () => undefined);
@@ -568,15 +573,7 @@ export class OciRuntime {
         stdout.end();
       },
     );
-    const runtimeExit = new Promise<number>((resolve) => {
-      child.once('exit', (code, signal) =>
-        resolve(code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1)),
-      );
-      child.once('error', (err) => {
-        log.error('runtime process failed', { runtime: this.name, error: err.message });
-        resolve(127);
-      });
-    });
+    const runtimeExit = this.exitCodeOf(child);
     const exited = runtimeExit.then(async (exitCode) => {
       listener.cancel();
       const t = await listener.received.catch(() => undefined);

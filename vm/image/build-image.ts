@@ -34,13 +34,7 @@ import {
 import { writeCpioGz } from './cpio.js';
 import { extractPvhKernel } from './pvh-kernel.js';
 import { elfDeps } from './elf.js';
-import {
-  buildNodePty,
-  buildTerminalAddon,
-  compilerVersion,
-  crossCCompiler,
-  crossCompiler,
-} from './native-addons.js';
+import { buildNodePty, buildTerminalAddon, compilerVersion, crossCompiler } from './native-addons.js';
 import { TERMINAL_ADDON_OUT, TERMINAL_ADDON_SOURCE } from '../../scripts/native-addon.mjs';
 import { repoRoot } from './repo-root.js';
 
@@ -251,7 +245,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<GuestImage & 
   // Another architecture's guest: its Debian Node, and node-pty cross-built against that Node's headers.
   const foreign = arch !== hostArch();
   const compiler = foreign ? crossCompiler(arch) : undefined;
-  const cCompiler = foreign ? crossCCompiler(arch) : undefined;
+  const cCompiler = foreign ? crossCompiler(arch, 'gcc') : undefined;
 
   const apt = await aptFor(arch, cache, progress);
   progress(`resolving packages (${debianArch(arch)})`);

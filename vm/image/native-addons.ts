@@ -18,22 +18,12 @@ export function gnuTriple(arch: GuestArch): string {
   return `${arch}-linux-gnu`;
 }
 
-/** The cross C++ compiler for arch, or a clear error that says which package has it. */
-export function crossCompiler(arch: GuestArch): string {
-  const name = `${gnuTriple(arch)}-g++`;
+/** The cross compiler for arch and language ('g++' or 'gcc'), or a clear error that says which package has it. */
+export function crossCompiler(arch: GuestArch, driver: 'g++' | 'gcc' = 'g++'): string {
+  const name = `${gnuTriple(arch)}-${driver}`;
   if (!findOnPath(name))
     throw new Error(
-      `${name} not found: a ${arch} guest image needs it to build node-pty; install Debian's g++-${gnuTriple(arch).replace(/_/g, '-')}`,
-    );
-  return name;
-}
-
-/** The cross C compiler for arch (the g++ package brings it). */
-export function crossCCompiler(arch: GuestArch): string {
-  const name = `${gnuTriple(arch)}-gcc`;
-  if (!findOnPath(name))
-    throw new Error(
-      `${name} not found: a ${arch} guest image needs it to build Berth's terminal addon; install Debian's gcc-${gnuTriple(arch).replace(/_/g, '-')}`,
+      `${name} not found: a ${arch} guest image needs it to build its native addons; install Debian's ${driver}-${gnuTriple(arch).replace(/_/g, '-')}`,
     );
   return name;
 }
