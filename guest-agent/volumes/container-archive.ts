@@ -355,7 +355,7 @@ export interface ExtractOptions {
 type PaxHeaders = Omit<Header, 'pax'> & { pax?: Record<string, string> | null };
 
 /** A tar entry name made relative; absolute names and ".." components are refused. */
-function entryRel(name: string, what = 'entry'): string {
+export function entryRel(name: string, what = 'entry'): string {
   if (name.startsWith('/'))
     throw invalid(`refusing the archive: ${what} "${name}" has an absolute path; entries must be relative`);
   const parts = name.split('/').filter((c) => c !== '' && c !== '.');

@@ -122,6 +122,32 @@ describe('docker build (classic builder)', () => {
     assert.ok(all.length > images.length + 5, `${all.length} vs ${images.length}`);
   });
 
+  it('keys COPY on content and mode, through context symlinks too', async () => {
+    const dir = await context({
+      Dockerfile: 'FROM busybox\nCOPY link/ /l/\nCOPY real/ /r/\nCOPY one.txt /one\n',
+      'real/f.txt': 'first\n',
+      'one.txt': '1\n',
+    });
+    await fs.symlink('real', path.join(dir, 'link'));
+    const hitsOf = (out: string) => out.split('\n').filter((l) => l === ' ---> Using cache').length;
+    const first = await build(dir, '-t', 'linked:1');
+    assert.equal(first.code, 0, first.stderr + first.stdout);
+    const again = await build(dir, '-t', 'linked:1');
+    assert.equal(hitsOf(again.stdout), 3, again.stdout);
+    // The file the symlink leads to changes: both COPYs of it miss, the last one after them rebuilds too.
+    await fs.writeFile(path.join(dir, 'real', 'f.txt'), 'second\n');
+    const changed = await build(dir, '-t', 'linked:2');
+    assert.equal(hitsOf(changed.stdout), 0, changed.stdout);
+    const cat = await d('run', '--rm', 'linked:2', 'cat', '/l/f.txt', '/r/f.txt');
+    assert.equal(cat.stdout, 'second\nsecond\n', cat.stderr);
+    // Only the mode of a file changes: its COPY misses.
+    await fs.chmod(path.join(dir, 'one.txt'), 0o755);
+    const chmodded = await build(dir, '-t', 'linked:3');
+    assert.equal(hitsOf(chmodded.stdout), 2, chmodded.stdout);
+    const mode = await d('run', '--rm', 'linked:3', 'stat', '-c', '%a', '/one');
+    assert.equal(mode.stdout.trim(), '755', mode.stderr);
+  });
+
   it('honours .dockerignore and ignores the files it excludes', async () => {
     const dir = await context({
       Dockerfile: 'FROM busybox\nCOPY . /ctx/\nRUN ls -a /ctx | sort | tr "\\n" " "\n',

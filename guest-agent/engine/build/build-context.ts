@@ -1,64 +1,108 @@
-// The build context: the tar the client sends, unpacked into a work dir under
-// the data root. Entries are written one by one through safe-path lookups,
-// so "../" names, absolute names and symlinks in the archive cannot place a
-// file outside the context; sources are later read the same way, so a
-// symlink in the context never reaches the engine's own files.
-import { promises as fs } from 'node:fs';
+// The build context: the tar the client sends. While it streams in, the tar
+// is kept whole beside the work dir and indexed (context-index.ts), so a
+// cached build reads the Dockerfile and the COPY/ADD cache hashes without
+// unpacking anything. It is unpacked, once, when a step needs its files, or
+// at once when the index cannot tell what unpacking would give (an entry
+// below a symlink). Unpacking writes entries one by one through safe-path
+// lookups, so "../" names, absolute names and symlinks in the archive cannot
+// place a file outside the context, and sources are read the same way.
+import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { invalid, notFound } from '../../errors.js';
-import { archivePath, extractArchive } from '../../volumes/container-archive.js';
+import { extractArchive } from '../../volumes/container-archive.js';
 import { ContainerFs, fdPath } from '../../volumes/safe-path.js';
-import { toReadable } from '../../storage/layer-unpack.js';
+import { decompress, toReadable } from '../../storage/layer-unpack.js';
+import { ContextIndex } from './context-index.js';
+import { diskTree, hashOnDisk, type CopySource, type SourceTree } from './copy-step.js';
+import { contextRelative, globToRegExp } from './source-paths.js';
 
 const MAX_DOCKERFILE = 16 * 1024 * 1024;
 
-/** Go's filepath.Match on a whole path: "*" and "?" stay within one component. */
-export function globToRegExp(pattern: string): RegExp {
-  let re = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const ch = pattern[i]!;
-    if (ch === '*') re += '[^/]*';
-    else if (ch === '?') re += '[^/]';
-    else if (ch === '[') {
-      const end = pattern.indexOf(']', i + 1);
-      if (end < 0) throw invalid(`syntax error in pattern: ${pattern}`);
-      let body = pattern.slice(i + 1, end);
-      if (body.startsWith('^')) body = `!${body.slice(1)}`;
-      re += `[${body.startsWith('!') ? `^${body.slice(1)}` : body}]`;
-      i = end;
-    } else if (ch === '\\' && i + 1 < pattern.length) re += `\\${pattern[++i]}`;
-    else re += ch.replace(/[.+^${}()|\]\\]/g, '\\$&');
+const unusable = (err: unknown) => invalid(`the build context is not usable: ${(err as Error).message}`);
+
+/** A name as the index keys it, or undefined when it leaves the context (only the files can answer). */
+function indexName(name: string): string | undefined {
+  const n = path.posix.normalize(name).replace(/^\/+/, '').replace(/\/+$/, '');
+  if (n === '..' || n.startsWith('../')) return undefined;
+  return n === '.' ? '' : n;
+}
+
+export class BuildContext implements SourceTree {
+  private unpacked?: Promise<void>;
+  private readonly removed: string[] = [];
+  private readonly disk: SourceTree;
+
+  private constructor(
+    readonly root: string,
+    private readonly tarFile: string,
+    private readonly index: ContextIndex,
+  ) {
+    this.disk = diskTree(root);
   }
-  return new RegExp(`^${re}$`);
-}
 
-export function hasWildcard(p: string): boolean {
-  return /[*?[]/.test(p);
-}
-
-/** A context path made relative; "../" leading out of the context is refused as dockerd refuses it. */
-export function contextRelative(src: string, instruction: string): string {
-  const normalized = path.posix.normalize(`./${src}`);
-  if (normalized === '..' || normalized.startsWith('../')) {
-    throw invalid(`${instruction} failed: forbidden path outside the build context: ${src} ()`);
-  }
-  return normalized === '.' ? '' : normalized.replace(/\/+$/, '');
-}
-
-export class BuildContext {
-  private constructor(readonly root: string) {}
-
-  /** Unpack the client's context tar (plain, gzip, bzip2 or xz) into dir. */
-  static async receive(body: NodeJS.ReadableStream, dir: string): Promise<BuildContext> {
+  /**
+   * Take in the client's context tar (plain, gzip, bzip2 or xz) for a build
+   * into dir; the bytes of the files named in `keep` (the Dockerfile) are held.
+   */
+  static async receive(body: NodeJS.ReadableStream, dir: string, keep: string[]): Promise<BuildContext> {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    const tarFile = `${dir}.tar`;
+    const names = [...keep, '.dockerignore'].map(indexName).filter((n): n is string => n !== undefined);
+    const index = new ContextIndex(new Set(names), MAX_DOCKERFILE);
+    const fh = await fs.open(tarFile, 'wx', 0o600);
     try {
-      await extractArchive(dir, [], '/', body);
-    } catch (err) {
-      throw invalid(`the build context is not usable: ${(err as Error).message}`);
+      const extract = tar.extract();
+      // The bytes go to the saved tar on their way to the index.
+      const spool = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          fh.write(chunk).then(() => cb(null, chunk), cb);
+        },
+      });
+      let feedErr: Error | undefined;
+      const fed = decompress(body)
+        .then((plain) => pipeline(toReadable(plain), spool, extract))
+        .catch((err: Error) => {
+          feedErr = err;
+          extract.destroy(err);
+        });
+      let entryErr: unknown;
+      try {
+        for await (const entry of extract) {
+          await index.add(entry).catch((err: unknown) => {
+            entryErr = err;
+            throw err;
+          });
+        }
+      } catch (err) {
+        extract.destroy();
+        await fed;
+        // An entry's own failure wins over the stream's consequent "premature close".
+        throw unusable(entryErr ?? feedErr ?? err);
+      }
+      await fed;
+      if (feedErr) throw unusable(feedErr);
+    } finally {
+      await fh.close();
     }
-    return new BuildContext(dir);
+    const context = new BuildContext(dir, tarFile, index);
+    if (!index.reliable) await context.prepare();
+    return context;
+  }
+
+  /** Unpack the context into root, once (before its files are copied). */
+  prepare(): Promise<void> {
+    this.unpacked ??= (async () => {
+      try {
+        await extractArchive(this.root, [], '/', createReadStream(this.tarFile));
+      } catch (err) {
+        throw unusable(err);
+      }
+      for (const rel of this.removed) await this.removeFromDisk(rel);
+    })();
+    return this.unpacked;
   }
 
   /** The Dockerfile's text; a missing default "Dockerfile" falls back to "dockerfile", as dockerd does. */
@@ -72,7 +116,20 @@ export class BuildContext {
     throw notFound(`Cannot locate specified Dockerfile: ${name}`);
   }
 
-  private async readFile(rel: string): Promise<string | undefined> {
+  private async readFile(name: string): Promise<string | undefined> {
+    const rel = indexName(name);
+    const found = rel === undefined ? undefined : this.index.lookup(rel);
+    if (this.index.reliable && rel !== undefined && found?.kind !== 'symlink') {
+      const file = this.index.content(rel);
+      if (!file) return undefined;
+      if (file.size > MAX_DOCKERFILE) throw invalid(`the Dockerfile ${name} is too large`);
+      return file.bytes?.toString('utf8');
+    }
+    await this.prepare();
+    return this.readFromDisk(name);
+  }
+
+  private async readFromDisk(rel: string): Promise<string | undefined> {
     const cfs = await ContainerFs.open(this.root);
     try {
       const lk = await cfs.resolve(rel, { followFinal: true, allowMissing: true });
@@ -115,11 +172,19 @@ export class BuildContext {
       return out;
     };
     for (const rel of ['.dockerignore', contextRelative(dockerfileName, 'COPY')]) {
-      if (rel && ignored(rel)) await this.removeEntry(rel);
+      if (!rel || !ignored(rel)) continue;
+      const found = this.index.lookup(rel);
+      // Only a regular file is removed, as on disk below; a symlink leaves the index unsure.
+      if (found.kind === 'found' && !found.isDir) this.index.remove(rel);
+      this.removed.push(rel);
+      if (this.unpacked) {
+        await this.unpacked;
+        await this.removeFromDisk(rel);
+      }
     }
   }
 
-  private async removeEntry(rel: string): Promise<void> {
+  private async removeFromDisk(rel: string): Promise<void> {
     const cfs = await ContainerFs.open(this.root);
     try {
       const lk = await cfs.resolve(rel, { followFinal: false, allowMissing: true });
@@ -133,39 +198,27 @@ export class BuildContext {
     }
   }
 
-  /** Every path in the context (files, dirs, links), relative, sorted. */
-  async list(): Promise<string[]> {
-    const out: string[] = [];
-    const walk = async (rel: string) => {
-      const entries = await fs.readdir(rel ? path.join(this.root, rel) : this.root, { withFileTypes: true });
-      for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-        const child = rel ? `${rel}/${e.name}` : e.name;
-        out.push(child);
-        if (e.isDirectory()) await walk(child);
-      }
-    };
-    await walk('');
-    return out;
-  }
-}
+  // ---- SourceTree: answered from the index while it is sure, else from the unpacked files ----
 
-/**
- * A content hash of a path as a tar would carry it (names, types, modes,
- * owners, link targets and bytes; not times, as dockerd's tarsum leaves
- * them out): the cache key of COPY and ADD sources.
- */
-export async function hashPath(root: string, p: string, followLink: boolean): Promise<string> {
-  const stream = await archivePath(root, [], p, { followLink });
-  const hash = createHash('sha256');
-  const extract = tar.extract();
-  const done = (async () => {
-    for await (const entry of extract) {
-      const h = entry.header;
-      hash.update(JSON.stringify([h.name, h.type, (h.mode ?? 0) & 0o7777, h.uid, h.gid, h.linkname]));
-      for await (const chunk of entry) hash.update(chunk as Buffer);
-    }
-  })();
-  toReadable(stream).pipe(extract);
-  await done;
-  return hash.digest('hex');
+  async list(): Promise<Array<{ rel: string; isDir: boolean }>> {
+    if (this.index.reliable) return this.index.list();
+    await this.prepare();
+    return this.disk.list();
+  }
+
+  async stat(rel: string): Promise<{ isDir: boolean } | undefined> {
+    const found = this.index.reliable ? this.index.lookup(rel) : { kind: 'symlink' as const };
+    if (found.kind === 'missing') return undefined;
+    if (found.kind === 'found') return { isDir: found.isDir };
+    await this.prepare();
+    return this.disk.stat(rel);
+  }
+
+  async hash(source: CopySource): Promise<string> {
+    if (source.root !== this.root) return hashOnDisk(source);
+    if (this.index.reliable && this.index.lookup(source.rel).kind === 'found')
+      return `index:${this.index.hashOf(source.rel)}`;
+    await this.prepare();
+    return hashOnDisk(source);
+  }
 }

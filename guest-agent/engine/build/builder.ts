@@ -31,7 +31,14 @@ import { ContainerFs } from '../../volumes/safe-path.js';
 import { BuildArgs } from './build-args.js';
 import { BuildCache, matchCacheFrom } from './build-cache.js';
 import { BuildContext } from './build-context.js';
-import { copyInto, resolveSources, sourcesHash, type CopySource } from './copy-step.js';
+import {
+  copyInto,
+  diskTree,
+  resolveSources,
+  sourcesHash,
+  type CopySource,
+  type SourceTree,
+} from './copy-step.js';
 import { parseBuild, parseTrigger, type Instruction, type Stage } from './instructions.js';
 import { envMap, expandWord, expandWords } from './shell-lex.js';
 
@@ -157,9 +164,13 @@ export class Builder {
     const tags = Builder.checkTags(opts.tags);
     const work = await this.deps.store.workDir('build');
     try {
-      const context = await BuildContext.receive(body, path.join(work, 'context'));
-      const text = await context.readDockerfile(opts.dockerfile || 'Dockerfile');
-      await context.applyIgnoreFile(opts.dockerfile || 'Dockerfile');
+      const dockerfile = opts.dockerfile || 'Dockerfile';
+      const context = await BuildContext.receive(body, path.join(work, 'context'), [
+        dockerfile,
+        'dockerfile',
+      ]);
+      const text = await context.readDockerfile(dockerfile);
+      await context.applyIgnoreFile(dockerfile);
       const parsed = parseBuild(text);
       let stages = parsed.stages;
       if (opts.target) {
@@ -638,11 +649,12 @@ class BuildRun {
     if (endsInSlash && !dest.endsWith('/')) dest += '/';
     const sourcesText = cmd.sources.map(x);
 
-    const run = async (srcRoot: string) => {
-      const sources = await resolveSources(srcRoot, sourcesText, instruction, (url) => this.download(url));
-      const hash = await sourcesHash(sources);
+    const run = async (tree: SourceTree) => {
+      const sources = await resolveSources(tree, sourcesText, instruction, (url) => this.download(url));
+      const hash = await sourcesHash(sources, tree);
       const comment = `${instruction} ${chown ? `--chown=${chown} ` : ''}${chmod !== undefined ? `--chmod=${chmodText} ` : ''}${hash} in ${dest} `;
       await this.commitRootfs(state, comment, async (root) => {
+        await tree.prepare();
         let owner = { uid: 0, gid: 0 };
         if (chown) {
           const spec = chown.includes(':') ? chown : `${chown}:${chown}`;
@@ -666,9 +678,9 @@ class BuildRun {
       });
     };
 
-    if (!cmd.from) return run(this.context.root);
+    if (!cmd.from) return run(this.context);
     const from = await this.copyFromImage(cmd.from);
-    return this.withRootfs(from, (root) => run(root));
+    return this.withRootfs(from, (root) => run(diskTree(root)));
   }
 
   private async copyFromImage(from: string): Promise<ImageRecord | undefined> {

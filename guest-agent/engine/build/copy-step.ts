@@ -14,7 +14,7 @@ import { archivePath, extractArchive } from '../../volumes/container-archive.js'
 import { ContainerFs } from '../../volumes/safe-path.js';
 import { writeTarEntry } from '../../storage/layer-diff.js';
 import { decompress, toReadable } from '../../storage/layer-unpack.js';
-import { contextRelative, globToRegExp, hasWildcard, hashPath } from './build-context.js';
+import { contextRelative, globToRegExp, hasWildcard } from './source-paths.js';
 import { hostOwner } from '../../util/id-map.js';
 
 /** One thing to copy: a path inside a trusted root (the context, an image's rootfs, a download dir). */
@@ -27,6 +27,23 @@ export interface CopySource {
 }
 
 const isUrl = (s: string) => /^https?:\/\//i.test(s);
+
+/**
+ * Where COPY/ADD sources are looked up: a directory on disk (an image's root
+ * filesystem, a download), or the build context, which can answer from its
+ * index before it is unpacked.
+ */
+export interface SourceTree {
+  readonly root: string;
+  /** Every path, relative, in the order of a sorted depth-first walk; symlinks are not followed. */
+  list(): Promise<Array<{ rel: string; isDir: boolean }>>;
+  /** What a path is, symlinks followed inside the root; undefined when missing. */
+  stat(rel: string): Promise<{ isDir: boolean } | undefined>;
+  /** The cache hash of one source's content. */
+  hash(source: CopySource): Promise<string>;
+  /** Make the files readable at root before they are copied. */
+  prepare(): Promise<void>;
+}
 
 async function walk(root: string): Promise<Array<{ rel: string; isDir: boolean }>> {
   const out: Array<{ rel: string; isDir: boolean }> = [];
@@ -56,14 +73,52 @@ async function statIn(root: string, rel: string): Promise<{ isDir: boolean } | u
   }
 }
 
-/** The sources a COPY/ADD names in root, in order; URLs are left to the caller (ADD downloads them). */
+/**
+ * A content hash of a path as a tar would carry it (names, types, modes,
+ * owners, link targets and bytes; not times, as dockerd's tarsum leaves
+ * them out): the cache key of COPY and ADD sources.
+ */
+async function hashPath(root: string, p: string, followLink: boolean): Promise<string> {
+  const stream = await archivePath(root, [], p, { followLink });
+  const hash = createHash('sha256');
+  const extract = tar.extract();
+  const done = (async () => {
+    for await (const entry of extract) {
+      const h = entry.header;
+      hash.update(JSON.stringify([h.name, h.type, (h.mode ?? 0) & 0o7777, h.uid, h.gid, h.linkname]));
+      for await (const chunk of entry) hash.update(chunk as Buffer);
+    }
+  })();
+  toReadable(stream).pipe(extract);
+  await done;
+  return hash.digest('hex');
+}
+
+/** A source's content hash, read from its files. */
+export function hashOnDisk(source: CopySource): Promise<string> {
+  return hashPath(source.root, source.rel || '/', true);
+}
+
+/** Sources in a directory on disk. */
+export function diskTree(root: string): SourceTree {
+  return {
+    root,
+    list: () => walk(root),
+    stat: (rel) => statIn(root, rel),
+    hash: hashOnDisk,
+    prepare: async () => {},
+  };
+}
+
+/** The sources a COPY/ADD names in the tree, in order; URLs are left to the caller (ADD downloads them). */
 export async function resolveSources(
-  root: string,
+  tree: SourceTree,
   sources: string[],
   instruction: 'COPY' | 'ADD',
   download: (url: string) => Promise<CopySource>,
 ): Promise<CopySource[]> {
   const out: CopySource[] = [];
+  const root = tree.root;
   let listing: Array<{ rel: string; isDir: boolean }> | undefined;
   for (const src of sources) {
     if (isUrl(src)) {
@@ -73,7 +128,7 @@ export async function resolveSources(
     }
     const rel = contextRelative(src, instruction);
     if (hasWildcard(rel)) {
-      listing ??= await walk(root);
+      listing ??= await tree.list();
       const re = globToRegExp(rel);
       const matched: string[] = [];
       for (const entry of listing) {
@@ -86,7 +141,7 @@ export async function resolveSources(
       if (matched.length === 0) throw invalid(`${instruction} failed: no source files were specified`);
       continue;
     }
-    const st = await statIn(root, rel);
+    const st = await tree.stat(rel);
     if (!st)
       throw invalid(
         `${instruction} failed: file not found in build context or excluded by .dockerignore: stat ${src}: file does not exist`,
@@ -97,11 +152,11 @@ export async function resolveSources(
 }
 
 /** What goes into the cache key: every source's content, in order. */
-export async function sourcesHash(sources: CopySource[]): Promise<string> {
+export async function sourcesHash(sources: CopySource[], tree: SourceTree): Promise<string> {
   const hash = createHash('sha256');
   for (const s of sources) {
     hash.update(`${s.rel}\0${s.isDir ? 'dir' : 'file'}\0`);
-    hash.update(await hashPath(s.root, s.rel || '/', true));
+    hash.update(await tree.hash(s));
   }
   return `${sources.length === 1 ? (sources[0]!.isDir ? 'dir' : 'file') : 'multi'}:${hash.digest('hex')}`;
 }
