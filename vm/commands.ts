@@ -93,7 +93,8 @@ async function runForeground(onReady?: () => void): Promise<number> {
   onReady?.();
   // Until told to stop, or until the VM fails on its own.
   while (!stopping && machine.state === 'running') await sleep(200);
-  if (stopping) await stopping;
+  // The exit must wait for the state file to say why: `berth vm status` reads it.
+  await (stopping ?? machine.settled());
   return machine.state === 'stopped' ? 0 : 1;
 }
 

@@ -153,6 +153,7 @@ export class Machine {
   private accel: Accel | undefined;
   private bootMs: number | undefined;
   private stateWrites: Promise<void> = Promise.resolve();
+  private failing?: Promise<void>;
   private shares: Share[] = [];
   private shareType: ShareType = '9p';
   private shareProblems: string[] = [];
@@ -198,6 +199,9 @@ export class Machine {
   /** Boots the VM and returns once the engine answers through the host socket. */
   async start(): Promise<void> {
     if (this.status !== 'stopped' && this.status !== 'error') throw new Error(`the VM is ${this.status}`);
+    // A failure still being recorded would release the lock taken below.
+    await this.failing;
+    this.failing = undefined;
     await acquireLock(this.paths); // before any state is written: another VM's state is not ours to change
     try {
       await this.setState('starting');
@@ -457,27 +461,37 @@ export class Machine {
 
   /** The guest's control server restarts when it dies: reconnect while the VM runs. */
   private async onControlClosed(): Promise<void> {
-    if (this.status !== 'running') return;
+    // With QEMU gone, its exit (signal, panic) is what the status says.
+    const qemuRuns = () => this.status === 'running' && this.qemu !== undefined;
+    if (!qemuRuns()) return;
     this.control = undefined;
     try {
       this.control = await ControlClient.connect(
         this.paths.control,
         this.privateKey,
         Date.now() + 60_000,
-        () => this.status === 'running',
+        qemuRuns,
         channelAlgorithms(this.accel),
       );
       this.control.onClose(() => void this.onControlClosed());
     } catch (err) {
-      if (this.status === 'running')
-        await this.failed(`lost the channel to the guest: ${(err as Error).message}`);
+      if (qemuRuns()) await this.failed(`lost the channel to the guest: ${(err as Error).message}`);
     }
   }
 
-  private async failed(reason: string): Promise<void> {
-    await this.teardown();
-    await this.setState('error', reason);
-    await releaseLock(this.paths);
+  /** The VM ends on its own; the first reason given is the one reported (the teardown's own effects are not). */
+  private failed(reason: string): Promise<void> {
+    this.failing ??= (async () => {
+      await this.teardown();
+      await this.setState('error', reason);
+      await releaseLock(this.paths);
+    })();
+    return this.failing;
+  }
+
+  /** Resolves once a VM that failed on its own has recorded why and let go of its lock. */
+  settled(): Promise<void> {
+    return this.failing ?? Promise.resolve();
   }
 
   /** Graceful shutdown (the guest stops the engine, unmounts the disk, powers off), then QMP quit, then kill. */
