@@ -3,7 +3,7 @@
 // server and the host's real client over a unix socket and a small HTTP server
 // standing in for the engine: the next `docker` command finds its channel, and
 // its upstream connection, already made; a spare the far end closed is never
-// handed out.
+// handed out, and a channel that closes unanswered is opened again once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -36,14 +36,37 @@ function ping(socketPath: string): Promise<string> {
   });
 }
 
+function post(socketPath: string, body: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { socketPath, path: '/containers/x/start', method: 'POST', agent: false },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve(text));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 test('engine socket: the next connection gets a channel opened ahead; a closed spare is not handed out', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'berth-spare-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const engineSocket = path.join(dir, 'engine.sock');
   // The "engine": counts the connections it accepts and answers each request with that connection's number.
   const conns: net.Socket[] = [];
+  // How many of the next requests the engine drops unanswered, closing their connection.
+  let drop = 0;
   const engine = http.createServer((req, res) => {
-    res.end(`conn ${conns.indexOf(req.socket) + 1}`);
+    if (drop > 0) {
+      drop--;
+      return void req.socket.destroy();
+    }
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => res.end(`conn ${conns.indexOf(req.socket) + 1}${body ? ` got ${body}` : ''}`));
   });
   engine.on('connection', (s: net.Socket) => conns.push(s));
   await new Promise<void>((r) => engine.listen(engineSocket, r));
@@ -80,13 +103,33 @@ test('engine socket: the next connection gets a channel opened ahead; a closed s
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(await ping(hostSocket), 'conn 4');
 
+  // A connection whose channel closes before any answer (the spare died as it was handed out) gets a
+  // second channel, and its request is sent again there: the client sees the answer, not an EOF.
+  await until(() => conns.length === 5); // conn 4's spare
+  drop = 1;
+  assert.match(await post(hostSocket, 'a request body'), /^conn (6|7) got a request body$/);
+  // Twice in a row: the client sees the close (a request is sent at most twice).
+  await until(() => conns.length === 7);
+  await new Promise((r) => setTimeout(r, 100));
+  drop = 2;
+  await assert.rejects(post(hostSocket, 'x'), /socket hang up|ECONNRESET/);
+  drop = 0;
+  // An answered request is never sent again: the engine closing after its answer is seen as such.
+  await until(() => conns.length === 9);
+  await new Promise((r) => setTimeout(r, 100));
+  const before = conns.length;
+  assert.match(await ping(hostSocket), /^conn \d+$/);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(conns.length, before + 1, 'one channel for the answered request, one spare behind it');
+
   // Without a spare, every connection opens its channel when it comes.
   const plainSocket = path.join(dir, 'plain.sock');
   const plain = new EngineSocketForwarder(plainSocket, () => client, engineSocket);
   await plain.listen();
   t.after(() => plain.close());
-  await until(() => conns.length === 5); // conn 4's spare
   await new Promise((r) => setTimeout(r, 100));
-  assert.equal(conns.length, 5, 'nothing opened ahead');
-  assert.equal(await ping(plainSocket), 'conn 6');
+  const opened = conns.length;
+  assert.match(await ping(plainSocket), new RegExp(`^conn ${opened + 1}$`));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(conns.length, opened + 1, 'nothing opened ahead');
 });

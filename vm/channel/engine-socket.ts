@@ -6,7 +6,9 @@
 // Opening a channel is most of a short command's cost through the VM (under
 // TCG about 15 ms of `docker ps`'s 30: the guest's control server connects to
 // the engine before it confirms), so one channel is kept open ahead for the
-// next connection, as a connection pool would.
+// next connection, as a connection pool would. A new connection whose
+// channel closes before the engine answers anything is given a second
+// channel (unanswered-retry.ts).
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -14,6 +16,7 @@ import { GUEST_ENGINE_SOCKET } from '../../common/control.js';
 import { splice } from '../../common/splice.js';
 import type { ControlClient } from './control-client.js';
 import { log } from '../util/log.js';
+import { UnansweredRetry } from './unanswered-retry.js';
 
 /**
  * A spare older than this is not handed out (it is closed, and the connection
@@ -58,7 +61,7 @@ export class EngineSocketForwarder {
     }
     const spare = this.takeSpare(client);
     if (spare) {
-      splice(sock, spare);
+      splice(sock, this.retrying(spare, client));
       this.openSpare();
       return;
     }
@@ -66,7 +69,7 @@ export class EngineSocketForwarder {
     client.openSocket(this.guestSocket).then(
       (channel) => {
         if (sock.destroyed) return channel.destroy();
-        splice(sock, channel);
+        splice(sock, this.retrying(channel, client));
         sock.resume();
         this.openSpare();
       },
@@ -75,6 +78,11 @@ export class EngineSocketForwarder {
         sock.destroy();
       },
     );
+  }
+
+  /** The engine's channels are opened again when they close unanswered (see unanswered-retry.ts). */
+  private retrying(channel: Duplex, client: ControlClient): Duplex {
+    return this.keepSpare ? new UnansweredRetry(channel, () => client.openSocket(this.guestSocket)) : channel;
   }
 
   /** The spare channel, when it is of this connection to the guest, still open and not too old. */
