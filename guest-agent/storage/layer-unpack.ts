@@ -121,6 +121,44 @@ export async function decompress(input: NodeJS.ReadableStream): Promise<Readable
   }
 }
 
+/**
+ * Each entry of a tar (plain, gzip, bzip2 or xz), in order, through onEntry;
+ * `through` (a Transform) sees the plain bytes on their way. The error thrown
+ * is an entry's own failure first, then the stream's (the other's is only its
+ * consequence: a "premature close").
+ */
+export async function eachTarEntry(
+  input: NodeJS.ReadableStream,
+  onEntry: (entry: TarEntry) => Promise<void>,
+  through?: NodeJS.ReadWriteStream,
+): Promise<void> {
+  const extract = tar.extract();
+  let feedErr: Error | undefined;
+  const fed = decompress(input)
+    .then((plain) =>
+      through ? pipeline(toReadable(plain), through, extract) : pipeline(toReadable(plain), extract),
+    )
+    .catch((err: Error) => {
+      feedErr = err;
+      extract.destroy(err);
+    });
+  let entryErr: unknown;
+  try {
+    for await (const entry of extract) {
+      await onEntry(entry).catch((err: unknown) => {
+        entryErr = err;
+        throw err;
+      });
+    }
+  } catch (err) {
+    extract.destroy();
+    await fed;
+    throw entryErr ?? feedErr ?? err;
+  }
+  await fed;
+  if (feedErr) throw feedErr;
+}
+
 /** Spool a stream to a new file while computing its sha256. */
 export async function hashToFile(input: Readable, file: string): Promise<{ digest: string; bytes: number }> {
   const hash = createHash('sha256');

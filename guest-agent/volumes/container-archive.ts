@@ -8,13 +8,12 @@ import { promises as fs, constants as fsc, type BigIntStats, type Stats } from '
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import tar, { type Header } from 'tar-stream';
 import { EngineError, invalid } from '../errors.js';
 import { log } from '../util/logger.js';
 import { run } from '../util/subprocess.js';
 import { writeTarEntry, type EntryHeader } from '../storage/layer-diff.js';
-import { decompress, toReadable, writeAll, type TarEntry } from '../storage/layer-unpack.js';
+import { eachTarEntry, writeAll, type TarEntry } from '../storage/layer-unpack.js';
 import { hostOwner, idMaps, remappedRoot } from '../util/id-map.js';
 import { ContainerFs, O_PATH, PathNotFoundError, fdPath, type Lookup } from './safe-path.js';
 import type { ContainerMount, PathStat } from './volume-types.js';
@@ -606,33 +605,12 @@ export async function extractArchive(
     const x = new Extractor(cfs, destLogical, p, opts);
     x.checkWritable(cfs.mountOf(destLogical));
 
-    const extract = tar.extract();
-    let feedErr: Error | undefined;
-    const fed = decompress(input)
-      .then((plain) => pipeline(toReadable(plain), extract))
-      .catch((err: Error) => {
-        feedErr = err;
-        extract.destroy(err);
-      });
-    let entryErr: unknown;
-    try {
-      for await (const entry of extract) {
-        try {
-          await x.entry(entry);
-          await cfs.trimCache();
-        } catch (err) {
-          entryErr = err;
-          throw err;
-        }
-      }
-    } catch (err) {
-      extract.destroy();
-      await fed;
-      // An entry's own failure wins over the stream's consequent "premature close".
-      throw asArchiveError(entryErr ?? feedErr ?? err);
-    }
-    await fed;
-    if (feedErr) throw asArchiveError(feedErr);
+    await eachTarEntry(input, async (entry) => {
+      await x.entry(entry);
+      await cfs.trimCache();
+    }).catch((err: unknown) => {
+      throw asArchiveError(err);
+    });
     await x.finish();
   } finally {
     await cfs.close();

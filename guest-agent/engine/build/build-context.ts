@@ -9,12 +9,10 @@
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import { invalid, notFound } from '../../errors.js';
 import { extractArchive } from '../../volumes/container-archive.js';
 import { ContainerFs, fdPath } from '../../volumes/safe-path.js';
-import { decompress, toReadable } from '../../storage/layer-unpack.js';
+import { eachTarEntry } from '../../storage/layer-unpack.js';
 import { ContextIndex } from './context-index.js';
 import { diskTree, hashOnDisk, type CopySource, type SourceTree } from './copy-step.js';
 import { contextRelative, globToRegExp } from './source-paths.js';
@@ -54,36 +52,15 @@ export class BuildContext implements SourceTree {
     const index = new ContextIndex(new Set(names), MAX_DOCKERFILE);
     const fh = await fs.open(tarFile, 'wx', 0o600);
     try {
-      const extract = tar.extract();
       // The bytes go to the saved tar on their way to the index.
       const spool = new Transform({
         transform(chunk: Buffer, _enc, cb) {
           fh.write(chunk).then(() => cb(null, chunk), cb);
         },
       });
-      let feedErr: Error | undefined;
-      const fed = decompress(body)
-        .then((plain) => pipeline(toReadable(plain), spool, extract))
-        .catch((err: Error) => {
-          feedErr = err;
-          extract.destroy(err);
-        });
-      let entryErr: unknown;
-      try {
-        for await (const entry of extract) {
-          await index.add(entry).catch((err: unknown) => {
-            entryErr = err;
-            throw err;
-          });
-        }
-      } catch (err) {
-        extract.destroy();
-        await fed;
-        // An entry's own failure wins over the stream's consequent "premature close".
-        throw unusable(entryErr ?? feedErr ?? err);
-      }
-      await fed;
-      if (feedErr) throw unusable(feedErr);
+      await eachTarEntry(body, (entry) => index.add(entry), spool).catch((err: unknown) => {
+        throw unusable(err);
+      });
     } finally {
       await fh.close();
     }
