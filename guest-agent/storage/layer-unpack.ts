@@ -6,7 +6,7 @@ import { promises as fs, constants as fsc, createReadStream, type Stats } from '
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { PassThrough, Readable, Writable } from 'node:stream';
+import { PassThrough, Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pipeline as pipelineCb } from 'node:stream';
 import zlib from 'node:zlib';
@@ -121,6 +121,68 @@ export async function decompress(input: NodeJS.ReadableStream): Promise<Readable
   }
 }
 
+/** An entry's data size from its header block (octal, or base-256 when the first byte's high bit is set). */
+function headerSize(block: Buffer): number {
+  const field = block.subarray(124, 136);
+  if (field[0]! & 0x80) {
+    let n = 0;
+    for (let i = 1; i < field.length; i++) n = n * 256 + field[i]!;
+    return n;
+  }
+  const n = parseInt(
+    field
+      .toString('latin1')
+      .replace(/[\0 ].*$/s, '')
+      .trim() || '0',
+    8,
+  );
+  return Number.isNaN(n) ? 0 : n;
+}
+
+/**
+ * Passes a tar through, and completes one that stops right after its last
+ * entry's data (without the padding) or between entries (without the
+ * trailer's zero blocks): Go's archive/tar reads either as a whole archive,
+ * and the docker CLI sends a build context like that for `build -f -`. A
+ * stream cut anywhere else (in a header, in an entry's data) is passed on as
+ * it is, for the parser to refuse.
+ */
+export function completeTarTail(): Transform {
+  const header = Buffer.alloc(512);
+  let inHeader = 0; // bytes of the current header block seen
+  let dataLeft = 0; // bytes of the current entry's data still to come
+  let padLeft = 0; // then its padding to the next block
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      let at = 0;
+      while (at < chunk.length) {
+        const rest = chunk.length - at;
+        if (dataLeft > 0 || padLeft > 0) {
+          const take = Math.min(dataLeft > 0 ? dataLeft : padLeft, rest);
+          if (dataLeft > 0) dataLeft -= take;
+          else padLeft -= take;
+          at += take;
+          continue;
+        }
+        const take = Math.min(512 - inHeader, rest);
+        chunk.copy(header, inHeader, at, at + take);
+        inHeader += take;
+        at += take;
+        if (inHeader === 512) {
+          inHeader = 0;
+          dataLeft = headerSize(header);
+          padLeft = (512 - (dataLeft % 512)) % 512;
+        }
+      }
+      cb(null, chunk);
+    },
+    flush(cb) {
+      if (inHeader === 0 && dataLeft === 0) this.push(Buffer.alloc(padLeft + 1024));
+      cb();
+    },
+  });
+}
+
 /**
  * Each entry of a tar (plain, gzip, bzip2 or xz), in order, through onEntry;
  * `through` (a Transform) sees the plain bytes on their way. The error thrown
@@ -136,7 +198,9 @@ export async function eachTarEntry(
   let feedErr: Error | undefined;
   const fed = decompress(input)
     .then((plain) =>
-      through ? pipeline(toReadable(plain), through, extract) : pipeline(toReadable(plain), extract),
+      through
+        ? pipeline(toReadable(plain), completeTarTail(), through, extract)
+        : pipeline(toReadable(plain), completeTarTail(), extract),
     )
     .catch((err: Error) => {
       feedErr = err;

@@ -148,6 +148,32 @@ describe('docker build (classic builder)', () => {
     assert.equal(mode.stdout.trim(), '755', mode.stderr);
   });
 
+  it('takes a Dockerfile from stdin (-f -) or from outside the context', async () => {
+    const dir = await context({ 'f.txt': 'in the context\n' });
+    const fromStdin = await docker(engine(), ['build', '-q', '-t', 'stdin-df', '-f', '-', dir], {
+      env: CLASSIC,
+      input: 'FROM busybox\nCOPY f.txt /from-stdin\n',
+    });
+    assert.equal(fromStdin.code, 0, fromStdin.stderr);
+    assert.equal((await d('run', '--rm', 'stdin-df', 'cat', '/from-stdin')).stdout, 'in the context\n');
+    const outside = await context({
+      'Dockerfile.other': 'FROM busybox\nCOPY f.txt /from-outside\nCOPY . /ctx/\n',
+    });
+    const fromOutside = await build(
+      dir,
+      '-q',
+      '-t',
+      'outside-df',
+      '-f',
+      path.join(outside, 'Dockerfile.other'),
+    );
+    assert.equal(fromOutside.code, 0, fromOutside.stderr);
+    assert.equal((await d('run', '--rm', 'outside-df', 'cat', '/from-outside')).stdout, 'in the context\n');
+    // The Dockerfile and the .dockerignore the CLI added (each naming the other) are not part of the context.
+    const ls = await d('run', '--rm', 'outside-df', 'ls', '-a', '/ctx');
+    assert.deepEqual(ls.stdout.split('\n').filter(Boolean), ['.', '..', 'f.txt']);
+  });
+
   it('honours .dockerignore and ignores the files it excludes', async () => {
     const dir = await context({
       Dockerfile: 'FROM busybox\nCOPY . /ctx/\nRUN ls -a /ctx | sort | tr "\\n" " "\n',
