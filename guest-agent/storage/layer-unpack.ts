@@ -129,13 +129,8 @@ function headerSize(block: Buffer): number {
     for (let i = 1; i < field.length; i++) n = n * 256 + field[i]!;
     return n;
   }
-  const n = parseInt(
-    field
-      .toString('latin1')
-      .replace(/[\0 ].*$/s, '')
-      .trim() || '0',
-    8,
-  );
+  // Digits, maybe padded with spaces on either side, ended by a NUL or a space.
+  const n = parseInt(field.toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8);
   return Number.isNaN(n) ? 0 : n;
 }
 

@@ -30,6 +30,14 @@ test('a tar without its last padding or its trailer is whole; one cut in a heade
   assert.deepEqual(await entriesOf(whole.subarray(0, 3072 + 13)), all, 'no padding after the last data');
   assert.deepEqual(await entriesOf(whole.subarray(0, 3584)), all, 'no trailer');
   assert.deepEqual(await entriesOf(whole.subarray(0, 2560)), all.slice(0, 2), 'cut between entries');
+  // A size written with leading spaces (as some tar writers pad it) is read the same way.
+  const spaced = Buffer.from(whole);
+  spaced.write('        015\0', 3072 - 512 + 124, 'latin1'); // the Dockerfile's 13 bytes, in octal
+  spaced.fill(' ', 3072 - 512 + 148, 3072 - 512 + 156);
+  let sum = 0;
+  for (let i = 3072 - 512; i < 3072; i++) sum += spaced[i]!;
+  spaced.write(`${sum.toString(8).padStart(6, '0')}\0 `, 3072 - 512 + 148, 'latin1');
+  assert.deepEqual(await entriesOf(spaced.subarray(0, 3072 + 13)), all, 'a space-padded size');
   for (const [cut, where] of [
     [3072 + 5, "in the last entry's data"],
     [1024 + 512 + 100, "in an entry's data"],
