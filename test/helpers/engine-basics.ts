@@ -4,8 +4,10 @@
 import assert from 'node:assert/strict';
 import { busyboxArchive } from '../fixtures/busybox-image.js';
 import { docker } from './docker.js';
+import { assertOkInVm } from './vm-console.js';
 
-export async function assertVersionLoadAndRun(engine: { host: string }): Promise<void> {
+/** vmHome: the engine runs in the VM under this BERTH_HOME (a failed run then shows the guest's console). */
+export async function assertVersionLoadAndRun(engine: { host: string }, vmHome?: string): Promise<void> {
   const version = await docker(engine, ['version', '--format', '{{.Server.APIVersion}}']);
   assert.equal(version.code, 0, version.stderr);
   assert.equal(version.stdout.trim(), '1.47');
@@ -15,6 +17,7 @@ export async function assertVersionLoadAndRun(engine: { host: string }): Promise
   assert.match(load.stdout, /^Loaded image: busybox:latest$/m);
 
   const run = await docker(engine, ['run', '--rm', 'busybox', 'echo', 'hi']);
+  if (vmHome) await assertOkInVm(run, vmHome);
   assert.equal(run.code, 0, run.stderr);
   assert.equal(run.stdout, 'hi\n');
 }

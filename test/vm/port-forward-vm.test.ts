@@ -182,7 +182,7 @@ test('port forwarding through the VM: TCP both ways intact, UDP published and ho
 
   const start = await berth(['vm', 'start']);
   assert.equal(start.exitCode, 0, `${start.stdout}${start.stderr}`);
-  await assertVersionLoadAndRun(engine);
+  await assertVersionLoadAndRun(engine, home);
 
   // Host → container: the container answers with the MD5 of everything it read to EOF.
   const inPort = await freePort();

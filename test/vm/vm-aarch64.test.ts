@@ -14,6 +14,7 @@ import type { ImageManifest } from '../../vm/image/build-image.js';
 import { docker } from '../helpers/docker.js';
 import { recordForSweep } from '../helpers/leftovers.js';
 import { VM_TEST_CACHE, busyboxArm64Archive } from '../fixtures/vm-image.js';
+import { assertOkInVm } from '../helpers/vm-console.js';
 
 const repoRoot = path.join(import.meta.dirname, '..', '..');
 /** Emulating arm64 on x86_64 is several times slower than the x86_64 guest under TCG. */
@@ -94,7 +95,7 @@ test(
     assert.equal(load.code, 0, load.stderr);
     assert.match(load.stdout, /^Loaded image: busybox:latest$/m);
     const echo = await docker(engine, ['run', '--rm', 'busybox', 'echo', 'hi'], { timeoutMs: 300_000 });
-    assert.equal(echo.code, 0, echo.stderr);
+    await assertOkInVm(echo, home);
     assert.equal(echo.stdout, 'hi\n');
     const uname = await docker(engine, ['run', '--rm', 'busybox', 'uname', '-m'], { timeoutMs: 300_000 });
     assert.equal(uname.code, 0, uname.stderr);

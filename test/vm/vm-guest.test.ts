@@ -78,7 +78,7 @@ test('berth vm: ssh, clock sync, the agent supervised, restart, reset', async (t
   assert.equal(start.exitCode, 0, `${start.stdout}${start.stderr}`);
   // A share that does not exist is left out, and the status says so.
   assert.match(start.stdout, new RegExp(`^share ${missing}: does not exist: not shared$`, 'm'));
-  await assertVersionLoadAndRun(engine);
+  await assertVersionLoadAndRun(engine, home);
 
   // In the VM the engine runs crun on cgroup v2 (natively on these hybrid-cgroup hosts it runs
   // crun on v1): the limits are what the container sees in its own cgroup.

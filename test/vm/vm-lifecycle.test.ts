@@ -100,7 +100,7 @@ test('berth vm: start, docker through the host socket, stop, start, data kept', 
   assert.equal(status.exitCode, 0);
   assert.match(status.stdout, new RegExp(`DOCKER_HOST=${engine.host}`));
 
-  await assertVersionLoadAndRun(engine);
+  await assertVersionLoadAndRun(engine, home);
 
   // stdin through a hijacked attach, closed by the client: the container sees EOF.
   const cat = await docker(engine, ['run', '--rm', '-i', 'busybox', 'sh', '-c', 'cat; echo done'], {
