@@ -188,6 +188,7 @@ export class Engine {
         lockFile,
         registries,
       );
+      await engine.builder.init();
       await engine.containers.reconcile();
       return engine;
     } catch (err) {

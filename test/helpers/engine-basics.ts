@@ -13,6 +13,7 @@ export async function assertVersionLoadAndRun(engine: { host: string }, vmHome?:
   assert.equal(version.stdout.trim(), '1.47');
 
   const load = await docker(engine, ['load', '-i', await busyboxArchive()]);
+  if (vmHome) await assertOkInVm(load, vmHome);
   assert.equal(load.code, 0, load.stderr);
   assert.match(load.stdout, /^Loaded image: busybox:latest$/m);
 

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { sha256Hex } from '../../util/ids.js';
-import { writeFileAtomic } from '../../../common/atomic-file.js';
+import { removeStaleTemps, writeFileAtomic } from '../../../common/atomic-file.js';
 import type { ImageRecord } from '../../storage/image-types.js';
 
 /** JSON with object keys sorted, so that equal configs give equal keys. */
@@ -26,6 +26,11 @@ export class BuildCache {
     private readonly dir: string,
     private readonly resolve: (id: string) => ImageRecord | undefined,
   ) {}
+
+  /** At start: entries a crash cut short before their rename are dropped (their step simply misses). */
+  async init(): Promise<void> {
+    await removeStaleTemps(this.dir);
+  }
 
   key(parentId: string, config: unknown, platform: string): string {
     return sha256Hex(canonical({ parentId, config, platform }));

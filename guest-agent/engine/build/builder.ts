@@ -141,6 +141,11 @@ export class Builder {
     this.cache = new BuildCache(path.join(deps.dataRoot, 'builder', 'cache'), (id) => deps.store.resolve(id));
   }
 
+  /** At engine start, before any build. */
+  init(): Promise<void> {
+    return this.cache.init();
+  }
+
   /** `docker builder prune`: the cache forgets every step (the step images stay, as images). */
   async pruneCache(): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }> {
     return { CachesDeleted: await this.cache.clear(), SpaceReclaimed: 0 };
