@@ -127,17 +127,6 @@ function shareArgs(c: VmConfig): string[] {
   return out;
 }
 
-/**
- * Under TCG the x86 guest finds its vCPUs' TSCs "unsynchronized" and falls
- * back to the HPET, and every clock read (Node reads it at each turn of its
- * loop) becomes an emulated device access: the engine answered a request 30×
- * slower than natively. TCG's TSC comes from the host's monotonic clock, the
- * same for every vCPU, so the guest may trust it.
- */
-function clockParams(arch: GuestArch, accel: Accel): string[] {
-  return arch === 'x86_64' && accel === 'tcg' ? ['tsc=reliable'] : [];
-}
-
 /** A value inside a QEMU -option list: commas are doubled. */
 function qemuOptionValue(v: string): string {
   return v.replace(/,/g, ',,');
@@ -148,7 +137,6 @@ export function qemuArgv(c: VmConfig): string[] {
     `console=${consoleDevice(c.arch)}`,
     'loglevel=4',
     'panic=-1', // a guest panic ends QEMU (with -no-reboot) instead of hanging
-    ...clockParams(c.arch, c.accel),
     ...c.kernelParams,
   ];
   const cmdline = params.join(' ');
