@@ -22,7 +22,7 @@ async function withContext(
   try {
     const tar = Buffer.isBuffer(entries) ? entries : await buildLayerTar(entries);
     const dir = path.join(work, 'context');
-    const ctx = await BuildContext.receive(Readable.from([gzip ? gzipSync(tar) : tar]), dir, ['Dockerfile']);
+    const ctx = await BuildContext.receive(Readable.from([gzip ? gzipSync(tar) : tar]), dir, 'Dockerfile');
     await fn(ctx, dir);
   } finally {
     await fs.rm(work, { recursive: true, force: true });
@@ -83,7 +83,7 @@ test('the Dockerfile, listings and lookups come from the index, without unpackin
   });
 });
 
-test('a source through a symlink is read from the unpacked files, and hashes as its target does', async () => {
+test('a source through a symlink is read from the unpacked files; index and files agree on every source', async () => {
   await withContext(TREE, async (ctx, dir) => {
     const [viaLink] = await resolveSources(ctx, ['link'], 'COPY', noDownload);
     assert.deepEqual([viaLink!.rel, viaLink!.isDir], ['link', true]);
@@ -98,6 +98,18 @@ test('a source through a symlink is read from the unpacked files, and hashes as 
     assert.equal(await fs.readFile(path.join(dir, 'hard'), 'utf8'), 'z');
     assert.equal((await fs.stat(path.join(dir, 'a', 'y.txt'))).mode & 0o777, 0o755);
   });
+});
+
+test('a Dockerfile that is a hardlink to another file of the context is read', async () => {
+  await withContext(
+    [
+      { name: 'base.dockerfile', content: 'FROM busybox\n' },
+      { name: 'Dockerfile', type: 'link', linkname: 'base.dockerfile' },
+    ],
+    async (ctx) => {
+      assert.equal(await ctx.readDockerfile('Dockerfile'), 'FROM busybox\n');
+    },
+  );
 });
 
 test('cache hashes change with content and mode, not with order in the tar or compression', async () => {

@@ -15,17 +15,15 @@ import { ContainerFs, fdPath } from '../../volumes/safe-path.js';
 import { eachTarEntry } from '../../storage/layer-unpack.js';
 import { ContextIndex } from './context-index.js';
 import { diskTree, hashOnDisk, type CopySource, type SourceTree } from './copy-step.js';
-import { contextRelative, globToRegExp } from './source-paths.js';
+import { contextRelative, globToRegExp, insideContext } from './source-paths.js';
 
 const MAX_DOCKERFILE = 16 * 1024 * 1024;
 
 const unusable = (err: unknown) => invalid(`the build context is not usable: ${(err as Error).message}`);
 
-/** A name as the index keys it, or undefined when it leaves the context (only the files can answer). */
-function indexName(name: string): string | undefined {
-  const n = path.posix.normalize(name).replace(/^\/+/, '').replace(/\/+$/, '');
-  if (n === '..' || n.startsWith('../')) return undefined;
-  return n === '.' ? '' : n;
+/** The names a Dockerfile is looked for under: a missing default "Dockerfile" falls back to "dockerfile", as dockerd does. */
+function dockerfileCandidates(name: string): string[] {
+  return name === 'Dockerfile' ? [name, 'dockerfile'] : [name];
 }
 
 export class BuildContext implements SourceTree {
@@ -43,12 +41,15 @@ export class BuildContext implements SourceTree {
 
   /**
    * Take in the client's context tar (plain, gzip, bzip2 or xz) for a build
-   * into dir; the bytes of the files named in `keep` (the Dockerfile) are held.
+   * into dir; the bytes of the Dockerfile (named `dockerfile`) and of
+   * .dockerignore are held.
    */
-  static async receive(body: NodeJS.ReadableStream, dir: string, keep: string[]): Promise<BuildContext> {
+  static async receive(body: NodeJS.ReadableStream, dir: string, dockerfile: string): Promise<BuildContext> {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     const tarFile = `${dir}.tar`;
-    const names = [...keep, '.dockerignore'].map(indexName).filter((n): n is string => n !== undefined);
+    const names = [...dockerfileCandidates(dockerfile), '.dockerignore']
+      .map(insideContext)
+      .filter((n): n is string => n !== undefined);
     const index = new ContextIndex(new Set(names), MAX_DOCKERFILE);
     const fh = await fs.open(tarFile, 'wx', 0o600);
     try {
@@ -82,11 +83,9 @@ export class BuildContext implements SourceTree {
     return this.unpacked;
   }
 
-  /** The Dockerfile's text; a missing default "Dockerfile" falls back to "dockerfile", as dockerd does. */
+  /** The Dockerfile's text. */
   async readDockerfile(name: string): Promise<string> {
-    const candidates = [name];
-    if (name === 'Dockerfile') candidates.push('dockerfile');
-    for (const candidate of candidates) {
+    for (const candidate of dockerfileCandidates(name)) {
       const text = await this.readFile(candidate);
       if (text !== undefined) return text;
     }
@@ -94,14 +93,16 @@ export class BuildContext implements SourceTree {
   }
 
   private async readFile(name: string): Promise<string | undefined> {
-    const rel = indexName(name);
+    const rel = insideContext(name);
     const found = rel === undefined ? undefined : this.index.lookup(rel);
-    if (this.index.reliable && rel !== undefined && found?.kind !== 'symlink') {
-      const file = this.index.content(rel);
+    if (found?.kind === 'missing') return undefined;
+    if (found?.kind === 'found') {
+      const file = this.index.content(rel!);
       if (!file) return undefined;
       if (file.size > MAX_DOCKERFILE) throw invalid(`the Dockerfile ${name} is too large`);
-      return file.bytes?.toString('utf8');
+      if (file.bytes) return file.bytes.toString('utf8');
     }
+    // Through a symlink, out of the context, or bytes not held (a hardlink's second name): the files say.
     await this.prepare();
     return this.readFromDisk(name);
   }
@@ -178,13 +179,14 @@ export class BuildContext implements SourceTree {
   // ---- SourceTree: answered from the index while it is sure, else from the unpacked files ----
 
   async list(): Promise<Array<{ rel: string; isDir: boolean }>> {
-    if (this.index.reliable) return this.index.list();
+    const listed = this.index.list();
+    if (listed) return listed;
     await this.prepare();
     return this.disk.list();
   }
 
   async stat(rel: string): Promise<{ isDir: boolean } | undefined> {
-    const found = this.index.reliable ? this.index.lookup(rel) : { kind: 'symlink' as const };
+    const found = this.index.lookup(rel);
     if (found.kind === 'missing') return undefined;
     if (found.kind === 'found') return { isDir: found.isDir };
     await this.prepare();
@@ -193,8 +195,7 @@ export class BuildContext implements SourceTree {
 
   async hash(source: CopySource): Promise<string> {
     if (source.root !== this.root) return hashOnDisk(source);
-    if (this.index.reliable && this.index.lookup(source.rel).kind === 'found')
-      return `index:${this.index.hashOf(source.rel)}`;
+    if (this.index.lookup(source.rel).kind === 'found') return `index:${this.index.hashOf(source.rel)}`;
     await this.prepare();
     return hashOnDisk(source);
   }

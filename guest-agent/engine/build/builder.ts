@@ -170,10 +170,7 @@ export class Builder {
     const work = await this.deps.store.workDir('build');
     try {
       const dockerfile = opts.dockerfile || 'Dockerfile';
-      const context = await BuildContext.receive(body, path.join(work, 'context'), [
-        dockerfile,
-        'dockerfile',
-      ]);
+      const context = await BuildContext.receive(body, path.join(work, 'context'), dockerfile);
       const text = await context.readDockerfile(dockerfile);
       await context.applyIgnoreFile(dockerfile);
       const parsed = parseBuild(text);

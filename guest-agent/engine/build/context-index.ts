@@ -22,8 +22,8 @@ export interface IndexedEntry {
 /** How a path resolves with symlinks followed. */
 export type Lookup =
   | { kind: 'missing' }
-  /** A symlink lies on the path: only the unpacked files can say where it leads. */
-  | { kind: 'symlink' }
+  /** Only the unpacked files can say: a symlink lies on the path, or the index is not reliable. */
+  | { kind: 'unsure' }
   | { kind: 'found'; isDir: boolean };
 
 const IMPLIED_DIR: IndexedEntry = { type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0 };
@@ -142,13 +142,17 @@ export class ContextIndex {
   }
 
   lookup(rel: string): Lookup {
+    if (!this.reliable) return { kind: 'unsure' };
     if (rel === '') return { kind: 'found', isDir: true };
     const e = this.lookupNoFollow(rel);
-    if (e === 'symlink' || e?.type === 'symlink') return { kind: 'symlink' };
+    if (e === 'symlink' || e?.type === 'symlink') return { kind: 'unsure' };
     return e ? { kind: 'found', isDir: e.type === 'directory' } : { kind: 'missing' };
   }
 
-  /** A kept file's bytes; undefined when it is not a regular file, or is over the limit (too large: size). */
+  /**
+   * A regular file's size and, when it was kept (a name asked for, within the
+   * limit, not a hardlink's second name), its bytes; undefined when not a file.
+   */
   content(rel: string): { bytes?: Buffer; size: number } | undefined {
     const e = this.entries.get(rel);
     if (!e || e.type !== 'file') return undefined;
@@ -161,8 +165,9 @@ export class ContextIndex {
     this.contents.delete(rel);
   }
 
-  /** Every path, in the order of a sorted depth-first walk. */
-  list(): Array<{ rel: string; isDir: boolean }> {
+  /** Every path, in the order of a sorted depth-first walk; undefined when the index is not reliable. */
+  list(): Array<{ rel: string; isDir: boolean }> | undefined {
+    if (!this.reliable) return undefined;
     return [...this.entries]
       .sort(([a], [b]) => treeOrder(a, b))
       .map(([rel, e]) => ({ rel, isDir: e.type === 'directory' }));

@@ -27,11 +27,17 @@ export function hasWildcard(p: string): boolean {
   return /[*?[]/.test(p);
 }
 
+/** A path made relative to the context ("" for its root), or undefined when it leads out of it. */
+export function insideContext(p: string): string | undefined {
+  const normalized = path.posix.normalize(`./${p}`);
+  if (normalized === '..' || normalized.startsWith('../')) return undefined;
+  return normalized === '.' ? '' : normalized.replace(/\/+$/, '');
+}
+
 /** A context path made relative; "../" leading out of the context is refused as dockerd refuses it. */
 export function contextRelative(src: string, instruction: string): string {
-  const normalized = path.posix.normalize(`./${src}`);
-  if (normalized === '..' || normalized.startsWith('../')) {
+  const rel = insideContext(src);
+  if (rel === undefined)
     throw invalid(`${instruction} failed: forbidden path outside the build context: ${src} ()`);
-  }
-  return normalized === '.' ? '' : normalized.replace(/\/+$/, '');
+  return rel;
 }
