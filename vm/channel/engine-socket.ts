@@ -80,9 +80,9 @@ export class EngineSocketForwarder {
     );
   }
 
-  /** The engine's channels are opened again when they close unanswered (see unanswered-retry.ts). */
+  /** A connection's channel, opened again should it close unanswered (see unanswered-retry.ts). */
   private retrying(channel: Duplex, client: ControlClient): Duplex {
-    return this.keepSpare ? new UnansweredRetry(channel, () => client.openSocket(this.guestSocket)) : channel;
+    return new UnansweredRetry(channel, () => client.openSocket(this.guestSocket));
   }
 
   /** The spare channel, when it is of this connection to the guest, still open and not too old. */
