@@ -55,6 +55,24 @@ export interface HostConfig {
   Devices?: Array<{ PathOnHost: string; PathInContainer?: string; CgroupPermissions?: string }> | null;
   Ulimits?: Array<{ Name: string; Soft: number; Hard: number }> | null;
   GroupAdd?: string[] | null;
+  /** "", "host" or "container:<name|id>". */
+  PidMode?: string;
+  /** "private" (the default), "shareable", "none", "host" or "container:<name|id>". */
+  IpcMode?: string;
+  /** "" or "host". */
+  UTSMode?: string;
+  /** "private" (Berth's default) or "host". */
+  CgroupnsMode?: string;
+  CpusetMems?: string;
+  MemorySwappiness?: number | null;
+  OomKillDisable?: boolean | null;
+  DeviceCgroupRules?: string[] | null;
+  DeviceRequests?: unknown[] | null;
+  MaskedPaths?: string[] | null;
+  ReadonlyPaths?: string[] | null;
+  Annotations?: Record<string, string> | null;
+  /** `--link name:alias`; stored as dockerd does, "/name:/parent/alias". */
+  Links?: string[] | null;
   [key: string]: unknown;
 }
 

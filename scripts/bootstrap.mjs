@@ -20,6 +20,8 @@ export const DEBIAN_PACKAGES = [
   'util-linux',
   'attr',
   'procps',
+  // `docker run --init`: tini-static, bind-mounted into containers as docker-init.
+  'tini',
   // The registry tests: a real Distribution registry, htpasswd for its basic auth, openssl for token certs.
   'docker-registry',
   'apache2-utils',

@@ -44,6 +44,19 @@ import type { EnginePaths } from './paths.js';
 import { parseSignal } from './signals.js';
 import { StdioHub, type OutputSink, type StreamName } from './stdio-hub.js';
 import { validateCreateBody } from './create-validation.js';
+import {
+  ipcShareable,
+  normalizeNamespaceModes,
+  parseCgroupnsMode,
+  parseIpcMode,
+  parsePidMode,
+  parseUtsMode,
+} from './namespace-modes.js';
+import { parseSecurityOptions } from './security-options.js';
+import { checkLinksAllowed, linkEnv, linkHostEntries, parseLink, runningChild, storedLink } from './links.js';
+import { createWarnings, rejectUnsupported } from './unsupported-options.js';
+import { findInitBinary, NO_INIT_BINARY } from '../runtime/init-binary.js';
+import { parseDeviceCgroupRule } from '../runtime/devices.js';
 import { applyUserNamespace, checkUsernsMode } from '../runtime/userns-remap.js';
 import { idMaps } from '../util/id-map.js';
 import { mergeHealthcheck, validateHealthcheck } from './health-config.js';
@@ -183,10 +196,23 @@ export class ContainerService {
       }
     } else fullName = generateName((n) => store.nameTaken(n) !== undefined);
 
-    const hostConfig = this.normalizeHostConfig(body.HostConfig ?? {});
-    checkUsernsMode(hostConfig.UsernsMode, hostConfig.Privileged ?? false, hostConfig.NetworkMode, idMaps());
+    const hostConfig = this.normalizeHostConfig(body.HostConfig ?? {}, Boolean(body.Hostname));
+    checkUsernsMode(hostConfig.UsernsMode, hostConfig.Privileged ?? false, idMaps(), {
+      network: hostConfig.NetworkMode,
+      pid: hostConfig.PidMode,
+    });
+    if (hostConfig.Links?.length) {
+      checkLinksAllowed(hostConfig.NetworkMode ?? 'bridge');
+      hostConfig.Links = hostConfig.Links.map((spec) => {
+        const link = parseLink(spec);
+        if (!store.find(link.child)) throw invalid(`could not get container for ${link.child}`);
+        return storedLink(link, fullName);
+      });
+    }
     const id = newId();
     const config = this.mergeConfig(id, body, image);
+    // The host's UTS namespace: the container's hostname is the machine's.
+    if (parseUtsMode(hostConfig.UTSMode)) config.Hostname = os.hostname();
     const args = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
     if (args.length === 0) throw invalid('no command specified');
 
@@ -231,7 +257,7 @@ export class ContainerService {
       throw err;
     }
     this.emit(record, 'create');
-    return { Id: id, Warnings: [] };
+    return { Id: id, Warnings: createWarnings(hostConfig) };
   }
 
   private mergeConfig(id: string, body: ContainerCreateRequest, image: ImageRecord): ContainerConfig {
@@ -285,15 +311,31 @@ export class ContainerService {
     };
   }
 
-  private normalizeHostConfig(input: HostConfig): HostConfig {
+  private normalizeHostConfig(input: HostConfig, hostnameGiven: boolean): HostConfig {
     const hc: HostConfig = { ...input };
+    rejectUnsupported(hc);
+    // A 400, not a 404: the docker CLI takes a 404 from create for a missing image and pulls.
+    normalizeNamespaceModes(hc, hostnameGiven, (ref) => {
+      if (!this.deps.store.find(ref)) throw invalid(`No such container: ${ref}`);
+    });
+    parseSecurityOptions(hc.SecurityOpt ?? []); // throws on what dockerd refuses
+    if (hc.Init === true && !findInitBinary()) throw new EngineError('internal', NO_INIT_BINARY);
+    for (const rule of hc.DeviceCgroupRules ?? []) parseDeviceCgroupRule(rule);
+    const swappiness = hc.MemorySwappiness;
+    if (
+      swappiness !== undefined &&
+      swappiness !== null &&
+      swappiness !== -1 &&
+      !(swappiness >= 0 && swappiness <= 100)
+    )
+      throw invalid(`Invalid value: ${swappiness}, valid memory swappiness range is 0-100`);
     hc.NetworkMode = !hc.NetworkMode || hc.NetworkMode === 'default' ? 'bridge' : hc.NetworkMode;
     const mode = hc.NetworkMode;
     if (!['bridge', 'none', 'host'].includes(mode) && !mode.startsWith('container:')) {
       hc.NetworkMode = this.deps.network.get(mode).Name; // throws "network x not found"
     }
     if (mode.startsWith('container:') && !this.deps.store.find(mode.slice('container:'.length))) {
-      throw notFound(`No such container: ${mode.slice('container:'.length)}`);
+      throw invalid(`No such container: ${mode.slice('container:'.length)}`);
     }
 
     const policy: RestartPolicy = {
@@ -394,8 +436,13 @@ export class ContainerService {
     const config = record.Config;
     const bundleDir = path.join(paths.bundlesDir, id);
     let mounted = false;
+    let shmMounted = false;
     let privateNetns = false;
     try {
+      const links = (hc.Links ?? []).map((spec) => {
+        const link = parseLink(spec);
+        return { link, child: runningChild(link, this.deps.store.find(link.child), record.Name) };
+      });
       const image = this.imageOf(record);
       // The root filesystem and the network namespace are independent: make both at once.
       const [mountResult, networkResult] = await Promise.allSettled([
@@ -418,19 +465,41 @@ export class ContainerService {
       // /etc files, as with dockerd: its resolver and names are the other's.
       const joined = 'joined' in network ? network.joined : undefined;
       const etcOwner = joined ?? record;
+      const linked = links.map(({ link, child }) => ({
+        link,
+        child,
+        ip: this.addressForLink(record, child),
+      }));
       if (!joined) {
+        const input = this.etcFilesInput(
+          record,
+          network.mode === 'host',
+          'ip' in network ? network.ip : undefined,
+        );
+        input.extraHosts = [
+          ...linked.flatMap(({ link, child, ip }) => (ip ? linkHostEntries(link, child, ip) : [])),
+          ...(input.extraHosts ?? []),
+        ];
         await writeEtcFiles(
           { hostname: record.HostnamePath, hosts: record.HostsPath, resolv: record.ResolvConfPath },
-          this.etcFilesInput(record, network.mode === 'host', 'ip' in network ? network.ip : undefined),
+          input,
         );
       }
+      // dockerd sets the link variables on the default bridge only; the container's own Env wins.
+      const linkVariables =
+        hc.NetworkMode === 'bridge'
+          ? linked.flatMap(({ link, child, ip }) => (ip ? linkEnv(link, record.Name, child, ip) : []))
+          : [];
       const user = await resolveUser(merged, config.User, hc.GroupAdd ?? []);
+      const shared = await this.sharedNamespaces(record);
+      shmMounted = shared.ipc?.mode === 'shareable';
+      const security = parseSecurityOptions(hc.SecurityOpt ?? []);
       const spec = buildOciSpec({
         id,
         rootfsPath: merged,
         args: [record.Path, ...record.Args],
         env: processEnv(
-          config.Env ?? [],
+          [...linkVariables, ...(config.Env ?? [])],
           (joined ? joined.Config.Hostname : config.Hostname) ?? '',
           config.Tty ?? false,
         ),
@@ -469,12 +538,20 @@ export class ContainerService {
           ...toOciMounts(mountSetup.mounts),
         ],
         cgroupsPath: `/berth/${id}`,
-        noNewPrivileges: (hc.SecurityOpt ?? []).some((o) => /^no-new-privileges(:true|=true)?$/.test(o)),
+        noNewPrivileges: security.noNewPrivileges,
+        seccomp: security.seccomp,
+        writableCgroups: security.writableCgroups,
+        maskedPaths: hc.MaskedPaths ?? undefined,
+        readonlyPaths: hc.ReadonlyPaths ?? undefined,
         shmSize: hc.ShmSize || undefined,
         oomScoreAdj: hc.OomScoreAdj || undefined,
         sysctls: hc.Sysctls ?? undefined,
         devices: hc.Devices ?? undefined,
+        deviceCgroupRules: (hc.DeviceCgroupRules ?? []).map(parseDeviceCgroupRule),
         ulimits: hc.Ulimits ?? undefined,
+        annotations: hc.Annotations ?? undefined,
+        initPath: hc.Init === true ? findInitBinary() : undefined,
+        ...shared,
       });
       const remap = idMaps();
       if (remap && hc.UsernsMode !== 'host') applyUserNamespace(spec, remap);
@@ -511,7 +588,7 @@ export class ContainerService {
       await this.teardownNetwork(id, live);
       await live.releaseMounts?.();
       live.releaseMounts = undefined;
-      if (mounted) await rootfs.unmount(id).catch(() => {});
+      if (mounted || shmMounted) await rootfs.unmount(id).catch(() => {});
       let message = err instanceof Error ? err.message : String(err);
       let failure = err;
       if (/error mounting .* not a directory/i.test(message)) {
@@ -612,6 +689,60 @@ export class ContainerService {
       stdout: new LineSplitter('stdout', emit, undefined, linesOf('stdout')),
       stderr: new LineSplitter('stderr', emit, undefined, linesOf('stderr')),
     };
+  }
+
+  /** A linked container's address: on a network the two share, else its first one. */
+  private addressForLink(record: ContainerRecord, child: ContainerRecord): string | undefined {
+    const endpoints = this.deps.network.endpointsOf(child.Id);
+    const shared = attachedNetworks(record)
+      .map(([name]) => endpoints[name])
+      .find((ep) => ep?.IPAddress);
+    return (shared ?? Object.values(endpoints).find((ep) => ep.IPAddress))?.IPAddress || undefined;
+  }
+
+  /**
+   * `--pid`, `--ipc`, `--uts`, `--cgroupns`: the namespaces this container
+   * shares rather than gets, found at start as dockerd finds them (a joined
+   * container must be running; an IPC donor must be shareable).
+   */
+  private async sharedNamespaces(
+    record: ContainerRecord,
+  ): Promise<Pick<ContainerSpecInput, 'pid' | 'ipc' | 'utsHost' | 'cgroupnsHost'>> {
+    const hc = record.HostConfig;
+    const running = (ref: string, what: 'PID' | 'IPC') => {
+      const other = this.deps.store.find(ref);
+      if (!other) throw invalid(`failed to join ${what} namespace: No such container: ${ref}`);
+      if (!other.State.Running || !other.State.Pid)
+        throw conflict(
+          `failed to join ${what} namespace: cannot join ${what} of a non running container: ${other.Id}`,
+        );
+      return other;
+    };
+    const out: Pick<ContainerSpecInput, 'pid' | 'ipc' | 'utsHost' | 'cgroupnsHost'> = {
+      utsHost: parseUtsMode(hc.UTSMode),
+      cgroupnsHost: !parseCgroupnsMode(hc.CgroupnsMode),
+    };
+    const pid = parsePidMode(hc.PidMode);
+    if (pid.kind === 'host') out.pid = { mode: 'host' };
+    else if (pid.kind === 'container')
+      out.pid = { mode: 'join', path: `/proc/${running(pid.ref, 'PID').State.Pid}/ns/pid` };
+    const ipc = parseIpcMode(hc.IpcMode);
+    if (ipc.kind === 'host' || ipc.kind === 'none') out.ipc = { mode: ipc.kind };
+    else if (ipc.kind === 'shareable')
+      out.ipc = { mode: 'shareable', shm: await this.deps.rootfs.mountShm(record.Id, shmSizeOf(hc)) };
+    else if (ipc.kind === 'container') {
+      const donor = running(ipc.ref, 'IPC');
+      if (!ipcShareable(donor.HostConfig.IpcMode))
+        throw invalid(
+          `failed to join IPC namespace: container ${donor.Id}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)`,
+        );
+      out.ipc = {
+        mode: 'join',
+        path: `/proc/${donor.State.Pid}/ns/ipc`,
+        shm: donor.HostConfig.IpcMode === 'host' ? '/dev/shm' : this.deps.rootfs.shmDir(donor.Id),
+      };
+    }
+    return out;
   }
 
   private async setupNetwork(
@@ -1258,6 +1389,13 @@ function portBindings(record: ContainerRecord): PortMap {
 }
 
 /** The cgroup limits of a HostConfig, in the runtime spec's terms (start and update). */
+/** dockerd's default /dev/shm size when --shm-size is not given. */
+const DEFAULT_SHM_BYTES = 64 * 1024 * 1024;
+
+function shmSizeOf(hc: HostConfig): number {
+  return hc.ShmSize && hc.ShmSize > 0 ? hc.ShmSize : DEFAULT_SHM_BYTES;
+}
+
 function resourcesOf(hc: HostConfig): ContainerSpecInput['resources'] {
   return {
     memory: hc.Memory || undefined,
@@ -1269,5 +1407,9 @@ function resourcesOf(hc: HostConfig): ContainerSpecInput['resources'] {
     cpuPeriod: hc.CpuPeriod || undefined,
     pidsLimit: hc.PidsLimit && hc.PidsLimit > 0 ? hc.PidsLimit : undefined,
     cpusetCpus: hc.CpusetCpus || undefined,
+    cpusetMems: hc.CpusetMems || undefined,
+    memorySwappiness:
+      typeof hc.MemorySwappiness === 'number' && hc.MemorySwappiness >= 0 ? hc.MemorySwappiness : undefined,
+    oomKillDisable: hc.OomKillDisable === true || undefined,
   };
 }

@@ -63,6 +63,18 @@ const HOST_CONFIG_FIELDS: Record<string, Kind> = {
   Devices: 'objects',
   Ulimits: 'objects',
   GroupAdd: 'strings',
+  Links: 'strings',
+  PidMode: 'string',
+  IpcMode: 'string',
+  UTSMode: 'string',
+  CgroupnsMode: 'string',
+  DeviceCgroupRules: 'strings',
+  MemorySwappiness: 'number',
+  OomKillDisable: 'boolean',
+  MaskedPaths: 'strings',
+  ReadonlyPaths: 'strings',
+  Annotations: 'string-map',
+  Init: 'boolean',
 };
 
 function describe(value: unknown): string {

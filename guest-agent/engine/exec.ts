@@ -9,6 +9,7 @@ import type { ImageStore } from '../storage/image-store.js';
 import type { RootfsManager } from '../storage/rootfs.js';
 import type { ContainerService } from './containers.js';
 import { processEnv } from './env.js';
+import { parseSecurityOptions } from './security-options.js';
 import { StdioHub, type OutputSink } from './stdio-hub.js';
 
 export interface ExecConfig {
@@ -167,6 +168,8 @@ export class ExecService {
         privileged: exec.config.Privileged || (record.HostConfig.Privileged ?? false),
         capAdd: record.HostConfig.CapAdd ?? [],
         capDrop: record.HostConfig.CapDrop ?? [],
+        // dockerd runs an exec under its container's no-new-privileges too.
+        noNewPrivileges: parseSecurityOptions(record.HostConfig.SecurityOpt ?? []).noNewPrivileges,
         ulimits: record.HostConfig.Ulimits ?? undefined,
       });
       if (tty && rows > 0 && cols > 0) processSpec.consoleSize = { height: rows, width: cols };

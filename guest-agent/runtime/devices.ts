@@ -129,3 +129,21 @@ export function devicesFromMapping(mapping: DeviceMapping): {
   }));
   return { devices, rules };
 }
+
+const DEVICE_CGROUP_RULE = /^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$/;
+
+/** `--device-cgroup-rule 'c 42:* rmw'`: one more allow rule in the device cgroup, as dockerd reads it. */
+export function parseDeviceCgroupRule(rule: string): OciDeviceCgroup {
+  const m = DEVICE_CGROUP_RULE.exec(rule);
+  if (!m) throw invalid(`invalid device cgroup rule format: '${rule}'`);
+  const number = (s: string) => (s === '*' ? undefined : Number(s));
+  const major = number(m[2]!);
+  const minor = number(m[3]!);
+  return {
+    allow: true,
+    type: m[1] as OciDeviceCgroup['type'],
+    ...(major !== undefined ? { major } : {}),
+    ...(minor !== undefined ? { minor } : {}),
+    access: m[4]!,
+  };
+}

@@ -7,6 +7,7 @@ import { invalid } from '../errors.js';
 import { ULIMIT_NAMES } from '../../common/engine-api.js';
 import { effectiveCapabilities } from './capabilities.js';
 import { devicesFromMapping, hostDevices, type DeviceMapping } from './devices.js';
+import { seccompFromProfile, type DockerSeccompProfile } from './seccomp-custom.js';
 import { defaultSeccompProfile } from './seccomp-profile.js';
 
 // ---- OCI runtime spec types (the subset Berth writes; see oci-runtime-spec-config*.md) ----
@@ -187,6 +188,9 @@ export interface ContainerSpecInput {
     cpuQuota?: number;
     cpuPeriod?: number;
     memoryReservation?: number;
+    cpusetMems?: string;
+    memorySwappiness?: number;
+    oomKillDisable?: boolean;
   };
   /** netns made by the engine before start. */
   /** host; a namespace made by the engine (by path); or 'private': one the runtime makes, loopback only. */
@@ -203,7 +207,39 @@ export interface ContainerSpecInput {
   devices?: DeviceMapping[];
   /** HostConfig.Ulimits (`--ulimit`); they replace the engine's defaults of the same name. */
   ulimits?: Ulimit[];
+  /** `--pid`: the host's namespace, or another container's (by path); absent: one of its own. */
+  pid?: { mode: 'host' } | { mode: 'join'; path: string };
+  /**
+   * `--ipc`: the host's namespace and /dev/shm; another container's namespace and
+   * its /dev/shm; a namespace of its own with a /dev/shm others can bind
+   * (shareable); or one without any /dev/shm. Absent: its own of both.
+   */
+  ipc?:
+    | { mode: 'host' }
+    | { mode: 'join'; path: string; shm: string }
+    | { mode: 'shareable'; shm: string }
+    | { mode: 'none' };
+  /** `--uts host`: the host's hostname; no hostname is set. */
+  utsHost?: boolean;
+  /** `--cgroupns host`: no cgroup namespace of its own. */
+  cgroupnsHost?: boolean;
+  /** `--init`: the static init binary on this machine, run as PID 1 from /sbin/docker-init. */
+  initPath?: string;
+  /** `--security-opt seccomp=…`: unconfined, or a profile in Docker's format; absent: the default one. */
+  seccomp?: 'unconfined' | DockerSeccompProfile;
+  /** HostConfig.MaskedPaths / ReadonlyPaths when given (`--security-opt systempaths=unconfined` sends []). */
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
+  /** `--security-opt writable-cgroups=true`. */
+  writableCgroups?: boolean;
+  /** `--device-cgroup-rule`, already parsed. */
+  deviceCgroupRules?: OciDeviceCgroup[];
+  /** HostConfig.Annotations: passed to the runtime. */
+  annotations?: Record<string, string>;
 }
+
+/** Where `--init`'s binary appears inside the container, as with dockerd. */
+export const CONTAINER_INIT_PATH = '/sbin/docker-init';
 
 export interface ExecProcessInput {
   args: string[];
@@ -355,8 +391,40 @@ export function buildExecProcess(input: ExecProcessInput): OciProcess {
   return buildProcess(input);
 }
 
-function defaultMounts(privileged: boolean, shmSize: number): OciMount[] {
+function defaultMounts(
+  privileged: boolean,
+  shmSize: number,
+  opts: { writableCgroups?: boolean; ipc?: ContainerSpecInput['ipc'] },
+): OciMount[] {
   const ro = privileged ? [] : ['ro'];
+  const cgroupRo = privileged || opts.writableCgroups ? [] : ['ro'];
+  const ipc = opts.ipc;
+  const shm: OciMount[] =
+    ipc?.mode === 'none'
+      ? []
+      : ipc?.mode === 'host' || ipc?.mode === 'join' || ipc?.mode === 'shareable'
+        ? [
+            {
+              destination: '/dev/shm',
+              type: 'bind',
+              source: ipc.mode === 'host' ? '/dev/shm' : ipc.shm,
+              options: ['rbind', 'nosuid', 'noexec', 'nodev'],
+            },
+          ]
+        : [
+            {
+              destination: '/dev/shm',
+              type: 'tmpfs',
+              source: 'shm',
+              options: [
+                'nosuid',
+                'noexec',
+                'nodev',
+                'mode=1777',
+                `size=${Math.max(1, Math.floor(shmSize / 1024))}k`,
+              ],
+            },
+          ];
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     {
@@ -376,15 +444,10 @@ function defaultMounts(privileged: boolean, shmSize: number): OciMount[] {
       destination: '/sys/fs/cgroup',
       type: 'cgroup',
       source: 'cgroup',
-      options: ['nosuid', 'noexec', 'nodev', 'relatime', ...ro],
+      options: ['nosuid', 'noexec', 'nodev', 'relatime', ...cgroupRo],
     },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    {
-      destination: '/dev/shm',
-      type: 'tmpfs',
-      source: 'shm',
-      options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${Math.max(1, Math.floor(shmSize / 1024))}k`],
-    },
+    ...shm,
   ];
 }
 
@@ -446,6 +509,8 @@ export function ociResources(r: ContainerSpecInput['resources']): OciResources {
   }
   if (r.memoryReservation !== undefined && r.memoryReservation > 0)
     out.memory = { ...out.memory, reservation: r.memoryReservation };
+  if (r.memorySwappiness !== undefined) out.memory = { ...out.memory, swappiness: r.memorySwappiness };
+  if (r.oomKillDisable) out.memory = { ...out.memory, disableOOMKiller: true };
   const cpu: NonNullable<OciResources['cpu']> = {};
   if (r.nanoCpus !== undefined && r.nanoCpus > 0) {
     cpu.period = CPU_PERIOD;
@@ -455,6 +520,7 @@ export function ociResources(r: ContainerSpecInput['resources']): OciResources {
   if (r.cpuPeriod !== undefined && r.cpuPeriod > 0) cpu.period = r.cpuPeriod;
   if (r.cpuShares !== undefined && r.cpuShares > 0) cpu.shares = r.cpuShares;
   if (r.cpusetCpus) cpu.cpus = r.cpusetCpus;
+  if (r.cpusetMems) cpu.mems = r.cpusetMems;
   if (Object.keys(cpu).length) out.cpu = cpu;
   if (r.pidsLimit !== undefined && r.pidsLimit > 0) out.pids = { limit: r.pidsLimit };
   return out;
@@ -467,17 +533,32 @@ export function buildOciSpec(input: ContainerSpecInput): OciSpec {
   if (!input.cgroupsPath.startsWith('/'))
     throw invalid(`cgroups path "${input.cgroupsPath}" must be absolute`);
 
-  const process = buildProcess({ ...input, oomScoreAdj: input.oomScoreAdj });
+  const process = buildProcess({
+    ...input,
+    args: input.initPath ? [CONTAINER_INIT_PATH, '--', ...input.args] : input.args,
+    oomScoreAdj: input.oomScoreAdj,
+  });
 
-  const namespaces: OciNamespace[] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
-  if (supportsCgroupNamespace()) namespaces.push({ type: 'cgroup' });
+  const namespaces: OciNamespace[] = [{ type: 'mount' }];
+  if (input.pid?.mode === 'join') namespaces.push({ type: 'pid', path: input.pid.path });
+  else if (input.pid?.mode !== 'host') namespaces.push({ type: 'pid' });
+  if (input.ipc?.mode === 'join') namespaces.push({ type: 'ipc', path: input.ipc.path });
+  else if (input.ipc?.mode !== 'host') namespaces.push({ type: 'ipc' });
+  if (!input.utsHost) namespaces.push({ type: 'uts' });
+  if (supportsCgroupNamespace() && !input.cgroupnsHost) namespaces.push({ type: 'cgroup' });
   if (input.network.mode === 'netns') namespaces.push({ type: 'network', path: input.network.path });
   // runc brings loopback up in a network namespace it makes itself.
   else if (input.network.mode === 'private') namespaces.push({ type: 'network' });
 
+  const initMount: ContainerSpecInput['mounts'] = input.initPath
+    ? [{ destination: CONTAINER_INIT_PATH, source: input.initPath, type: 'bind', options: ['bind', 'ro'] }]
+    : [];
   const mounts = mergeMounts(
-    defaultMounts(input.privileged, input.shmSize && input.shmSize > 0 ? input.shmSize : DEFAULT_SHM_SIZE),
-    input.mounts.map(userMount),
+    defaultMounts(input.privileged, input.shmSize && input.shmSize > 0 ? input.shmSize : DEFAULT_SHM_SIZE, {
+      writableCgroups: input.writableCgroups,
+      ipc: input.ipc,
+    }),
+    [...input.mounts, ...initMount].map(userMount),
   );
 
   const res = ociResources(input.resources);
@@ -493,7 +574,11 @@ export function buildOciSpec(input: ContainerSpecInput): OciSpec {
       ...res,
       devices: input.privileged
         ? [{ allow: true, access: 'rwm' }]
-        : [...DEFAULT_DEVICE_RULES.map((d) => ({ ...d })), ...mapped.flatMap((m) => m.rules)],
+        : [
+            ...DEFAULT_DEVICE_RULES.map((d) => ({ ...d })),
+            ...mapped.flatMap((m) => m.rules),
+            ...(input.deviceCgroupRules ?? []),
+          ],
     },
   };
   const mappedNodes = mapped.flatMap((m) => m.devices);
@@ -501,9 +586,13 @@ export function buildOciSpec(input: ContainerSpecInput): OciSpec {
     linux.devices = [...hostDevices(), ...mappedNodes];
   } else {
     if (mappedNodes.length) linux.devices = mappedNodes;
-    linux.maskedPaths = [...MASKED_PATHS];
-    linux.readonlyPaths = [...READONLY_PATHS];
-    linux.seccomp = defaultSeccompProfile(process.capabilities?.bounding ?? []);
+    linux.maskedPaths = [...(input.maskedPaths ?? MASKED_PATHS)];
+    linux.readonlyPaths = [...(input.readonlyPaths ?? READONLY_PATHS)];
+    const bounding = process.capabilities?.bounding ?? [];
+    if (input.seccomp !== 'unconfined')
+      linux.seccomp = input.seccomp
+        ? seccompFromProfile(input.seccomp, bounding)
+        : defaultSeccompProfile(bounding);
   }
   if (input.sysctls && Object.keys(input.sysctls).length) linux.sysctl = { ...input.sysctls };
 
@@ -511,10 +600,12 @@ export function buildOciSpec(input: ContainerSpecInput): OciSpec {
     ociVersion: OCI_VERSION,
     process,
     root: { path: input.rootfsPath, readonly: input.readonlyRootfs },
-    hostname: input.hostname,
+    // runc refuses a hostname without a UTS namespace of the container's own.
+    ...(input.utsHost ? {} : { hostname: input.hostname }),
     mounts,
     linux,
   };
-  if (input.domainname) spec.domainname = input.domainname;
+  if (input.domainname && !input.utsHost) spec.domainname = input.domainname;
+  if (input.annotations && Object.keys(input.annotations).length) spec.annotations = { ...input.annotations };
   return spec;
 }

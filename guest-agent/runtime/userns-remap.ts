@@ -139,12 +139,14 @@ export async function remappedDataRoot(base: string, maps: IdMaps): Promise<stri
 export function checkUsernsMode(
   mode: string | undefined,
   privileged: boolean,
-  networkMode: string | undefined,
   maps: IdMaps | undefined,
+  shared: { network?: string; pid?: string },
 ): void {
   if (mode !== undefined && mode !== '' && mode !== 'host') throw invalid(`invalid USER mode: ${mode}`);
-  if (maps && networkMode === 'host' && mode !== 'host')
+  if (maps && shared.network === 'host' && mode !== 'host')
     throw invalid("cannot share the host's network namespace when user namespaces are enabled");
+  if (maps && shared.pid === 'host' && mode !== 'host')
+    throw invalid('cannot share the host PID namespace when user namespaces are enabled');
   if (maps && privileged && mode !== 'host')
     throw invalid(
       'privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode',

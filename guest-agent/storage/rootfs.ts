@@ -129,7 +129,33 @@ export class RootfsManager {
     return merged;
   }
 
+  /**
+   * /dev/shm of a container others may join (`--ipc shareable`): a tmpfs the
+   * engine mounts here, so that each joiner binds the same one. A container's
+   * own tmpfs would live only in its mount namespace, out of a bind's reach.
+   */
+  shmDir(id: string): string {
+    return path.join(this.dir(id), 'shm');
+  }
+
+  async mountShm(id: string, sizeBytes: number): Promise<string> {
+    const dir = this.shmDir(id);
+    await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+    if (!(await mountPoints()).includes(await fs.realpath(dir))) {
+      const size = `size=${Math.max(1, Math.floor(sizeBytes / 1024))}k`;
+      await run('mount', ['-t', 'tmpfs', '-o', `nosuid,nodev,noexec,mode=1777,${size}`, 'shm', dir]);
+    }
+    return dir;
+  }
+
+  private async unmountShm(id: string): Promise<void> {
+    const dir = await fs.realpath(this.shmDir(id)).catch(() => undefined);
+    // Lazily: the containers that joined this one's IPC keep their binds of it.
+    if (dir && (await mountPoints()).includes(dir)) await run('umount', ['-l', dir], { allowFailure: true });
+  }
+
   async unmount(id: string): Promise<void> {
+    await this.unmountShm(id);
     const merged = this.mergedDir(id);
     for (let attempt = 0; attempt < 5; attempt++) {
       if (!(await this.isMounted(id))) return;

@@ -102,6 +102,11 @@ test('berth vm: ssh, clock sync, the agent supervised, restart, reset', async (t
   assert.equal(limited.code, 0, limited.stderr);
   assert.equal(limited.stdout, '67108864\n50000 100000\n50\n');
 
+  // --init: the image carries a static tini as docker-init, run as the container's PID 1.
+  const init = await docker(engine, ['run', '--rm', '--init', 'busybox', 'ps', '-o', 'pid,args']);
+  assert.equal(init.code, 0, init.stderr);
+  assert.match(init.stdout, /^\s*1 \/sbin\/docker-init -- ps -o pid,args$/m);
+
   // Terminals in the VM (crun hands each to the engine over its console socket): run -t, exec -it.
   const ttyRun = await docker(engine, [
     'run',

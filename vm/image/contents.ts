@@ -21,6 +21,7 @@ export const USERLAND_PACKAGES = [
   'mount',
   'attr',
   'procps',
+  'tini', // `docker run --init`: its static build is the containers' docker-init
   'libstdc++6', // node's and node-pty's C++ runtime
 ];
 
@@ -45,6 +46,7 @@ export const USERLAND_BINARIES = [
   '/usr/bin/setfattr',
   '/usr/bin/getfattr',
   '/bin/ps',
+  '/usr/bin/tini-static',
 ];
 
 /** Directories copied whole (plugins loaded with dlopen), with the libraries their files need. */
@@ -62,6 +64,8 @@ export const USERLAND_LINKS: Record<string, string> = {
   '/usr/sbin/ip6tables-save': 'xtables-legacy-multi',
   '/usr/sbin/ip6tables-restore': 'xtables-legacy-multi',
   '/sbin/mkfs.ext4': 'mke2fs',
+  // Docker's name for its init, which the engine looks for first.
+  '/usr/bin/docker-init': 'tini-static',
 };
 
 /** Loaded by the init at boot, in this order (with their dependencies). */
