@@ -22,8 +22,10 @@ export interface CreateOverrides {
   stdinOpen?: boolean;
   /** compose run leaves the service's ports unpublished (as docker compose does without --service-ports). */
   publishPorts?: boolean;
-  /** The engine's container id for network_mode: service:<name>. */
+  /** The engine's container ids for network_mode, pid and ipc: service:<name>. */
   networkModeContainer?: string;
+  pidModeContainer?: string;
+  ipcModeContainer?: string;
 }
 
 /** The service's networks with the one the container is created on first (then connected to the rest). */
@@ -129,6 +131,13 @@ export function containerCreateOptions(
   if (service.pidsLimit !== undefined) hostConfig.PidsLimit = service.pidsLimit;
   if (service.shmSize !== undefined) hostConfig.ShmSize = service.shmSize;
   if (service.init !== undefined) hostConfig.Init = service.init;
+  const shared = (mode: string | undefined, container: string | undefined) =>
+    mode?.startsWith('service:') ? `container:${container}` : mode;
+  if (service.pid) hostConfig.PidMode = shared(service.pid, o.pidModeContainer);
+  if (service.ipc) hostConfig.IpcMode = shared(service.ipc, o.ipcModeContainer);
+  if (service.uts) hostConfig.UTSMode = service.uts;
+  // dockerode's types predate CgroupnsMode (API 1.41).
+  if (service.cgroup) Object.assign(hostConfig, { CgroupnsMode: service.cgroup });
 
   const options: Dockerode.ContainerCreateOptions = {
     name: id.name,

@@ -116,6 +116,11 @@ export interface Service {
   stopGracePeriod?: number;
   init?: boolean;
   networkMode?: string;
+  /** pid, ipc: "host", a mode, or "service:<name>" (that service's container); uts; cgroup (namespace mode). */
+  pid?: string;
+  ipc?: string;
+  uts?: string;
+  cgroup?: string;
   pidsLimit?: number;
   securityOpt: string[];
   shmSize?: number;

@@ -164,6 +164,10 @@ export function normaliseService(name: string, raw: unknown, ctx: NormaliseConte
     s.stopGracePeriod = guard(at('stop_grace_period'), () => parseDuration(raw.stop_grace_period) / 1e9);
   }
   s.networkMode = str('network_mode');
+  s.pid = str('pid');
+  s.ipc = str('ipc');
+  s.uts = str('uts');
+  s.cgroup = str('cgroup');
   if (raw.pids_limit !== undefined) s.pidsLimit = Number(raw.pids_limit);
   s.securityOpt = strList('security_opt');
   if (raw.shm_size !== undefined) s.shmSize = guard(at('shm_size'), () => parseSize(raw.shm_size));

@@ -80,6 +80,10 @@ function serviceOut(s: Service): Out {
       ]),
     ),
     network_mode: s.networkMode,
+    pid: s.pid,
+    ipc: s.ipc,
+    uts: s.uts,
+    cgroup: s.cgroup,
     depends_on: Object.fromEntries(
       Object.entries(s.dependsOn).map(([k, d]) => [k, { condition: d.condition, required: d.required }]),
     ),

@@ -20,15 +20,20 @@ export async function createServiceContainer(
   overrides: CreateOverrides = {},
 ): Promise<Dockerode.Container> {
   const o = { ...overrides };
-  if (service.networkMode?.startsWith('service:')) {
-    const target = service.networkMode.slice('service:'.length);
+  // network_mode, pid and ipc of "service:<name>": the namespace of that service's container.
+  const containerOf = async (key: string, mode: string | undefined): Promise<string | undefined> => {
+    if (!mode?.startsWith('service:')) return undefined;
+    const target = mode.slice('service:'.length);
     const [c] = await projectContainers(docker, project.name, { services: [target], oneoff: false });
     if (!c)
-      throw new ComposeError(`network_mode service:${target}: service ${target} has no container`, {
-        key: `services.${service.name}.network_mode`,
+      throw new ComposeError(`${key} service:${target}: service ${target} has no container`, {
+        key: `services.${service.name}.${key}`,
       });
-    o.networkModeContainer = c.id;
-  }
+    return c.id;
+  };
+  o.networkModeContainer = (await containerOf('network_mode', service.networkMode)) ?? o.networkModeContainer;
+  o.pidModeContainer = await containerOf('pid', service.pid);
+  o.ipcModeContainer = await containerOf('ipc', service.ipc);
   let container: Dockerode.Container;
   try {
     container = await docker.createContainer(containerCreateOptions(project, service, id, o));

@@ -617,6 +617,38 @@ services:
     }
   });
 
+  it("pid, ipc and init: a service shares another service's namespaces, and runs under docker-init", async () => {
+    const dir = project('shared_ns', {
+      'compose.yaml':
+        'services:\n' +
+        '  db:\n    image: busybox\n    ipc: shareable\n    command: sh -c "echo from-db > /dev/shm/note; sleep 300"\n' +
+        '  app:\n    image: busybox\n    depends_on: [db]\n    init: true\n    pid: service:db\n    ipc: service:db\n    uts: host\n' +
+        '    command: sleep 300\n',
+    });
+    ok(await compose(dir, ['up', '-d']), 'up -d');
+    try {
+      const app = 'shared_ns-app-1';
+      const ps = await d('exec', app, 'ps', '-o', 'pid,args');
+      // The same PID namespace: db's command is its PID 1, app's runs under docker-init.
+      assert.match(ps.stdout, /^\s*1 sleep 300$/m);
+      assert.match(ps.stdout, /^\s*\d+ \/sbin\/docker-init -- sleep 300$/m);
+      assert.equal((await d('exec', app, 'cat', '/dev/shm/note')).stdout, 'from-db\n');
+      const modes = await d(
+        'inspect',
+        '-f',
+        '{{.HostConfig.PidMode}} {{.HostConfig.IpcMode}} {{.HostConfig.UTSMode}}',
+        app,
+      );
+      const db = (await d('inspect', '-f', '{{.Id}}', 'shared_ns-db-1')).stdout.trim();
+      assert.equal(modes.stdout.trim(), `container:${db} container:${db} host`);
+      const config = ok(await compose(dir, ['config']), 'config');
+      assert.match(config.stdout, /pid: service:db/);
+      assert.match(config.stdout, /ipc: service:db/);
+    } finally {
+      ok(await compose(dir, ['down', '-t', '0']), 'down');
+    }
+  });
+
   describe('docker-compose 1.29 (Debian) on the same project', () => {
     let dir: string;
     let port: number;
