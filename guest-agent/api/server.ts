@@ -19,6 +19,7 @@ import { registerNetworkRoutes } from './routes/networks.js';
 import { registerDistributionRoutes } from './routes/distribution.js';
 import { registerBuildRoutes } from './routes/build.js';
 import { registerBerthRoutes } from './routes/berth.js';
+import { registerNotInBerthRoutes } from './routes/not-in-berth.js';
 
 const VERSIONED = /^\/v(\d+)\.(\d+)(\/.*)$/;
 
@@ -40,6 +41,7 @@ export function buildRouter(engine: Engine): Router {
   registerDistributionRoutes(router, engine);
   registerBuildRoutes(router, engine);
   registerBerthRoutes(router, engine);
+  registerNotInBerthRoutes(router);
   return router;
 }
 

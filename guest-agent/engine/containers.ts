@@ -314,6 +314,11 @@ export class ContainerService {
   private normalizeHostConfig(input: HostConfig, hostnameGiven: boolean): HostConfig {
     const hc: HostConfig = { ...input };
     rejectUnsupported(hc);
+    // One runtime per engine (berth-engine --runtime): a container may name it, not another.
+    const runtimeName = this.deps.runtime.name;
+    const aliases = runtimeName === 'runc' ? ['runc', 'io.containerd.runc.v2'] : [runtimeName];
+    if (hc.Runtime && !aliases.includes(hc.Runtime as string))
+      throw invalid(`unknown or invalid runtime name: ${String(hc.Runtime)}`);
     // A 400, not a 404: the docker CLI takes a 404 from create for a missing image and pulls.
     normalizeNamespaceModes(hc, hostnameGiven, (ref) => {
       if (!this.deps.store.find(ref)) throw invalid(`No such container: ${ref}`);
@@ -1359,7 +1364,18 @@ function endpointsConfig(
     if (!cfg) continue;
     const name = rawName === 'default' ? 'bridge' : rawName;
     if (['host', 'none'].includes(name) || name.startsWith('container:')) continue;
-    const ipam = (cfg.IPAMConfig ?? {}) as { IPv4Address?: string };
+    const ipam = (cfg.IPAMConfig ?? {}) as {
+      IPv4Address?: string;
+      IPv6Address?: string;
+      LinkLocalIPs?: string[];
+    };
+    if (ipam.IPv6Address)
+      throw invalid(
+        name === 'bridge'
+          ? 'user specified IP address is supported on user defined networks only'
+          : `--ip6: IPv6 networks are not supported by Berth yet, so ${name} has no IPv6 address to give`,
+      );
+    if (ipam.LinkLocalIPs?.length) throw invalid('--link-local-ip is not supported by Berth');
     out[name] = {
       Aliases: Array.isArray(cfg.Aliases) ? (cfg.Aliases as string[]) : undefined,
       IPv4Address: ipam.IPv4Address || undefined,

@@ -283,5 +283,14 @@ describe('run: --init, shared namespaces, security options', () => {
     await refused(['--cgroup-parent', 'mine'], /--cgroup-parent is not supported by Berth/);
     await refused(['--storage-opt', 'size=1G'], /--storage-opt is supported only for overlay over xfs/);
     await refused(['--device-cgroup-rule', 'x 1:2 r'], /invalid device cgroup/);
+    await refused(['--runtime', 'no-such-runtime'], /unknown or invalid runtime name: no-such-runtime/);
+    await refused(
+      ['--ip6', 'fd00::5'],
+      /user specified IP address is supported on user defined networks only/,
+    );
+    const net = await docker(engine(), ['network', 'create', 'no-v6']);
+    assert.equal(net.code, 0, net.stderr);
+    await refused(['--network', 'no-v6', '--ip6', 'fd00::5'], /IPv6 networks are not supported by Berth yet/);
+    await docker(engine(), ['network', 'rm', 'no-v6']);
   });
 });
