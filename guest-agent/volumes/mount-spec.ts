@@ -1,7 +1,7 @@
 // Everything the CLI can send for mounts (-v/Binds, --mount/Mounts, --tmpfs,
 // --volumes-from, image VOLUMEs), validated at container create with
 // dockerd's messages, and turned into inspect's Mounts and OCI mounts.
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync, promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { invalid } from '../errors.js';
@@ -614,6 +614,14 @@ function recursivelyReadOnly(m: ParsedBind): boolean {
   return possible;
 }
 
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Decide a mount: `source` is the host path for binds (ignored: taken from
  * the parsed bind) and volumes (the volume's mount source, or its subpath),
@@ -639,7 +647,8 @@ export function resolveMount(m: ParsedMount, source?: { path: string; name: stri
             m.nonRecursive ? 'bind' : 'rbind',
             m.propagation,
             ...roOpt(m.ro),
-            ...(m.ro && recursivelyReadOnly(m) ? ['rro'] : []),
+            // A file has nothing mounted below it, and crun cannot make a file mount `rro`.
+            ...(m.ro && recursivelyReadOnly(m) && isDirectory(m.source) ? ['rro'] : []),
           ],
         },
       };

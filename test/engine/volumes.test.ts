@@ -36,6 +36,19 @@ describe('volumes and docker cp', () => {
     const ro = await d('run', '--rm', '-v', `${host}:/w:ro`, 'busybox', 'sh', '-c', 'echo x > /w/nope.txt');
     assert.notEqual(ro.code, 0);
     assert.match(ro.stderr, /Read-only file system/);
+    // A single file read-only, as `-v ./nginx.conf:/etc/nginx/nginx.conf:ro` (crun cannot make a file `rro`).
+    const file = await d(
+      'run',
+      '--rm',
+      '-v',
+      `${path.join(host, 'from-host.txt')}:/etc/app/conf.txt:ro`,
+      'busybox',
+      'sh',
+      '-c',
+      'cat /etc/app/conf.txt; echo x > /etc/app/conf.txt',
+    );
+    assert.equal(file.stdout, 'hello from the host\n', file.stderr);
+    assert.match(file.stderr, /Read-only file system/);
     const missing = path.join(host, 'made', 'by', 'engine');
     assert.equal((await d('run', '--rm', '-v', `${missing}:/m`, 'busybox', 'true')).code, 0);
     assert.ok((await fs.stat(missing)).isDirectory(), '-v creates a missing host path');
