@@ -131,7 +131,7 @@ describe('docker build (classic builder)', () => {
     await fs.symlink('real', path.join(dir, 'link'));
     const hitsOf = (out: string) => out.split('\n').filter((l) => l === ' ---> Using cache').length;
     const first = await build(dir, '-t', 'linked:1');
-    assert.equal(first.code, 0, first.stderr + first.stdout);
+    assert.equal(first.code, 0, `${first.stderr}\n${first.stdout}`);
     const again = await build(dir, '-t', 'linked:1');
     assert.equal(hitsOf(again.stdout), 3, again.stdout);
     // The file the symlink leads to changes: both COPYs of it miss, the last one after them rebuilds too.
@@ -403,6 +403,123 @@ describe('docker build (classic builder)', () => {
       r.stderr,
       new RegExp(`ADD failed: cannot download http://127.0.0.1:${port}/file.txt: .*ECONNREFUSED`),
     );
+  });
+
+  it('takes BuildKit syntax through the classic API: heredocs, RUN --mount, RUN --network', async () => {
+    const dir = await context({
+      'data.txt': 'from the context\n',
+      'sub/a': 'a\n',
+      Dockerfile: [
+        'FROM busybox AS tools',
+        'RUN echo tool > /tool.txt',
+        'FROM busybox',
+        'ARG NAME=world',
+        'ENV WHO=${NAME}',
+        'RUN <<EOF',
+        'echo "as a script $WHO" > /script.txt',
+        '# a line the shell skips',
+        'EOF',
+        "RUN <<'EOF'",
+        '#!/bin/sh',
+        'echo "run from $0" > /shebang.txt',
+        'EOF',
+        'RUN cat <<EOF > /catted.txt',
+        'the shell reads this, $WHO',
+        'EOF',
+        'COPY <<EOF /expanded.txt',
+        'hello ${WHO} "kept"',
+        'EOF',
+        'COPY --chmod=750 <<"EOF" /literal.sh',
+        'hello ${WHO}',
+        'EOF',
+        "RUN --mount=type=cache,target=/var/cache/app sh -c 'echo run >> /var/cache/app/log; wc -l < /var/cache/app/log > /cache-runs.txt'",
+        'RUN --mount=type=bind,source=data.txt,target=/mnt/data.txt cp /mnt/data.txt /from-context.txt',
+        "RUN --mount=type=bind,source=sub,target=/mnt/sub,rw sh -c 'echo scribble > /mnt/sub/new; ls /mnt/sub > /rw-list.txt'",
+        "RUN --mount=type=bind,source=sub,target=/mnt/sub sh -c '(echo x > /mnt/sub/b) 2>/dev/null || echo read-only > /ro.txt'",
+        'RUN --mount=type=bind,from=tools,source=/tool.txt,target=/t.txt cp /t.txt /from-stage.txt',
+        'RUN --mount=type=tmpfs,target=/scratch sh -c \'grep -c " /scratch tmpfs" /proc/mounts > /tmpfs.txt\'',
+        "RUN --mount=type=secret,id=token sh -c 'test -e /run/secrets/token && echo given || echo not-given' > /secret.txt",
+        "RUN --network=none sh -c 'ls /sys/class/net' > /net.txt",
+        '',
+      ].join('\n'),
+    });
+    const first = await build(dir, '-t', 'buildkit-syntax');
+    assert.equal(first.code, 0, `${first.stderr}\n${first.stdout}`);
+    const show = [
+      '/script.txt',
+      '/shebang.txt',
+      '/catted.txt',
+      '/expanded.txt',
+      '/literal.sh',
+      '/cache-runs.txt',
+      '/from-context.txt',
+      '/rw-list.txt',
+      '/ro.txt',
+      '/from-stage.txt',
+      '/tmpfs.txt',
+      '/secret.txt',
+      '/net.txt',
+    ];
+    const files = await d(
+      'run',
+      '--rm',
+      'buildkit-syntax',
+      'sh',
+      '-c',
+      `for f in ${show.join(' ')}; do echo "$f=$(cat $f)"; done; stat -c %a /literal.sh; ls -d /mnt /var/cache/app /scratch /dev/pipes 2>&1; true`,
+    );
+    assert.equal(files.code, 0, files.stderr);
+    assert.equal(
+      files.stdout,
+      [
+        '/script.txt=as a script world',
+        '/shebang.txt=run from /dev/pipes/EOF',
+        '/catted.txt=the shell reads this, world',
+        '/expanded.txt=hello world "kept"',
+        '/literal.sh=hello ${WHO}',
+        '/cache-runs.txt=1',
+        '/from-context.txt=from the context',
+        '/rw-list.txt=a\nnew',
+        '/ro.txt=read-only',
+        '/from-stage.txt=tool',
+        '/tmpfs.txt=1',
+        '/secret.txt=not-given',
+        '/net.txt=lo',
+        '750',
+        // The mounts' targets were made to mount on; they are not part of the image.
+        'ls: /mnt: No such file or directory',
+        'ls: /var/cache/app: No such file or directory',
+        'ls: /scratch: No such file or directory',
+        'ls: /dev/pipes: No such file or directory',
+        '',
+      ].join('\n'),
+    );
+    // The rw bind wrote to a copy: the context is as it was.
+    assert.deepEqual(await fs.readdir(path.join(dir, 'sub')), ['a']);
+
+    // The cache mount keeps its files between builds; a bound file's content is part of the step's key.
+    const again = await build(dir, '--no-cache', '-t', 'buildkit-syntax');
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal((await d('run', '--rm', 'buildkit-syntax', 'cat', '/cache-runs.txt')).stdout, '2\n');
+    const cached = await build(dir, '-t', 'buildkit-syntax');
+    assert.doesNotMatch(cached.stdout, /Running in/);
+    await fs.writeFile(path.join(dir, 'data.txt'), 'changed\n');
+    const changed = await build(dir, '-t', 'buildkit-syntax');
+    assert.match(changed.stdout, /RUN --mount=type=bind,source=data\.txt[^\n]*\n ---> Running in/);
+    assert.equal((await d('run', '--rm', 'buildkit-syntax', 'cat', '/from-context.txt')).stdout, 'changed\n');
+
+    for (const [line, want] of [
+      ['RUN --mount=type=secret,id=tok,required true', /secret tok is required, but the classic build API/],
+      ['RUN --network=host true', /needs the network\.host entitlement/],
+      ['RUN --security=insecure true', /needs the security\.insecure entitlement/],
+      ['RUN --mount=type=bind,source=../x,target=/x true', /outside the build context/],
+      ['RUN --mount=type=volume,target=/x true', /unsupported mount type "volume"/],
+    ] as const) {
+      const r = await build(await context({ Dockerfile: `FROM busybox\n${line}\n` }));
+      assert.notEqual(r.code, 0, line);
+      assert.match(r.stderr, want);
+    }
+    await d('rmi', 'buildkit-syntax');
   });
 
   it('refuses bad Dockerfiles and contexts with errors that say where', async () => {

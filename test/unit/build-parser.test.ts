@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseDockerfile, parseWords } from '../../guest-agent/engine/build/dockerfile-parser.js';
 import { parseBuild, parseInstruction } from '../../guest-agent/engine/build/instructions.js';
+import { parseRunMount } from '../../guest-agent/engine/build/run-mounts.js';
 
 const one = (text: string) => parseDockerfile(text).nodes[0]!;
 
@@ -68,7 +69,9 @@ test('builder flags come before the arguments', () => {
   assert.deepEqual(n.flags, ['--from=build', '--chown=1:2']);
   assert.deepEqual(n.args, ['src', '/dst']);
   assert.throws(() => parseInstruction(one('COPY --nope=1 a b')), /unknown flag: nope/);
-  assert.throws(() => parseInstruction(one('RUN --mount=type=cache x')), /--mount option requires BuildKit/);
+  assert.throws(() => parseInstruction(one('RUN --device=x y')), /--device option requires BuildKit/);
+  assert.throws(() => parseInstruction(one('RUN --network=bridge x')), /unsupported network mode: bridge/);
+  assert.throws(() => parseInstruction(one('RUN --security=root x')), /unsupported security mode: root/);
   assert.throws(() => parseInstruction(one('COPY --from a b')), /missing a value on flag: from/);
 });
 
@@ -87,7 +90,10 @@ test('instructions check their arguments; errors carry the line', () => {
   assert.throws(() => parseBuild('FROM a\nONBUILD FROM b\n'), /FROM isn't allowed as an ONBUILD trigger/);
   assert.throws(() => parseBuild('RUN x\n'), /line 1: no build stage in current context/);
   assert.throws(() => parseBuild('\n# only a comment\n'), /file with no instructions/);
-  assert.throws(() => parseBuild('FROM a\nRUN cat <<EOF\nhi\nEOF\n'), /line 2: heredocs .* need BuildKit/);
+  assert.throws(
+    () => parseBuild('FROM a\nRUN cat <<EOF\nhi\n'),
+    /line 2: unterminated heredoc: no line "EOF" ends <<EOF/,
+  );
 });
 
 test('stages, meta args and instruction shapes', () => {
@@ -120,4 +126,88 @@ test('stages, meta args and instruction shapes', () => {
   assert.deepEqual(health.health, { Test: ['CMD', 'true'], Interval: 5e9, Retries: 3 });
   assert.ok(expose!.kind === 'expose' && expose.ports.join() === '53/udp,80');
   assert.ok(second!.commands[0]!.kind === 'copy' && second!.commands[0]!.from === 'build');
+});
+
+test('heredocs: bodies read raw after the instruction, <<- strips tabs, a quoted delimiter does not expand', () => {
+  const b = parseBuild(
+    [
+      'FROM a',
+      'RUN <<EOF',
+      '# not a comment here',
+      'echo one \\',
+      'EOF',
+      'RUN cat <<-"A" >/x && cat <<B >/y',
+      '\tindented',
+      '\tA',
+      'b body',
+      'B',
+      'COPY <<EOF /dest',
+      'data $X',
+      'EOF',
+      'RUN --mount=type=cache,target=/c --mount=type=tmpfs,target=/t --network=none true',
+      '',
+    ].join('\n'),
+  );
+  const [run1, run2, copy, mounted] = b.stages[0]!.commands as unknown as Array<Record<string, unknown>>;
+  assert.deepEqual(run1!.heredocs, [
+    { name: 'EOF', data: '# not a comment here\necho one \\\n', expand: true, chomp: false },
+  ]);
+  assert.deepEqual(run1!.cmdLine, ['<<EOF']);
+  assert.deepEqual(run2!.heredocs, [
+    { name: 'A', data: 'indented\n', expand: false, chomp: true },
+    { name: 'B', data: 'b body\n', expand: true, chomp: false },
+  ]);
+  assert.deepEqual(copy!.sources, ['<<EOF']);
+  assert.deepEqual(copy!.heredocs, [{ name: 'EOF', data: 'data $X\n', expand: true, chomp: false }]);
+  assert.deepEqual(mounted!.mounts, ['type=cache,target=/c', 'type=tmpfs,target=/t']);
+  assert.equal(mounted!.network, 'none');
+});
+
+test('RUN --mount specs: types, defaults, targets made absolute, values expanded', () => {
+  const x = (w: string) => w.replace('$ID', 'expanded');
+  assert.deepEqual(
+    parseRunMount('type=cache,target=.cache,id=$ID,mode=0700,uid=1,gid=2,sharing=locked', x, '/w'),
+    {
+      type: 'cache',
+      target: '/w/.cache',
+      id: 'expanded',
+      readonly: false,
+      mode: 0o700,
+      uid: 1,
+      gid: 2,
+    },
+  );
+  assert.deepEqual(parseRunMount('target=/src', x, '/'), {
+    type: 'bind',
+    target: '/src',
+    source: '',
+    from: '',
+    readwrite: false,
+  });
+  assert.deepEqual(parseRunMount('type=bind,from=build,src=/out,dst=/in,rw', x, '/'), {
+    type: 'bind',
+    target: '/in',
+    source: '/out',
+    from: 'build',
+    readwrite: true,
+  });
+  assert.deepEqual(parseRunMount('type=tmpfs,target=/t,size=10m', x, '/'), {
+    type: 'tmpfs',
+    target: '/t',
+    size: '10m',
+  });
+  assert.deepEqual(parseRunMount('type=secret,id=tok', x, '/'), {
+    type: 'secret',
+    target: '/run/secrets/tok',
+    id: 'tok',
+    required: false,
+  });
+  assert.equal(
+    (parseRunMount('type=secret,id=tok,required', x, '/') as { required: boolean }).required,
+    true,
+  );
+  assert.throws(() => parseRunMount('type=volume,target=/v', x, '/'), /unsupported mount type "volume"/);
+  assert.throws(() => parseRunMount('type=cache', x, '/'), /needs a target/);
+  assert.throws(() => parseRunMount('type=cache,target=/c,mode=abc', x, '/'), /invalid value for mode/);
+  assert.throws(() => parseRunMount('type=cache,target=/c,bogus', x, '/'), /must be a key=value pair/);
 });

@@ -7,7 +7,7 @@
 //
 // Messages are dockerd's, written to a BuildOutput; the HTTP side turns them
 // into the JSON stream the CLI renders.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { existsSync, promises as fs } from 'node:fs';
@@ -40,7 +40,10 @@ import {
   type SourceTree,
 } from './copy-step.js';
 import { parseBuild, parseTrigger, type Instruction, type Stage } from './instructions.js';
-import { envMap, expandWord, expandWords } from './shell-lex.js';
+import { envMap, expandHeredoc, expandWord, expandWords } from './shell-lex.js';
+import { parseRunMount, type RunMount } from './run-mounts.js';
+import { insideContext } from './source-paths.js';
+import type { Heredoc } from './dockerfile-parser.js';
 
 type RunConfig = NonNullable<ImageConfig['config']> & { ArgsEscaped?: boolean };
 
@@ -195,6 +198,24 @@ export class Builder {
       await fs.rm(work, { recursive: true, force: true }).catch(() => {});
     }
   }
+}
+
+/** A bind mount of a RUN step: a host path at a target in the step container. */
+interface StepBind {
+  source: string;
+  target: string;
+  readonly: boolean;
+}
+
+/** RUN --mount, resolved: what goes into the cache key, and what the step container mounts. */
+interface StepMounts {
+  keys: string[];
+  tmpfs: Record<string, string>;
+  binds: StepBind[];
+  /** Binds from a stage's or an image's root, mounted for the step. */
+  stages: Array<{ image: ImageRecord | undefined; source: string; target: string; readwrite: boolean }>;
+  /** Binds from the context, made when the step runs (a cache hit leaves the context packed). */
+  contextBinds: Array<{ rel: string; target: string; readwrite: boolean }>;
 }
 
 /** One build in progress. */
@@ -422,7 +443,7 @@ class BuildRun {
         });
       }
       case 'run':
-        return this.run(state, cmd.cmdLine ?? [], cmd.prependShell);
+        return this.run(state, cmd, x);
       case 'cmd': {
         c.Cmd = this.commandLine(state, cmd.cmdLine ?? [], cmd.prependShell);
         await this.commitConfig(state, `CMD ${goQuoteList(c.Cmd)}`);
@@ -680,9 +701,38 @@ class BuildRun {
       });
     };
 
+    if (cmd.heredocs.length) return run(diskTree(await this.heredocFiles(state, cmd, sourcesText)));
     if (!cmd.from) return run(this.context);
     const from = await this.copyFromImage(cmd.from);
     return this.withRootfs(from, (root) => run(diskTree(root)));
+  }
+
+  /**
+   * COPY/ADD <<EOF: each heredoc written to a file named after it (0644, as
+   * BuildKit makes them), its variables expanded unless the delimiter was quoted.
+   */
+  private async heredocFiles(
+    state: StageState,
+    cmd: Extract<Instruction, { kind: 'copy' | 'add' }>,
+    sources: string[],
+  ): Promise<string> {
+    if (cmd.from) throw invalid(`${cmd.kind.toUpperCase()} --from cannot take a heredoc`);
+    const byMarker = new Map(cmd.heredocs.map((h) => [h.name, h]));
+    const dir = path.join(this.work, 'heredocs', randomBytes(8).toString('hex'));
+    await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+    const env = envMap([...(state.config.Env ?? []), ...state.args.filterAllowed(state.config.Env ?? [])]);
+    for (const [i, src] of sources.entries()) {
+      const m = /^<<-?(["']?)([A-Za-z_][A-Za-z0-9_]*)\1$/.exec(src);
+      const doc = m ? byMarker.get(m[2]!) : undefined;
+      if (!doc)
+        throw invalid(
+          `${cmd.kind.toUpperCase()} with heredocs takes only heredocs as sources in Berth: ${src} is a file`,
+        );
+      const data = doc.expand ? expandHeredoc(doc.data, env, this.escape) : doc.data;
+      await fs.writeFile(path.join(dir, doc.name), data, { mode: 0o644 });
+      sources[i] = doc.name;
+    }
+    return dir;
   }
 
   private async copyFromImage(from: string): Promise<ImageRecord | undefined> {
@@ -728,19 +778,192 @@ class BuildRun {
 
   // ---- RUN ---------------------------------------------------------------------
 
-  private async run(state: StageState, cmdLine: string[], prependShell: boolean): Promise<void> {
-    const cmd = this.commandLine(state, cmdLine, prependShell);
+  /**
+   * RUN's here-documents as BuildKit runs them: a lone heredoc is the script
+   * (run from a file when it starts with #!), otherwise the shell gets the
+   * command with its heredocs written back after it.
+   */
+  private async heredocCommand(
+    cmd: Extract<Instruction, { kind: 'run' }>,
+  ): Promise<{ cmdLine: string[]; script?: { dir: string; target: string; data: string } }> {
+    const cmdLine = cmd.cmdLine ?? [];
+    if (!cmd.heredocs.length) return { cmdLine };
+    if (!cmd.prependShell || cmdLine.length !== 1) throw invalid('parsing produced an invalid run command');
+    const [first] = cmd.heredocs as [Heredoc];
+    const lone =
+      cmd.heredocs.length === 1 && /^<<-?(["']?)[A-Za-z_][A-Za-z0-9_]*\1$/.test(cmdLine[0]!.trim());
+    if (!lone) return { cmdLine: [cmdLine[0]! + cmd.heredocs.map((h) => `\n${h.data}${h.name}`).join('')] };
+    if (!first.data.startsWith('#!')) return { cmdLine: [first.data] };
+    const dir = path.join(this.work, 'heredocs', randomBytes(8).toString('hex'));
+    await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+    await fs.writeFile(path.join(dir, first.name), first.data, { mode: 0o755 });
+    // Its directory is bound where BuildKit puts it (a file bind under /dev would need its parent made first).
+    return {
+      cmdLine: [`/dev/pipes/${first.name}`],
+      script: { dir, target: '/dev/pipes', data: first.data },
+    };
+  }
+
+  /** RUN --mount's binds and tmpfs for the step container, and what of them goes into the cache key. */
+  private async runMounts(mounts: RunMount[]): Promise<StepMounts> {
+    const out: StepMounts = { keys: [], tmpfs: {}, binds: [], stages: [], contextBinds: [] };
+    for (const m of mounts) {
+      switch (m.type) {
+        case 'cache': {
+          const dir = path.join(
+            this.deps.dataRoot,
+            'builder',
+            'cache-mounts',
+            createHash('sha256').update(m.id).digest('hex').slice(0, 32),
+          );
+          if (!existsSync(dir)) {
+            await fs.mkdir(dir, { recursive: true, mode: m.mode });
+            await fs.chmod(dir, m.mode);
+            await fs.chown(dir, m.uid, m.gid);
+          }
+          out.binds.push({ source: dir, target: m.target, readonly: m.readonly });
+          out.keys.push(`--mount=type=cache,id=${m.id},target=${m.target}`);
+          break;
+        }
+        case 'tmpfs':
+          out.tmpfs[m.target] = m.size ? `size=${m.size}` : '';
+          out.keys.push(`--mount=type=tmpfs,target=${m.target}`);
+          break;
+        case 'bind': {
+          if (m.from) {
+            const image = await this.copyFromImage(m.from);
+            out.stages.push({ image, source: m.source, target: m.target, readwrite: m.readwrite });
+            out.keys.push(
+              `--mount=type=bind,from=${image?.id ?? 'scratch'},source=${m.source},target=${m.target}`,
+            );
+            break;
+          }
+          const rel = insideContext(m.source);
+          if (rel === undefined)
+            throw invalid(`RUN --mount: source ${m.source} is outside the build context`);
+          const sources = await resolveSources(this.context, [rel || '.'], 'COPY', () => {
+            throw invalid('RUN --mount: source cannot be a URL');
+          });
+          const hash = await sourcesHash(sources, this.context);
+          // Bound only when the step runs: a cache hit need not unpack the context.
+          out.contextBinds.push({ rel, target: m.target, readwrite: m.readwrite });
+          out.keys.push(`--mount=type=bind,source=${m.source},target=${m.target}@${hash}`);
+          break;
+        }
+        case 'secret':
+        case 'ssh':
+          // Only BuildKit's session carries secrets and SSH agents; the classic build API has none.
+          if (m.required)
+            throw invalid(
+              `${m.type} ${m.id} is required, but the classic build API (docker build without buildx) cannot pass ${m.type === 'secret' ? 'secrets' : 'SSH agents'} to Berth`,
+            );
+          break;
+      }
+    }
+    return out;
+  }
+
+  /** A path below root, symlinks resolved, refused when it leads out of root. */
+  private async insideRoot(root: string, rel: string): Promise<string> {
+    const realRoot = await fs.realpath(root);
+    let real: string;
+    try {
+      real = await fs.realpath(path.join(root, rel));
+    } catch {
+      throw invalid(`RUN --mount: ${rel || '.'} does not exist`);
+    }
+    if (real !== realRoot && !real.startsWith(`${realRoot}/`))
+      throw invalid(`RUN --mount: ${rel} leads outside its source`);
+    return real;
+  }
+
+  /** A bind is read-only unless rw is asked for; then it binds a copy, so writes are thrown away as BuildKit's. */
+  private async bindSource(source: string, target: string, readwrite: boolean): Promise<StepBind> {
+    if (!readwrite) return { source, target, readonly: true };
+    const copy = path.join(this.work, 'mount-copies', randomBytes(8).toString('hex'));
+    await fs.mkdir(path.dirname(copy), { recursive: true, mode: 0o700 });
+    await fs.cp(source, copy, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+    return { source: copy, target, readonly: false };
+  }
+
+  private async run(
+    state: StageState,
+    instruction: Extract<Instruction, { kind: 'run' }>,
+    x: (w: string) => string,
+  ): Promise<void> {
+    if (instruction.security === 'insecure')
+      throw invalid(
+        "RUN --security=insecure needs the security.insecure entitlement, which Berth's builder does not grant",
+      );
+    if (instruction.network === 'host')
+      throw invalid(
+        "RUN --network=host needs the network.host entitlement, which Berth's builder does not grant",
+      );
+    const workdir = state.config.WorkingDir || '/';
+    const mounts = await this.runMounts(instruction.mounts.map((m) => parseRunMount(m, x, workdir)));
+    const { cmdLine, script } = await this.heredocCommand(instruction);
+    const cmd = this.commandLine(state, cmdLine, instruction.prependShell);
     const env = state.config.Env ?? [];
     const buildArgs = state.args.filterAllowed(env);
     let saveCmd = cmd;
     const keyed = buildArgs.filter((e) => state.args.inCacheKey(e.split('=')[0]!)).sort();
     if (buildArgs.length > 0) saveCmd = [`|${keyed.length}`, ...keyed, ...cmd];
+    // What RUN's result depends on beyond its command: the mounts (a bound source's content) and a heredoc script's text.
+    const extraKeys = [...mounts.keys];
+    if (instruction.network === 'none') extraKeys.push('--network=none');
+    if (script) extraKeys.push(`# heredoc ${createHash('sha256').update(script.data).digest('hex')}`);
+    if (extraKeys.length) saveCmd = [...saveCmd, ...extraKeys];
     const cacheConfig: RunConfig = { ...clone(state.config), Cmd: saveCmd };
     if (saveCmd.length > 0) cacheConfig.Entrypoint = null;
     if (await this.probeCache(state, cacheConfig)) return;
     if (!state.imageId) throw invalid('RUN needs a base image with a shell: FROM scratch has nothing to run');
 
+    // Binds from other stages or images need their root filesystems mounted for the step.
+    const withStages = async (i: number, binds: StepBind[]): Promise<void> => {
+      const stage = mounts.stages[i];
+      if (!stage)
+        return this.runStep(
+          state,
+          cmd,
+          env,
+          buildArgs,
+          cacheConfig,
+          instruction.network,
+          mounts.tmpfs,
+          binds,
+        );
+      return this.withRootfs(stage.image, async (root) => {
+        const source = await this.insideRoot(root, insideContext(stage.source) ?? '');
+        return withStages(i + 1, [...binds, await this.bindSource(source, stage.target, stage.readwrite)]);
+      });
+    };
+    const scriptBind = script ? [{ source: script.dir, target: script.target, readonly: true }] : [];
+    const contextBinds: StepBind[] = [];
+    if (mounts.contextBinds.length) await this.context.prepare();
+    for (const b of mounts.contextBinds)
+      contextBinds.push(
+        await this.bindSource(await this.insideRoot(this.context.root, b.rel), b.target, b.readwrite),
+      );
+    return withStages(0, [...mounts.binds, ...contextBinds, ...scriptBind]);
+  }
+
+  private async runStep(
+    state: StageState,
+    cmd: string[],
+    env: string[],
+    buildArgs: string[],
+    cacheConfig: RunConfig,
+    network: string,
+    tmpfs: Record<string, string>,
+    binds: StepBind[],
+  ): Promise<void> {
     const { containers } = this.deps;
+    const networkMode =
+      network === 'none'
+        ? 'none'
+        : !this.opts.networkMode || this.opts.networkMode === 'default'
+          ? 'bridge'
+          : this.opts.networkMode;
     const body = {
       ...clone(state.config),
       Image: state.imageId,
@@ -753,9 +976,19 @@ class BuildRun {
       AttachStderr: true,
       HostConfig: {
         ...this.opts.hostConfig,
-        NetworkMode:
-          !this.opts.networkMode || this.opts.networkMode === 'default' ? 'bridge' : this.opts.networkMode,
+        NetworkMode: networkMode,
         LogConfig: { Type: 'none', Config: {} },
+        ...(binds.length
+          ? {
+              Mounts: binds.map((b) => ({
+                Type: 'bind',
+                Source: b.source,
+                Target: b.target,
+                ReadOnly: b.readonly,
+              })),
+            }
+          : {}),
+        ...(Object.keys(tmpfs).length ? { Tmpfs: tmpfs } : {}),
       },
     };
     const { Id: id } = await containers.create(undefined, body);
@@ -801,6 +1034,10 @@ class BuildRun {
       const upper = this.deps.rootfs.upperDir(id);
       await this.deps.rootfs.unmount(id);
       await dropRuntimeStubs(upper);
+      await dropMountStubs(upper, state.image ? this.deps.store.layerDirs(state.image) : [], [
+        ...binds.map((b) => b.target),
+        ...Object.keys(tmpfs),
+      ]);
       const key = this.cacheKeyOf(state, cacheConfig);
       await this.createImage(state, key, cacheConfig, (await isEmptyDir(upper)) ? null : diffTar(upper));
       committed = true;
@@ -902,6 +1139,38 @@ function downloadTo(
  * command wrote there went to the engine's own files, through the mount) and
  * directories left empty, unless they are opaque (the command recreated them).
  */
+/**
+ * The runtime makes a RUN --mount's target (and its missing parents) in the
+ * step's root to mount on; what was not in the image and stayed empty is not
+ * part of the step's layer, as with BuildKit.
+ */
+async function dropMountStubs(upper: string, lowerDirs: string[], targets: string[]): Promise<void> {
+  const candidates = new Set<string>();
+  for (const target of targets) {
+    for (let p = path.posix.normalize(target); p !== '/' && p !== '.'; p = path.posix.dirname(p))
+      candidates.add(p);
+  }
+  const inImage = async (rel: string) => {
+    for (const lower of lowerDirs)
+      if (
+        await fs.lstat(path.join(lower, rel)).then(
+          () => true,
+          () => false,
+        )
+      )
+        return true;
+    return false;
+  };
+  // Deepest first, so that an emptied parent goes after its child.
+  for (const rel of [...candidates].sort((a, b) => b.length - a.length)) {
+    const abs = path.join(upper, rel);
+    const st = await fs.lstat(abs).catch(() => undefined);
+    if (!st || (await inImage(rel))) continue;
+    if (st.isFile() && st.size === 0) await fs.unlink(abs).catch(() => {});
+    else if (st.isDirectory() && (await isEmptyDir(abs))) await fs.rmdir(abs).catch(() => {});
+  }
+}
+
 async function dropRuntimeStubs(upper: string): Promise<void> {
   for (const rel of RUNTIME_STUB_FILES) {
     const st = await fs.lstat(path.join(upper, rel)).catch(() => undefined);

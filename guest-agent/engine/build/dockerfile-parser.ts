@@ -16,6 +16,17 @@ export interface KeyValue {
   noDelim: boolean;
 }
 
+/** A here-document of RUN, COPY or ADD (`<<EOF` … `EOF`), as BuildKit's parser gives it. */
+export interface Heredoc {
+  name: string;
+  /** The body, each line ending in a newline. */
+  data: string;
+  /** Variables are expanded (COPY/ADD) unless the delimiter was quoted. */
+  expand: boolean;
+  /** `<<-`: leading tabs were stripped from the body and the delimiter. */
+  chomp: boolean;
+}
+
 export interface DockerfileNode {
   /** Lower-case instruction name ("run"); unknown names are kept for the error. */
   keyword: string;
@@ -32,6 +43,8 @@ export interface DockerfileNode {
   pairs?: KeyValue[];
   /** ONBUILD's trigger instruction. */
   trigger?: DockerfileNode;
+  /** RUN/COPY/ADD here-documents, in the order their markers appear. */
+  heredocs?: Heredoc[];
   startLine: number;
   endLine: number;
 }
@@ -331,7 +344,7 @@ function nodeFromLine(line: string, escape: string, at: { start: number; end: nu
   };
 }
 
-const HEREDOC = /(^|\s)<<-?\s*(["']?)[A-Za-z_][A-Za-z0-9_]*\2(\s|$)/;
+const HEREDOC = /(^|\s)<<(-?)\s*(["']?)([A-Za-z_][A-Za-z0-9_]*)\3(?=\s|$)/g;
 
 /** Parse a Dockerfile's text. Errors name the line they are on. */
 export function parseDockerfile(text: string): ParsedDockerfile {
@@ -380,11 +393,34 @@ export function parseDockerfile(text: string): ParsedDockerfile {
     } catch (err) {
       throw new DockerfileSyntaxError(startLine, (err as Error).message);
     }
-    if (['run', 'copy', 'add'].includes(node.keyword) && !node.json && HEREDOC.test(buf)) {
-      throw new DockerfileSyntaxError(
-        startLine,
-        `heredocs (<<) in ${node.keyword.toUpperCase()} need BuildKit; the classic builder does not support them`,
-      );
+    if (['run', 'copy', 'add'].includes(node.keyword) && !node.json) {
+      // Each marker's body follows the instruction, raw: no comments, continuations or directives.
+      const heredocs: Heredoc[] = [];
+      for (const m of buf.matchAll(HEREDOC)) {
+        const chomp = m[2] === '-';
+        const name = m[4]!;
+        let data = '';
+        let closed = false;
+        while (current < lines.length) {
+          let line = lines[current++]!.replace(/\r$/, '');
+          if (chomp) line = line.replace(/^\t+/, '');
+          if (line === name) {
+            closed = true;
+            break;
+          }
+          data += `${line}\n`;
+        }
+        if (!closed)
+          throw new DockerfileSyntaxError(
+            startLine,
+            `unterminated heredoc: no line "${name}" ends <<${name}`,
+          );
+        heredocs.push({ name, data, expand: m[3] === '', chomp });
+      }
+      if (heredocs.length) {
+        node.heredocs = heredocs;
+        node.endLine = current;
+      }
     }
     nodes.push(node);
   }

@@ -7,6 +7,7 @@ import {
   DockerfileSyntaxError,
   parseDockerfile,
   type DockerfileNode,
+  type Heredoc,
   type KeyValue,
 } from './dockerfile-parser.js';
 
@@ -35,10 +36,24 @@ export type Instruction = Base &
         chown: string;
         chmod: string;
         from: string;
+        /** Sources written inline (`COPY <<EOF /dest`), by marker name. */
+        heredocs: Heredoc[];
       }
     | { kind: 'onbuild'; expression: string }
     | { kind: 'workdir'; path: string }
-    | { kind: 'run' | 'cmd' | 'entrypoint'; cmdLine: string[] | null; prependShell: boolean }
+    | {
+        kind: 'run';
+        cmdLine: string[] | null;
+        prependShell: boolean;
+        heredocs: Heredoc[];
+        /** `--mount=…` specs as written, one per flag. */
+        mounts: string[];
+        /** `--network=…`: "default", "none" or "host". */
+        network: string;
+        /** `--security=…`: "sandbox" or "insecure". */
+        security: string;
+      }
+    | { kind: 'cmd' | 'entrypoint'; cmdLine: string[] | null; prependShell: boolean }
     | { kind: 'healthcheck'; health: HealthConfig }
     | { kind: 'expose'; ports: string[] }
     | { kind: 'user'; user: string }
@@ -205,6 +220,7 @@ export function parseInstruction(node: DockerfileNode): Instruction | Stage {
         chown: flags.get('chown') ?? '',
         chmod: flags.get('chmod') ?? '',
         from: flags.get('from') ?? '',
+        heredocs: node.heredocs ?? [],
       };
     }
     case 'onbuild': {
@@ -220,9 +236,33 @@ export function parseInstruction(node: DockerfileNode): Instruction | Stage {
       exactlyOne(node);
       parseFlags(node, []);
       return { node, kind: 'workdir', path: node.args[0]! };
-    case 'run':
-      parseFlags(node, [], [], ['mount', 'network', 'security', 'device']);
-      return { node, kind: 'run', ...shellDependent(node, false) };
+    case 'run': {
+      // --mount may be given more than once; the other flags once each.
+      const mounts = node.flags
+        .filter((f) => f.startsWith('--mount='))
+        .map((f) => f.slice('--mount='.length));
+      const flags = parseFlags(
+        { ...node, flags: node.flags.filter((f) => !f.startsWith('--mount=')) },
+        ['network', 'security'],
+        [],
+        ['mount', 'device'],
+      );
+      const network = flags.get('network') ?? 'default';
+      if (!['default', 'none', 'host'].includes(network))
+        throw invalid(`unsupported network mode: ${network}`);
+      const security = flags.get('security') ?? 'sandbox';
+      if (!['sandbox', 'insecure'].includes(security))
+        throw invalid(`unsupported security mode: ${security}`);
+      return {
+        node,
+        kind: 'run',
+        ...shellDependent(node, false),
+        heredocs: node.heredocs ?? [],
+        mounts,
+        network,
+        security,
+      };
+    }
     case 'cmd':
       parseFlags(node, []);
       return { node, kind: 'cmd', ...shellDependent(node, false) };

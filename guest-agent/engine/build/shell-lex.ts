@@ -59,6 +59,8 @@ class Lexer {
     private readonly input: string,
     private readonly escape: string,
     private readonly env: Map<string, string>,
+    /** Quotes and escapes are text (heredoc bodies): only variables are expanded. */
+    private readonly raw = false,
   ) {}
 
   private peek(): string {
@@ -77,6 +79,13 @@ class Lexer {
       if (stop !== undefined && ch === stop) {
         this.pos++;
         return out;
+      }
+      if (this.raw && ch !== '$') {
+        this.pos++;
+        out += ch;
+        // An escaped character is kept with its escape, and not expanded.
+        if (ch === this.escape && this.pos < this.input.length) out += this.next();
+        continue;
       }
       if (ch === "'") {
         const s = this.singleQuote();
@@ -179,7 +188,7 @@ class Lexer {
       );
     }
     // The word is expanded in its own right; its words are not the outer word's.
-    const inner = new Lexer(this.input, this.escape, this.env);
+    const inner = new Lexer(this.input, this.escape, this.env, this.raw);
     inner.pos = this.pos;
     const word = inner.process('}');
     this.pos = inner.pos;
@@ -199,6 +208,11 @@ class Lexer {
 /** One word, quotes removed and variables expanded (ENV, LABEL, COPY, WORKDIR, …). */
 export function expandWord(word: string, env: Map<string, string>, escape = '\\'): string {
   return new Lexer(word, escape, env).process();
+}
+
+/** A here-document's body (COPY <<EOF): variables expanded, quotes and escapes left as written. */
+export function expandHeredoc(text: string, env: Map<string, string>, escape = '\\'): string {
+  return new Lexer(text, escape, env, true).process();
 }
 
 /** Several whitespace-separated words (EXPOSE): quoted whitespace stays inside a word. */
