@@ -503,6 +503,11 @@ describe('docker build (classic builder)', () => {
     assert.equal((await d('run', '--rm', 'buildkit-syntax', 'cat', '/cache-runs.txt')).stdout, '2\n');
     const cached = await build(dir, '-t', 'buildkit-syntax');
     assert.doesNotMatch(cached.stdout, /Running in/);
+    // docker builder prune empties the cache mounts as well.
+    const prune = await d('builder', 'prune', '-f');
+    assert.equal(prune.code, 0, prune.stderr);
+    await build(dir, '--no-cache', '-t', 'buildkit-syntax');
+    assert.equal((await d('run', '--rm', 'buildkit-syntax', 'cat', '/cache-runs.txt')).stdout, '1\n');
     await fs.writeFile(path.join(dir, 'data.txt'), 'changed\n');
     const changed = await build(dir, '-t', 'buildkit-syntax');
     assert.match(changed.stdout, /RUN --mount=type=bind,source=data\.txt[^\n]*\n ---> Running in/);

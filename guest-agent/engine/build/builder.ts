@@ -19,7 +19,13 @@ import { log } from '../../util/logger.js';
 import type { ImageStore } from '../../storage/image-store.js';
 import type { ImageConfig, ImageRecord } from '../../storage/image-types.js';
 import type { RootfsManager } from '../../storage/rootfs.js';
-import { RUNTIME_STUB_DIRS, RUNTIME_STUB_FILES, diffTar, readOpaque } from '../../storage/layer-diff.js';
+import {
+  RUNTIME_STUB_DIRS,
+  RUNTIME_STUB_FILES,
+  diffTar,
+  dirSize,
+  readOpaque,
+} from '../../storage/layer-diff.js';
 import { familiarReference, parseReference } from '../../storage/reference.js';
 import { resolveUser } from '../../runtime/user.js';
 import type { Credentials } from '../../storage/registry/auth.js';
@@ -151,7 +157,11 @@ export class Builder {
 
   /** `docker builder prune`: the cache forgets every step (the step images stay, as images). */
   async pruneCache(): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }> {
-    return { CachesDeleted: await this.cache.clear(), SpaceReclaimed: 0 };
+    // RUN --mount=type=cache directories go too, as BuildKit's cache mounts do.
+    const mounts = path.join(this.deps.dataRoot, 'builder', 'cache-mounts');
+    const reclaimed = await dirSize(mounts).catch(() => 0);
+    await fs.rm(mounts, { recursive: true, force: true });
+    return { CachesDeleted: await this.cache.clear(), SpaceReclaimed: reclaimed };
   }
 
   /** Validate the tags first: a bad one is refused before any work, as dockerd does. */
