@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import { buildOciSpec, type ContainerSpecInput } from '../../guest-agent/runtime/oci-spec.js';
+import { plainSpecInput } from '../helpers/oci-process.js';
 import { parseSeccompProfile, seccompFromProfile } from '../../guest-agent/runtime/seccomp-custom.js';
 import { parseDeviceCgroupRule } from '../../guest-agent/runtime/devices.js';
 import { parseSecurityOptions } from '../../guest-agent/engine/security-options.js';
@@ -15,25 +16,7 @@ const isInvalid = (pattern: RegExp) => (err: unknown) =>
   err instanceof EngineError && err.kind === 'invalid' && pattern.test(err.message);
 
 function input(over: Partial<ContainerSpecInput> = {}): ContainerSpecInput {
-  return {
-    id: 'c1',
-    rootfsPath: '/var/lib/berth/overlay/c1/merged',
-    args: ['sh'],
-    env: [],
-    cwd: '/',
-    user: { uid: 0, gid: 0, additionalGids: [] },
-    hostname: 'c1host',
-    tty: false,
-    readonlyRootfs: false,
-    privileged: false,
-    capAdd: [],
-    capDrop: [],
-    resources: {},
-    network: { mode: 'host' },
-    mounts: [],
-    cgroupsPath: '/berth/c1',
-    ...over,
-  };
+  return { ...plainSpecInput('c1', '/var/lib/berth/overlay/c1/merged', ['sh']), ...over };
 }
 
 test('security options: dockerd spellings, booleans, seccomp values; the rest refused', () => {
