@@ -15,6 +15,7 @@ import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { EngineError, invalid, notFound } from '../../errors.js';
 import { shortId } from '../../util/ids.js';
+import { hostOwner } from '../../util/id-map.js';
 import { log } from '../../util/logger.js';
 import type { ImageStore } from '../../storage/image-store.js';
 import type { ImageConfig, ImageRecord } from '../../storage/image-types.js';
@@ -829,7 +830,9 @@ class BuildRun {
           if (!existsSync(dir)) {
             await fs.mkdir(dir, { recursive: true, mode: m.mode });
             await fs.chmod(dir, m.mode);
-            await fs.chown(dir, m.uid, m.gid);
+            // The owner as the step's processes see it (mapped when the engine remaps users).
+            const owner = hostOwner(m.uid, m.gid);
+            await fs.chown(dir, owner.uid, owner.gid);
           }
           out.binds.push({ source: dir, target: m.target, readonly: m.readonly });
           out.keys.push(`--mount=type=cache,id=${m.id},target=${m.target}`);
