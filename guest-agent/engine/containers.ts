@@ -222,7 +222,10 @@ export class ContainerService {
       return inheritedMounts(this.get(container).ResolvedMounts ?? [], mode);
     });
     const parsedMounts = parseMounts(hostConfig, config.Volumes ?? undefined, inherited);
-    const mountPoints = await createVolumes(parsedMounts, this.deps.volumes);
+    // A missing volume plugin is a 404 for `docker volume create`; from create it would make the CLI pull the image.
+    const mountPoints = await createVolumes(parsedMounts, this.deps.volumes).catch((err: unknown) => {
+      throw err instanceof EngineError && err.kind === 'not-found' ? invalid(err.message) : err;
+    });
 
     const dir = store.dir(id);
     const record: ContainerRecord = {

@@ -284,6 +284,12 @@ describe('run: --init, shared namespaces, security options', () => {
     await refused(['--storage-opt', 'size=1G'], /--storage-opt is supported only for overlay over xfs/);
     await refused(['--device-cgroup-rule', 'x 1:2 r'], /invalid device cgroup/);
     await refused(['--runtime', 'no-such-runtime'], /unknown or invalid runtime name: no-such-runtime/);
+    // The real reason, not the docker CLI's attempt to pull after a 404.
+    await refused(
+      ['--volume-driver', 'nope', '-v', 'vd:/x'],
+      /error looking up volume plugin nope: plugin "nope" not found/,
+    );
+    assert.doesNotMatch((await docker(engine(), ['volume', 'ls', '-q'])).stdout, /^vd$/m);
     await refused(
       ['--ip6', 'fd00::5'],
       /user specified IP address is supported on user defined networks only/,
