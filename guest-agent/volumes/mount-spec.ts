@@ -614,9 +614,10 @@ function recursivelyReadOnly(m: ParsedBind): boolean {
   return possible;
 }
 
-function isDirectory(p: string): boolean {
+/** A path that is there and is not a directory (a missing one is made as a directory, as with -v). */
+function isNonDirectory(p: string): boolean {
   try {
-    return statSync(p).isDirectory();
+    return !statSync(p).isDirectory();
   } catch {
     return false;
   }
@@ -648,7 +649,7 @@ export function resolveMount(m: ParsedMount, source?: { path: string; name: stri
             m.propagation,
             ...roOpt(m.ro),
             // A file has nothing mounted below it, and crun cannot make a file mount `rro`.
-            ...(m.ro && recursivelyReadOnly(m) && isDirectory(m.source) ? ['rro'] : []),
+            ...(m.ro && recursivelyReadOnly(m) && !isNonDirectory(m.source) ? ['rro'] : []),
           ],
         },
       };
