@@ -946,7 +946,9 @@ class BuildRun {
           binds,
         );
       return this.withRootfs(stage.image, async (root) => {
-        const source = await this.insideRoot(root, insideContext(stage.source) ?? '');
+        const rel = insideContext(stage.source);
+        if (rel === undefined) throw invalid(`RUN --mount: source ${stage.source} leads outside its stage`);
+        const source = await this.insideRoot(root, rel);
         return withStages(i + 1, [...binds, await this.bindSource(source, stage.target, stage.readwrite)]);
       });
     };
