@@ -50,6 +50,49 @@ export function attachHijacked(
   });
 }
 
+/**
+ * POST /containers/{id}/wait, resolved once the engine has answered with its
+ * headers (it flushes them at once): from then on an exit, or a --rm removal,
+ * cannot slip past the wait, however slowly its connection came (ssh://).
+ * The inner promise is the exit. The docker CLI waits so before starting.
+ */
+export function waitRegistered(
+  docker: Docker,
+  id: string,
+  condition: 'next-exit' | 'removed',
+): Promise<{ exited: Promise<{ StatusCode: number; Error?: { Message?: string } | null }> }> {
+  return new Promise((resolve, reject) => {
+    docker.modem.dial(
+      {
+        path: `/containers/${encodeURIComponent(id)}/wait?`,
+        method: 'POST',
+        isStream: true,
+        statusCodes: { 200: true, 400: 'bad parameter', 404: 'no such container', 500: 'server error' },
+        options: { condition },
+      },
+      (err: unknown, stream: unknown) => {
+        if (err) return reject(err);
+        const body = stream as NodeJS.ReadableStream;
+        const exited = new Promise<{ StatusCode: number; Error?: { Message?: string } | null }>(
+          (done, fail) => {
+            const chunks: Buffer[] = [];
+            body.on('data', (c: Buffer) => chunks.push(Buffer.from(c)));
+            body.on('error', fail);
+            body.on('end', () => {
+              try {
+                done(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+              } catch {
+                fail(new Error('the engine ended the wait without an exit status'));
+              }
+            });
+          },
+        );
+        resolve({ exited });
+      },
+    );
+  });
+}
+
 /** The image reference as the docker CLI completes it: a tag of latest when none is given. */
 function withTag(image: string): string {
   const lastPart = image.slice(image.lastIndexOf('/') + 1);
@@ -159,9 +202,7 @@ export async function attachAndWait(ctx: CommandContext, id: string, o: AttachWa
     resize: tty ? (size) => container.resize(size) : undefined,
   });
   // next-exit: the default (not-running) would answer at once for a container not started yet.
-  const exited = container.wait({ condition: o.autoRemove ? 'removed' : 'next-exit' }) as Promise<{
-    StatusCode: number;
-  }>;
+  const { exited } = await waitRegistered(ctx.docker, info.Id, o.autoRemove ? 'removed' : 'next-exit');
   exited.catch(() => undefined);
   if (o.start) {
     try {

@@ -519,6 +519,7 @@ describe('docker build (classic builder)', () => {
       ['RUN --security=insecure true', /needs the security\.insecure entitlement/],
       ['RUN --mount=type=bind,source=../x,target=/x true', /outside the build context/],
       ['RUN --mount=type=volume,target=/x true', /unsupported mount type "volume"/],
+      ['RUN --mount=type=bind,from=busybox,source=../..,target=/x true', /leads outside its stage/],
     ] as const) {
       const r = await build(await context({ Dockerfile: `FROM busybox\n${line}\n` }));
       assert.notEqual(r.code, 0, line);
