@@ -3,6 +3,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import ssh2 from 'ssh2';
 import { writeFileAtomic } from '../common/atomic-file.js';
+import { generateEd25519 } from '../common/ed25519-keys.js';
 
 export interface HostKey {
   privateKey: string;
@@ -12,7 +13,7 @@ export interface HostKey {
 
 export async function ensureHostKey(file: string): Promise<HostKey> {
   if (!existsSync(file)) {
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'berth' });
+    const pair = generateEd25519('berth');
     await writeFileAtomic(file + '.pub', pair.public + '\n', 0o644, { mkdir: true });
     await writeFileAtomic(file, pair.private, 0o600, { mkdir: true });
   }

@@ -13,6 +13,7 @@ import {
   GUEST_CONTROL_SOCKET,
   GUEST_ENGINE_SOCKET,
 } from '../../common/control.js';
+import { generateEd25519 } from '../../common/ed25519-keys.js';
 import { splice } from '../../common/splice.js';
 import { FrameDecoder, encodeFrame } from '../../common/udp-frames.js';
 import { runShell, type PtyRequest } from './shell.js';
@@ -43,7 +44,7 @@ export class ControlServer {
     const controlSocket = opts.controlSocket ?? GUEST_CONTROL_SOCKET;
     // The host key is made fresh at each start: the port is a point-to-point
     // link owned by the host's QEMU, so the host does not pin it.
-    const hostKey = utils.generateKeyPairSync('ed25519').private;
+    const hostKey = generateEd25519().private;
     this.server = new Server({ hostKeys: [hostKey] }, (client) => {
       client.on('authentication', (ctx) => {
         if (ctx.method !== 'publickey') return ctx.reject(['publickey']);

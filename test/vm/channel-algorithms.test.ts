@@ -8,14 +8,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import ssh2 from 'ssh2';
+import { generateEd25519 } from '../../common/ed25519-keys.js';
 import { CONTROL_COMMANDS } from '../../common/control.js';
 import { ControlServer } from '../../guest-agent/control/server.js';
 import { ControlClient, channelAlgorithms } from '../../vm/channel/control-client.js';
 
 test('channel algorithms: AES-CTR and HMAC-SHA1-ETM under TCG, the default AES-GCM otherwise', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'berth-algos-'));
-  const keys = ssh2.utils.generateKeyPairSync('ed25519');
+  const keys = generateEd25519();
   const server = new ControlServer({ authorizedKey: keys.public, onShutdown: () => {}, log: () => {} });
   const sockPath = path.join(dir, 'control.sock');
   const listener = net.createServer((s) => server.serve(s));

@@ -9,7 +9,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import ssh2 from 'ssh2';
+import { generateEd25519 } from '../../common/ed25519-keys.js';
 import { CONTROL_COMMANDS } from '../../common/control.js';
 import { ControlServer } from '../../guest-agent/control/server.js';
 import { ControlClient } from '../../vm/channel/control-client.js';
@@ -17,7 +17,7 @@ import { UdpRelay } from '../../vm/ports/udp-relay.js';
 
 async function channelPair(t: test.TestContext): Promise<ControlClient> {
   const dir = mkdtempSync(path.join(tmpdir(), 'berth-channel-'));
-  const keys = ssh2.utils.generateKeyPairSync('ed25519');
+  const keys = generateEd25519();
   const server = new ControlServer({ authorizedKey: keys.public, onShutdown: () => {}, log: () => {} });
   const sockPath = path.join(dir, 'control.sock');
   const listener = net.createServer((s) => server.serve(s));

@@ -11,7 +11,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import ssh2 from 'ssh2';
+import { generateEd25519 } from '../../common/ed25519-keys.js';
 import { ControlServer } from '../../guest-agent/control/server.js';
 import { ControlClient } from '../../vm/channel/control-client.js';
 import { EngineSocketForwarder } from '../../vm/channel/engine-socket.js';
@@ -77,7 +77,7 @@ test('engine socket: the next connection gets a channel opened ahead; a closed s
   await new Promise<void>((r) => engine.listen(engineSocket, r));
   t.after(() => engine.close());
 
-  const keys = ssh2.utils.generateKeyPairSync('ed25519');
+  const keys = generateEd25519();
   const server = new ControlServer({
     authorizedKey: keys.public,
     engineSocket,

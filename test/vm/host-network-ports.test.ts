@@ -8,7 +8,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import ssh2 from 'ssh2';
+import { generateEd25519 } from '../../common/ed25519-keys.js';
 import { CONTROL_COMMANDS } from '../../common/control.js';
 import type { PortEvent } from '../../common/port-events.js';
 import { parseProcNetTcp } from '../../guest-agent/control/listeners.js';
@@ -66,7 +66,7 @@ test('host-network ports: changes become publications; engine-published ports ar
 
 test('listeners over the channel: a port that starts listening is reported, and its end', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'berth-listeners-'));
-  const keys = ssh2.utils.generateKeyPairSync('ed25519');
+  const keys = generateEd25519();
   const server = new ControlServer({ authorizedKey: keys.public, onShutdown: () => {}, log: () => {} });
   const sockPath = path.join(dir, 'control.sock');
   const listener = net.createServer((s) => server.serve(s));

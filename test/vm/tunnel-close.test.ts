@@ -11,7 +11,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import ssh2 from 'ssh2';
+import { generateEd25519 } from '../../common/ed25519-keys.js';
 import { ControlServer } from '../../guest-agent/control/server.js';
 import { ControlClient } from '../../vm/channel/control-client.js';
 import { PortForwarder } from '../../vm/ports/port-forwarder.js';
@@ -20,7 +20,7 @@ const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
 test('a download whose server closes at once arrives whole through the forwarded port', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'berth-tunnel-'));
-  const keys = ssh2.utils.generateKeyPairSync('ed25519');
+  const keys = generateEd25519();
   const server = new ControlServer({ authorizedKey: keys.public, onShutdown: () => {}, log: () => {} });
   const sockPath = path.join(dir, 'control.sock');
   const listener = net.createServer((s) => server.serve(s));
