@@ -168,6 +168,14 @@ export function normaliseService(name: string, raw: unknown, ctx: NormaliseConte
   s.ipc = str('ipc');
   s.uts = str('uts');
   s.cgroup = str('cgroup');
+  // A namespace shared with another service's container needs that container first: an
+  // implicit depends_on, as Compose adds it.
+  for (const mode of [s.networkMode, s.pid, s.ipc]) {
+    if (!mode?.startsWith('service:')) continue;
+    const target = mode.slice('service:'.length);
+    if (!s.dependsOn?.[target])
+      s.dependsOn = { ...s.dependsOn, [target]: { condition: 'service_started', required: true } };
+  }
   if (raw.pids_limit !== undefined) s.pidsLimit = Number(raw.pids_limit);
   s.securityOpt = strList('security_opt');
   if (raw.shm_size !== undefined) s.shmSize = guard(at('shm_size'), () => parseSize(raw.shm_size));

@@ -622,7 +622,8 @@ services:
       'compose.yaml':
         'services:\n' +
         '  db:\n    image: busybox\n    ipc: shareable\n    command: sh -c "echo from-db > /dev/shm/note; sleep 300"\n' +
-        '  app:\n    image: busybox\n    depends_on: [db]\n    init: true\n    pid: service:db\n    ipc: service:db\n    uts: host\n' +
+        // No depends_on: sharing db's namespaces orders db first (app would sort before it).
+        '  app:\n    image: busybox\n    init: true\n    pid: service:db\n    ipc: service:db\n    uts: host\n' +
         '    command: sleep 300\n',
     });
     ok(await compose(dir, ['up', '-d']), 'up -d');
