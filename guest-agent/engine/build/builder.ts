@@ -50,7 +50,7 @@ import { parseBuild, parseTrigger, type Instruction, type Stage } from './instru
 import { envMap, expandHeredoc, expandWord, expandWords } from './shell-lex.js';
 import { parseRunMount, type RunMount } from './run-mounts.js';
 import { insideContext } from './source-paths.js';
-import type { Heredoc } from './dockerfile-parser.js';
+import { heredocMarker, type Heredoc } from './dockerfile-parser.js';
 
 type RunConfig = NonNullable<ImageConfig['config']> & { ArgsEscaped?: boolean };
 
@@ -733,8 +733,8 @@ class BuildRun {
     await fs.mkdir(dir, { recursive: true, mode: 0o755 });
     const env = envMap([...(state.config.Env ?? []), ...state.args.filterAllowed(state.config.Env ?? [])]);
     for (const [i, src] of sources.entries()) {
-      const m = /^<<-?(["']?)([A-Za-z_][A-Za-z0-9_]*)\1$/.exec(src);
-      const doc = m ? byMarker.get(m[2]!) : undefined;
+      const marker = heredocMarker(src);
+      const doc = marker ? byMarker.get(marker) : undefined;
       if (!doc)
         throw invalid(
           `${cmd.kind.toUpperCase()} with heredocs takes only heredocs as sources in Berth: ${src} is a file`,
@@ -794,25 +794,27 @@ class BuildRun {
    * (run from a file when it starts with #!), otherwise the shell gets the
    * command with its heredocs written back after it.
    */
-  private async heredocCommand(
-    cmd: Extract<Instruction, { kind: 'run' }>,
-  ): Promise<{ cmdLine: string[]; script?: { dir: string; target: string; data: string } }> {
+  private heredocCommand(cmd: Extract<Instruction, { kind: 'run' }>): {
+    cmdLine: string[];
+    script?: Heredoc;
+  } {
     const cmdLine = cmd.cmdLine ?? [];
     if (!cmd.heredocs.length) return { cmdLine };
     if (!cmd.prependShell || cmdLine.length !== 1) throw invalid('parsing produced an invalid run command');
     const [first] = cmd.heredocs as [Heredoc];
-    const lone =
-      cmd.heredocs.length === 1 && /^<<-?(["']?)[A-Za-z_][A-Za-z0-9_]*\1$/.test(cmdLine[0]!.trim());
+    const lone = cmd.heredocs.length === 1 && heredocMarker(cmdLine[0]!) === first.name;
     if (!lone) return { cmdLine: [cmdLine[0]! + cmd.heredocs.map((h) => `\n${h.data}${h.name}`).join('')] };
     if (!first.data.startsWith('#!')) return { cmdLine: [first.data] };
+    // Written to /dev/pipes when the step runs (scriptBind): a cache hit needs only its text.
+    return { cmdLine: [`/dev/pipes/${first.name}`], script: first };
+  }
+
+  /** A #! heredoc's file, in a directory bound where BuildKit puts it (a file bind under /dev would need its parent made first). */
+  private async scriptBind(script: Heredoc): Promise<StepBind> {
     const dir = path.join(this.work, 'heredocs', randomBytes(8).toString('hex'));
     await fs.mkdir(dir, { recursive: true, mode: 0o755 });
-    await fs.writeFile(path.join(dir, first.name), first.data, { mode: 0o755 });
-    // Its directory is bound where BuildKit puts it (a file bind under /dev would need its parent made first).
-    return {
-      cmdLine: [`/dev/pipes/${first.name}`],
-      script: { dir, target: '/dev/pipes', data: first.data },
-    };
+    await fs.writeFile(path.join(dir, script.name), script.data, { mode: 0o755 });
+    return { source: dir, target: '/dev/pipes', readonly: true };
   }
 
   /** RUN --mount's binds and tmpfs for the step container, and what of them goes into the cache key. */
@@ -914,7 +916,7 @@ class BuildRun {
       );
     const workdir = state.config.WorkingDir || '/';
     const mounts = await this.runMounts(instruction.mounts.map((m) => parseRunMount(m, x, workdir)));
-    const { cmdLine, script } = await this.heredocCommand(instruction);
+    const { cmdLine, script } = this.heredocCommand(instruction);
     const cmd = this.commandLine(state, cmdLine, instruction.prependShell);
     const env = state.config.Env ?? [];
     const buildArgs = state.args.filterAllowed(env);
@@ -935,16 +937,14 @@ class BuildRun {
     const withStages = async (i: number, binds: StepBind[]): Promise<void> => {
       const stage = mounts.stages[i];
       if (!stage)
-        return this.runStep(
-          state,
+        return this.runStep(state, {
           cmd,
-          env,
-          buildArgs,
+          env: [...env, ...buildArgs],
           cacheConfig,
-          instruction.network,
-          mounts.tmpfs,
+          network: instruction.network,
+          tmpfs: mounts.tmpfs,
           binds,
-        );
+        });
       return this.withRootfs(stage.image, async (root) => {
         const rel = insideContext(stage.source);
         if (rel === undefined) throw invalid(`RUN --mount: source ${stage.source} leads outside its stage`);
@@ -952,7 +952,7 @@ class BuildRun {
         return withStages(i + 1, [...binds, await this.bindSource(source, stage.target, stage.readwrite)]);
       });
     };
-    const scriptBind = script ? [{ source: script.dir, target: script.target, readonly: true }] : [];
+    const scriptBind = script ? [await this.scriptBind(script)] : [];
     const contextBinds: StepBind[] = [];
     if (mounts.contextBinds.length) await this.context.prepare();
     for (const b of mounts.contextBinds)
@@ -962,19 +962,24 @@ class BuildRun {
     return withStages(0, [...mounts.binds, ...contextBinds, ...scriptBind]);
   }
 
+  /** The step container: made, run to its end, and committed when it succeeds. */
   private async runStep(
     state: StageState,
-    cmd: string[],
-    env: string[],
-    buildArgs: string[],
-    cacheConfig: RunConfig,
-    network: string,
-    tmpfs: Record<string, string>,
-    binds: StepBind[],
+    step: {
+      cmd: string[];
+      /** The config's Env with the build args. */
+      env: string[];
+      cacheConfig: RunConfig;
+      /** RUN --network: "none" overrides the build's network. */
+      network: string;
+      tmpfs: Record<string, string>;
+      binds: StepBind[];
+    },
   ): Promise<void> {
     const { containers } = this.deps;
+    const { cmd, cacheConfig, tmpfs, binds } = step;
     const networkMode =
-      network === 'none'
+      step.network === 'none'
         ? 'none'
         : !this.opts.networkMode || this.opts.networkMode === 'default'
           ? 'bridge'
@@ -983,7 +988,7 @@ class BuildRun {
       ...clone(state.config),
       Image: state.imageId,
       Cmd: cmd,
-      Env: [...env, ...buildArgs],
+      Env: step.env,
       Entrypoint: cmd.length ? [''] : state.config.Entrypoint,
       Healthcheck: { Test: ['NONE'] },
       OnBuild: null,

@@ -346,6 +346,11 @@ function nodeFromLine(line: string, escape: string, at: { start: number; end: nu
 
 const HEREDOC = /(^|\s)<<(-?)\s*(["']?)([A-Za-z_][A-Za-z0-9_]*)\3(?=\s|$)/g;
 
+/** The heredoc a whole word names ("<<EOF", `<<-"EOF"`), or undefined when the word is not a marker. */
+export function heredocMarker(word: string): string | undefined {
+  return /^<<-?\s*(["']?)([A-Za-z_][A-Za-z0-9_]*)\1$/.exec(word.trim())?.[2];
+}
+
 /** Parse a Dockerfile's text. Errors name the line they are on. */
 export function parseDockerfile(text: string): ParsedDockerfile {
   const directives = new Directives();
