@@ -54,23 +54,19 @@ export function ipcShareable(mode: string | undefined): boolean {
 }
 
 /**
- * Checks a create request's modes and fills dockerd's defaults in place. The
- * containers named must exist now; they must run when this one starts.
+ * Checks a create request's modes (their types are checked already, in
+ * create-validation) and fills dockerd's defaults in place. The containers
+ * named must exist now; they must run when this one starts.
  */
 export function normalizeNamespaceModes(
-  hc: { PidMode?: unknown; IpcMode?: unknown; UTSMode?: unknown; CgroupnsMode?: unknown },
+  hc: { PidMode?: string; IpcMode?: string; UTSMode?: string; CgroupnsMode?: string },
   hostnameGiven: boolean,
   requireContainer: (ref: string) => void,
 ): void {
-  const text = (field: string, v: unknown): string | undefined => {
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'string') throw invalid(`invalid type for HostConfig.${field}: expected a string`);
-    return v;
-  };
-  const pid = parsePidMode(text('PidMode', hc.PidMode));
-  const ipc = parseIpcMode(text('IpcMode', hc.IpcMode));
-  const utsHost = parseUtsMode(text('UTSMode', hc.UTSMode));
-  parseCgroupnsMode(text('CgroupnsMode', hc.CgroupnsMode));
+  const pid = parsePidMode(hc.PidMode);
+  const ipc = parseIpcMode(hc.IpcMode);
+  const utsHost = parseUtsMode(hc.UTSMode);
+  parseCgroupnsMode(hc.CgroupnsMode);
   if (utsHost && hostnameGiven) throw invalid('conflicting options: hostname and the UTS mode');
   if (pid.kind === 'container') requireContainer(pid.ref);
   if (ipc.kind === 'container') requireContainer(ipc.ref);

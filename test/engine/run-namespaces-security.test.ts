@@ -137,9 +137,23 @@ describe('run: --init, shared namespaces, security options', () => {
   });
 
   it('berth run takes --pid, --ipc and --uts as docker does', async () => {
-    const r = await berth(engine(), ['run', '--rm', '--pid', 'host', '--uts', 'host', 'busybox', 'hostname']);
+    // Each flag shows: the engine's process (host PID namespace), the machine's hostname and IPC namespace.
+    const r = await berth(engine(), [
+      'run',
+      '--rm',
+      '--pid',
+      'host',
+      '--uts',
+      'host',
+      '--ipc',
+      'host',
+      'busybox',
+      'sh',
+      '-c',
+      `test -d /proc/${engine().pid} && echo engine-visible; hostname; readlink /proc/self/ns/ipc`,
+    ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, `${os.hostname()}\n`);
+    assert.equal(r.stdout, `engine-visible\n${os.hostname()}\n${readlinkSync('/proc/self/ns/ipc')}\n`);
   });
 
   it('--security-opt seccomp=unconfined drops the filter; a profile file replaces it; bad options are refused', async () => {
