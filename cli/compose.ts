@@ -441,8 +441,10 @@ async function attachAndWait(
     process.once('SIGINT', () => process.exit(130));
     abort.abort();
   });
+  // A service with attach: false runs, but its output stays out of up's (as with Compose's --no-attach).
+  const attached = containers.filter((c) => project.services[c.service]?.attach !== false);
   await showLogs(docker, project, {
-    containers,
+    containers: attached,
     follow: true,
     // What the containers printed since up began: a fresh container's first lines come before the attach.
     since,
@@ -458,7 +460,7 @@ async function attachAndWait(
     });
     return 130;
   }
-  for (const c of containers) {
+  for (const c of attached) {
     const info = await docker
       .getContainer(c.id)
       .inspect()

@@ -2,6 +2,7 @@
 import type Dockerode from 'dockerode';
 import { environmentSourcesLabel, LABEL, projectLabels } from './labels.js';
 import type { EnvValue, Project, Service } from './model.js';
+import { fileObjectMounts } from './service-file-objects.js';
 
 export interface ContainerIdentity {
   name: string;
@@ -26,6 +27,10 @@ export interface CreateOverrides {
   networkModeContainer?: string;
   pidModeContainer?: string;
   ipcModeContainer?: string;
+  /** links and external_links as the engine takes them ("container:alias"). */
+  links?: string[];
+  /** volumes_from with services resolved to their containers ("container[:ro|rw]"). */
+  volumesFrom?: string[];
 }
 
 /** The service's networks with the one the container is created on first (then connected to the rest). */
@@ -87,6 +92,9 @@ export function containerCreateOptions(
       mounts.push(m);
     }
   }
+  // Volumes come first: a volume at a secret's or config's target wins, as in Compose.
+  const taken = new Set([...mounts.map((m) => m.Target), ...binds.map((b) => b.split(':')[1])]);
+  for (const m of fileObjectMounts(project, service)) if (!taken.has(m.Target as string)) mounts.push(m);
   const tmpfs: Record<string, string> = {};
   for (const t of service.tmpfs) {
     const colon = t.indexOf(':');
@@ -105,6 +113,8 @@ export function containerCreateOptions(
   }
 
   const hostConfig: Dockerode.HostConfig = {
+    // Engine fields given as they are (cpu_shares, dns_search, blkio_config …); dockerode's type lacks some.
+    ...(service.hostOptions as Dockerode.HostConfig),
     Binds: binds,
     Mounts: mounts as unknown as Dockerode.MountSettings[],
     PortBindings: bindings,
@@ -121,6 +131,8 @@ export function containerCreateOptions(
     Sysctls: service.sysctls,
   };
   if (service.devices.length) hostConfig.Devices = service.devices;
+  if (o.links?.length) hostConfig.Links = o.links;
+  if (o.volumesFrom?.length) hostConfig.VolumesFrom = o.volumesFrom;
   if (service.groupAdd.length) hostConfig.GroupAdd = service.groupAdd;
   const ulimits = Object.entries(service.ulimits);
   if (ulimits.length) hostConfig.Ulimits = ulimits.map(([Name, l]) => ({ Name, Soft: l.soft, Hard: l.hard }));
@@ -166,6 +178,8 @@ export function containerCreateOptions(
   if (service.hostname) options.Hostname = service.hostname;
   if (service.domainname) options.Domainname = service.domainname;
   if (service.stopSignal) options.StopSignal = service.stopSignal;
+  if (service.platform) Object.assign(options, { platform: service.platform });
+  if (service.macAddress && service.networkMode) options.MacAddress = service.macAddress;
   if (service.stopGracePeriod !== undefined) options.StopTimeout = Math.round(service.stopGracePeriod);
   if (service.healthcheck) {
     const h = service.healthcheck;
@@ -190,5 +204,8 @@ export function endpointConfig(service: Service, network: string): Dockerode.End
   const n = service.networks[network];
   const e: Dockerode.EndpointSettings = { Aliases: [service.name, ...n.aliases] };
   if (n.ipv4Address) e.IPAMConfig = { IPv4Address: n.ipv4Address };
+  // mac_address of the service is its first network's, as Compose sets it (API 1.44+).
+  const mac = n.macAddress ?? (network === serviceNetworkOrder(service)[0] ? service.macAddress : undefined);
+  if (mac) e.MacAddress = mac;
   return e;
 }

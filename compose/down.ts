@@ -23,7 +23,12 @@ export async function down(docker: Dockerode, project: Project, o: DownOptions):
   await Promise.all(
     containers.map(async (c) => {
       if (c.state === 'running' || c.state === 'paused' || c.state === 'restarting') {
-        await stopContainer(docker, c.id, stopSeconds(project.services[c.service], o.timeout));
+        const service = project.services[c.service];
+        await stopContainer(docker, c.id, stopSeconds(service, o.timeout), {
+          name: c.name,
+          service,
+          progress: o.progress,
+        });
         o.progress(`Container ${c.name}  Stopped`);
       }
       await removeContainer(docker, c.id, o.volumes ?? false);

@@ -84,6 +84,10 @@ export function serviceConfigHash(service: Service): string {
     dependsOn: _deps,
     build: _build,
     pullPolicy: _pullPolicy,
+    // Hooks and attach act on a container from outside; changing them does not make it another one.
+    postStart: _postStart,
+    preStop: _preStop,
+    attach: _attach,
     ...rest
   } = service;
   // Where a value came from does not change the container, only the value does.
@@ -93,5 +97,8 @@ export function serviceConfigHash(service: Service): string {
   if (!service.devices.length) delete hashed.devices;
   if (!Object.keys(service.ulimits).length) delete hashed.ulimits;
   if (!service.groupAdd.length) delete hashed.groupAdd;
+  for (const key of ['secrets', 'configs', 'links', 'externalLinks', 'volumesFrom'] as const)
+    if (!service[key].length) delete hashed[key];
+  if (!Object.keys(service.hostOptions).length) delete hashed.hostOptions;
   return createHash('sha256').update(canonical(hashed)).digest('hex');
 }

@@ -29,7 +29,12 @@ export async function stopServices(docker: Dockerode, project: Project, o: Lifec
   ).reverse();
   for (const c of containers) {
     if (c.state !== 'running' && c.state !== 'paused' && c.state !== 'restarting') continue;
-    await stopContainer(docker, c.id, stopSeconds(project.services[c.service], o.timeout));
+    const service = project.services[c.service];
+    await stopContainer(docker, c.id, stopSeconds(service, o.timeout), {
+      name: c.name,
+      service,
+      progress: o.progress,
+    });
     o.progress(`Container ${c.name}  Stopped`);
   }
 }
@@ -42,7 +47,7 @@ export async function startServices(docker: Dockerode, project: Project, o: Life
   if (containers.length === 0) throw new Error('no containers to start (run `berth compose up` first)');
   for (const c of containers) {
     if (c.state === 'running') continue;
-    await startContainer(docker, c.id, c.name);
+    await startContainer(docker, c.id, c.name, project.services[c.service], o.progress);
     o.progress(`Container ${c.name}  Started`);
   }
 }
@@ -57,8 +62,13 @@ export async function restartServices(
     await projectContainers(docker, project.name, { services: o.services, oneoff: false }),
   );
   for (const c of containers) {
-    const t = stopSeconds(project.services[c.service], o.timeout);
-    await docker.getContainer(c.id).restart(t === undefined ? {} : { t });
+    const service = project.services[c.service];
+    const t = stopSeconds(service, o.timeout);
+    if (service?.preStop.length || service?.postStart.length) {
+      // Hooks run around a restart as around a stop and a start.
+      await stopContainer(docker, c.id, t, { name: c.name, service, progress: o.progress });
+      await startContainer(docker, c.id, c.name, service, o.progress);
+    } else await docker.getContainer(c.id).restart(t === undefined ? {} : { t });
     o.progress(`Container ${c.name}  Restarted`);
   }
 }

@@ -8,8 +8,9 @@ import { EnvFileSyntaxError, parseEnvFile } from './dotenv.js';
 import { ComposeError } from './errors.js';
 import { interpolate, InterpolationError, type Lookup } from './interpolate.js';
 import { mergeServiceDrafts } from './merge-services.js';
-import type { Project, Service, TopLevelNetwork, TopLevelVolume } from './model.js';
-import { normaliseService, pathKey, type NormaliseContext } from './normalise-service.js';
+import type { FileObject, Project, Service, TopLevelNetwork, TopLevelVolume } from './model.js';
+import { normaliseFileObject, type FileObjectKind } from './normalise-file-objects.js';
+import { pathKey, referencedServices, type NormaliseContext } from './normalise-service.js';
 import { isValidProjectName, normaliseProjectName } from './project-name.js';
 import {
   NETWORK_KEYS,
@@ -21,6 +22,7 @@ import {
 } from './schema-keys.js';
 import type { ServiceDraft } from './service-draft.js';
 import { resolveServiceEnvironment } from './service-environment.js';
+import { serviceWithExtends, type LoadedFile } from './service-extends.js';
 import { readYamlSource, type YamlSource } from './yaml-source.js';
 
 export interface LoadOptions {
@@ -76,9 +78,15 @@ export function loadProject(opts: LoadOptions = {}): Project {
   const networkDefs: Record<string, { raw: Raw; file: string }> = {};
   const volumeDefs: Record<string, { raw: Raw; file: string }> = {};
   let nameFromFile: string | undefined;
+  const fileObjects: Record<FileObjectKind, Record<string, FileObject>> = { secrets: {}, configs: {} };
 
   const sources = new Map<string, YamlSource>();
-  for (const file of files) {
+  const loaded = new Map<string, LoadedFile>();
+  /** A file read, checked and interpolated once; its relative paths are the project's (an -f file) or its own folder's. */
+  const load = (file: string, own = false): LoadedFile => {
+    const known = loaded.get(file);
+    if (known) return known;
+    if (!existsSync(file)) throw new ComposeError(`compose file ${file} not found`);
     const source = readYamlSource(file);
     sources.set(file, source);
     const fail = (keyPath: (string | number)[], problem: string): never => {
@@ -89,10 +97,17 @@ export function loadProject(opts: LoadOptions = {}): Project {
     checkKeys(raw as Raw, fail);
     const interpolatedPaths = new Set<string>();
     const data = interpolateTree(raw, [], lookup, interpolatedPaths, fail, (n) => unset.add(n)) as Raw;
+    const dir = own ? projectDir : path.dirname(file);
+    const ctx: NormaliseContext = { file, projectDir: dir, lookup, interpolatedPaths, fail };
+    const result = { data, ctx };
+    loaded.set(file, result);
+    return result;
+  };
+  for (const file of files) {
+    const { data, ctx } = load(file, true);
     if (data.name !== undefined) nameFromFile = String(data.name);
-    const ctx: NormaliseContext = { file, projectDir, lookup, interpolatedPaths, fail };
-    for (const [name, svc] of Object.entries((data.services as Raw | undefined) ?? {})) {
-      const draft = normaliseService(name, svc, ctx);
+    for (const name of Object.keys((data.services as Raw | undefined) ?? {})) {
+      const draft = serviceWithExtends(file, name, load);
       drafts[name] = drafts[name] ? mergeServiceDrafts(drafts[name], draft) : draft;
     }
     for (const [kind, defs] of [
@@ -100,8 +115,13 @@ export function loadProject(opts: LoadOptions = {}): Project {
       ['volumes', volumeDefs],
     ] as const) {
       for (const [key, def] of Object.entries((data[kind] as Raw | undefined) ?? {})) {
-        if (def !== null && !isObject(def)) fail([kind, key], 'must be a mapping');
+        if (def !== null && !isObject(def)) ctx.fail([kind, key], 'must be a mapping');
         defs[key] = { raw: { ...defs[key]?.raw, ...(def ?? {}) }, file };
+      }
+    }
+    for (const kind of ['secrets', 'configs'] as const) {
+      for (const [key, def] of Object.entries((data[kind] as Raw | undefined) ?? {})) {
+        fileObjects[kind][key] = normaliseFileObject(kind, key, def, ctx);
       }
     }
   }
@@ -123,7 +143,15 @@ export function loadProject(opts: LoadOptions = {}): Project {
   const services: Record<string, Service> = {};
   withLine(sources, () => {
     for (const [svcName, d] of Object.entries(drafts)) {
-      services[svcName] = finishService(name, d, networks, volumes, lookup);
+      for (const [key, targets] of Object.entries(referencedServices(d))) {
+        const missing = targets.find((t) => !drafts[t]);
+        if (missing)
+          throw new ComposeError(`refers to undefined service "${missing}"`, {
+            file: d.file,
+            key: `services.${svcName}.${key}`,
+          });
+      }
+      services[svcName] = finishService(name, d, { networks, volumes, ...fileObjects }, lookup);
     }
     startOrder(
       Object.fromEntries(
@@ -142,6 +170,7 @@ export function loadProject(opts: LoadOptions = {}): Project {
     services,
     networks,
     volumes,
+    ...fileObjects,
     disabledServices: allServices.filter((s) => !drafts[s]),
     warnings,
   };
@@ -303,13 +332,15 @@ function topLevelVolumes(
   return out;
 }
 
-function finishService(
-  project: string,
-  d: ServiceDraft,
-  networks: Record<string, TopLevelNetwork>,
-  volumes: Record<string, TopLevelVolume>,
-  lookup: Lookup,
-): Service {
+interface TopLevel {
+  networks: Record<string, TopLevelNetwork>;
+  volumes: Record<string, TopLevelVolume>;
+  secrets: Record<string, FileObject>;
+  configs: Record<string, FileObject>;
+}
+
+function finishService(project: string, d: ServiceDraft, top: TopLevel, lookup: Lookup): Service {
+  const { networks, volumes } = top;
   const where = (key: string) => ({ file: d.file, key: `services.${d.name}${key ? `.${key}` : ''}` });
   if (!d.image && !d.build) throw new ComposeError('has neither image nor build', where(''));
   const serviceNetworks = d.networkMode ? {} : (d.networks ?? { default: { aliases: [] } });
@@ -324,7 +355,16 @@ function finishService(
       );
     }
   }
-  const { environmentEntries: _e, envFiles: _f, file: _file, ...rest } = d;
+  for (const kind of ['secrets', 'configs'] as const) {
+    for (const ref of d[kind] ?? []) {
+      if (!top[kind][ref.source])
+        throw new ComposeError(
+          `refers to undefined ${kind.slice(0, -1)} "${ref.source}" (declare it under the top-level ${kind})`,
+          where(kind),
+        );
+    }
+  }
+  const { environmentEntries: _e, envFiles: _f, file: _file, labelFiles, ...rest } = d;
   return {
     ...rest,
     image: d.image ?? `${project}-${d.name}`,
@@ -335,7 +375,7 @@ function finishService(
     volumes: d.volumes ?? [],
     networks: serviceNetworks,
     dependsOn: d.dependsOn ?? {},
-    labels: d.labels ?? {},
+    labels: { ...readLabelFiles(labelFiles ?? [], where('label_file')), ...d.labels },
     tmpfs: d.tmpfs ?? [],
     tty: d.tty ?? false,
     stdinOpen: d.stdinOpen ?? false,
@@ -351,5 +391,30 @@ function finishService(
     ulimits: d.ulimits ?? {},
     groupAdd: d.groupAdd ?? [],
     profiles: d.profiles ?? [],
+    secrets: d.secrets ?? [],
+    configs: d.configs ?? [],
+    links: d.links ?? [],
+    externalLinks: d.externalLinks ?? [],
+    volumesFrom: d.volumesFrom ?? [],
+    postStart: d.postStart ?? [],
+    preStop: d.preStop ?? [],
+    attach: d.attach ?? true,
+    hostOptions: d.hostOptions ?? {},
   };
+}
+
+/** label_file: KEY=VALUE lines, as an env file is written; later files win. */
+function readLabelFiles(files: string[], where: { file: string; key: string }): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const file of files) {
+    if (!existsSync(file)) throw new ComposeError(`label file ${file} not found`, where);
+    try {
+      for (const e of parseEnvFile(readFileSync(file, 'utf8'), () => undefined))
+        labels[e.key] = e.value ?? '';
+    } catch (err) {
+      if (err instanceof EnvFileSyntaxError) throw new ComposeError(err.message, { file, line: err.line });
+      throw err;
+    }
+  }
+  return labels;
 }

@@ -27,6 +27,9 @@ export function mergeServiceDrafts(base: ServiceDraft, over: ServiceDraft): Serv
     'dns',
     'securityOpt',
     'groupAdd',
+    'links',
+    'externalLinks',
+    'volumesFrom',
   ] as const;
   for (const k of lists) {
     if (base[k] || over[k]) out[k] = [...new Set([...(base[k] ?? []), ...(over[k] ?? [])])];
@@ -42,6 +45,27 @@ export function mergeServiceDrafts(base: ServiceDraft, over: ServiceDraft): Serv
     for (const v of over.volumes ?? []) byTarget.set(v.target, v);
     out.volumes = [...byTarget.values()];
   }
+  for (const k of ['secrets', 'configs'] as const) {
+    if (!base[k] && !over[k]) continue;
+    // By the path in the container, as volumes by target.
+    const byTarget = new Map((base[k] ?? []).map((r) => [r.target, r]));
+    for (const r of over[k] ?? []) byTarget.set(r.target, r);
+    out[k] = [...byTarget.values()];
+  }
+  for (const k of ['postStart', 'preStop'] as const) {
+    if (base[k] || over[k]) out[k] = [...(base[k] ?? []), ...(over[k] ?? [])];
+  }
+  if (base.hostOptions && over.hostOptions) {
+    const [b, o] = [base.hostOptions, over.hostOptions];
+    out.hostOptions = { ...b, ...o };
+    if (b.Annotations || o.Annotations) out.hostOptions.Annotations = { ...b.Annotations, ...o.Annotations };
+    if (b.StorageOpt || o.StorageOpt) out.hostOptions.StorageOpt = { ...b.StorageOpt, ...o.StorageOpt };
+    for (const f of ['DnsOptions', 'DnsSearch', 'DeviceCgroupRules'] as const) {
+      if (b[f] || o[f]) out.hostOptions[f] = [...new Set([...(b[f] ?? []), ...(o[f] ?? [])])];
+    }
+  }
+  if (base.labelFiles || over.labelFiles)
+    out.labelFiles = [...(base.labelFiles ?? []), ...(over.labelFiles ?? [])];
   if (base.logging && over.logging) {
     out.logging = {
       driver: over.logging.driver ?? base.logging.driver,

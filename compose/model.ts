@@ -36,6 +36,7 @@ export interface ServiceMount {
 export interface ServiceNetwork {
   aliases: string[];
   ipv4Address?: string;
+  macAddress?: string;
 }
 
 export interface Healthcheck {
@@ -65,6 +66,39 @@ export interface ServiceBuild {
    * <project>-<service>, the project's own: down --rmi local removes it.
    */
   imageNamed: boolean;
+}
+
+/** A top-level secret or config: where its content comes from. */
+export interface FileObject {
+  /** The absolute path of file:. */
+  file?: string;
+  /** environment: the variable's name. */
+  environment?: string;
+  /** Its value from the shell or .env; undefined when neither has it (an error when a container needs it). */
+  environmentValue?: string;
+  /** content: (configs only), already interpolated. */
+  content?: string;
+  external: boolean;
+}
+
+/** A service's use of a secret or config (short syntax: the source alone). */
+export interface FileReference {
+  source: string;
+  /** Absolute path in the container: a secret defaults to /run/secrets/<source>, a config to /<source>. */
+  target: string;
+  uid?: string;
+  gid?: string;
+  /** File mode (0o444 when unset, as Compose writes it). */
+  mode?: number;
+}
+
+/** A post_start or pre_stop hook: a command run in the container as an exec. */
+export interface LifecycleHook {
+  command: string[];
+  user?: string;
+  privileged: boolean;
+  workingDir?: string;
+  environment: Record<string, string>;
 }
 
 export type PullPolicy = 'always' | 'never' | 'missing' | 'build';
@@ -132,6 +166,62 @@ export interface Service {
   /** group_add: group names (of the image) or numbers. */
   groupAdd: string[];
   profiles: string[];
+  secrets: FileReference[];
+  configs: FileReference[];
+  /** links: "service[:alias]" (that service's containers); external_links: "container[:alias]". */
+  links: string[];
+  externalLinks: string[];
+  /** volumes_from: "service:<name>[:ro|rw]", "container:<name>[:ro|rw]", or a service name. */
+  volumesFrom: string[];
+  postStart: LifecycleHook[];
+  preStop: LifecycleHook[];
+  /** attach: false keeps the service's output out of `up`'s attached logs. */
+  attach: boolean;
+  /** Engine settings passed through as they are: HostConfig fields (cpu_shares → CpuShares …). */
+  hostOptions: HostOptions;
+  /** platform: os/arch[/variant], for pull and create. */
+  platform?: string;
+  macAddress?: string;
+}
+
+/** Service keys that map one to one onto HostConfig fields. */
+export interface HostOptions {
+  Annotations?: Record<string, string>;
+  CpuShares?: number;
+  CpuPeriod?: number;
+  CpuQuota?: number;
+  CpuRealtimePeriod?: number;
+  CpuRealtimeRuntime?: number;
+  CpuCount?: number;
+  CpuPercent?: number;
+  CpusetCpus?: string;
+  CpusetMems?: string;
+  MemoryReservation?: number;
+  MemorySwap?: number;
+  MemorySwappiness?: number;
+  OomKillDisable?: boolean;
+  OomScoreAdj?: number;
+  DeviceCgroupRules?: string[];
+  DnsOptions?: string[];
+  DnsSearch?: string[];
+  UsernsMode?: string;
+  Runtime?: string;
+  CgroupParent?: string;
+  StorageOpt?: Record<string, string>;
+  Isolation?: string;
+  BlkioWeight?: number;
+  BlkioWeightDevice?: Array<{ Path: string; Weight: number }>;
+  BlkioDeviceReadBps?: Array<{ Path: string; Rate: number }>;
+  BlkioDeviceWriteBps?: Array<{ Path: string; Rate: number }>;
+  BlkioDeviceReadIOps?: Array<{ Path: string; Rate: number }>;
+  BlkioDeviceWriteIOps?: Array<{ Path: string; Rate: number }>;
+  DeviceRequests?: Array<{
+    Driver: string;
+    Count: number;
+    DeviceIDs: string[];
+    Capabilities: string[][];
+    Options: Record<string, string>;
+  }>;
 }
 
 export interface TopLevelNetwork {
@@ -161,6 +251,8 @@ export interface Project {
   services: Record<string, Service>;
   networks: Record<string, TopLevelNetwork>;
   volumes: Record<string, TopLevelVolume>;
+  secrets: Record<string, FileObject>;
+  configs: Record<string, FileObject>;
   /** Services left out because none of their profiles is enabled (not orphans). */
   disabledServices: string[];
   /** Things the user should hear about (unset variables, ignored keys). */

@@ -5,12 +5,15 @@ import path from 'node:path';
 import type { Lookup } from './interpolate.js';
 import type {
   DependencyCondition,
+  LifecycleHook,
   PortMapping,
   PullPolicy,
   ServiceBuild,
   ServiceMount,
   ServiceNetwork,
 } from './model.js';
+import { normaliseFileReferences } from './normalise-file-objects.js';
+import { normaliseHostOptions } from './normalise-host-options.js';
 import { BUILD_KEYS, BUILD_NOT_YET } from './schema-keys.js';
 import type { EnvEntry, EnvFileRef, ServiceDraft } from './service-draft.js';
 import { shellWords } from './shell-words.js';
@@ -184,8 +187,77 @@ export function normaliseService(name: string, raw: unknown, ctx: NormaliseConte
   if (raw.ulimits !== undefined && raw.ulimits !== null) s.ulimits = ulimits(raw.ulimits, at('ulimits'), ctx);
   s.groupAdd = strList('group_add');
   s.profiles = strList('profiles');
+  s.secrets = normaliseFileReferences('secrets', raw.secrets, at('secrets'), ctx);
+  s.configs = normaliseFileReferences('configs', raw.configs, at('configs'), ctx);
+  s.links = strList('links');
+  s.externalLinks = strList('external_links');
+  s.volumesFrom = strList('volumes_from');
+  // A link to a service, or volumes from one, needs that service's container first, as Compose orders it.
+  for (const target of Object.values(referencedServices(s)).flat()) {
+    if (!s.dependsOn?.[target])
+      s.dependsOn = { ...s.dependsOn, [target]: { condition: 'service_started', required: true } };
+  }
+  s.postStart = hooks(raw.post_start, at('post_start'), ctx);
+  s.preStop = hooks(raw.pre_stop, at('pre_stop'), ctx);
+  s.attach = bool('attach');
+  s.platform = str('platform');
+  if (s.platform !== undefined && !/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/.test(s.platform))
+    ctx.fail(at('platform'), `"${s.platform}" is not os/arch[/variant], such as linux/amd64`);
+  s.macAddress = str('mac_address');
+  if (s.macAddress !== undefined && !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(s.macAddress))
+    ctx.fail(at('mac_address'), `"${s.macAddress}" is not a MAC address such as 02:42:ac:11:00:02`);
+  s.hostOptions = normaliseHostOptions(raw, at, ctx);
+  if (raw.label_file !== undefined && raw.label_file !== null) {
+    s.labelFiles = (Array.isArray(raw.label_file) ? raw.label_file : [raw.label_file]).map((f) =>
+      path.resolve(ctx.projectDir, String(f)),
+    );
+  }
   for (const k of Object.keys(s) as (keyof ServiceDraft)[]) if (s[k] === undefined) delete s[k];
   return s;
+}
+
+/** The services a service's links and volumes_from name (not container:<name>). */
+export function referencedServices(s: Pick<ServiceDraft, 'links' | 'volumesFrom'>): Record<string, string[]> {
+  return {
+    links: (s.links ?? []).map((l) => l.split(':')[0]),
+    volumes_from: (s.volumesFrom ?? [])
+      .filter((v) => !v.startsWith('container:'))
+      .map((v) => v.replace(/^service:/, '').split(':')[0]),
+  };
+}
+
+/** post_start / pre_stop: a list of {command, user, privileged, working_dir, environment}. */
+function hooks(v: unknown, at: (string | number)[], ctx: NormaliseContext): LifecycleHook[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) ctx.fail(at, 'must be a list of hooks, each with a command');
+  return v.map((h, i): LifecycleHook => {
+    if (!isObject(h)) ctx.fail([...at, i], 'must be a mapping with a command');
+    for (const key of Object.keys(h)) {
+      if (!['command', 'user', 'privileged', 'working_dir', 'environment'].includes(key))
+        ctx.fail([...at, i, key], `unknown key "${key}"`);
+    }
+    let command: string[];
+    if (typeof h.command === 'string') {
+      try {
+        command = shellWords(h.command);
+      } catch (err) {
+        ctx.fail([...at, i, 'command'], (err as Error).message);
+      }
+    } else if (Array.isArray(h.command) && h.command.length) command = h.command.map(String);
+    else ctx.fail([...at, i, 'command'], 'is required: a string or a list of strings');
+    const env = environment(h.environment, [...at, i, 'environment'], ctx);
+    return {
+      command,
+      user: h.user === undefined ? undefined : String(h.user),
+      privileged: h.privileged === true,
+      workingDir: h.working_dir === undefined ? undefined : String(h.working_dir),
+      environment: Object.fromEntries(
+        Object.entries(env)
+          .filter(([, e]) => e.value !== undefined)
+          .map(([k, e]) => [k, e.value as string]),
+      ),
+    };
+  });
 }
 
 function cpus(v: unknown): number {
@@ -368,6 +440,7 @@ function networks(
       aliases: aliases.map(String),
       ipv4Address: cfg.ipv4_address === undefined ? undefined : String(cfg.ipv4_address),
     };
+    if (cfg.mac_address !== undefined) out[name].macAddress = String(cfg.mac_address);
   }
   return out;
 }

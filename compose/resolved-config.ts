@@ -2,7 +2,7 @@
 // interpolated, env_file read, paths absolute), in the Compose Specification's
 // canonical long forms, as YAML.
 import { stringify } from 'yaml';
-import type { Project, Service } from './model.js';
+import type { FileObject, FileReference, HostOptions, LifecycleHook, Project, Service } from './model.js';
 import { formatDuration } from './units.js';
 
 type Out = Record<string, unknown>;
@@ -30,7 +30,7 @@ function serviceOut(s: Service): Out {
           },
         }
       : undefined;
-  return prune({
+  const out = prune({
     image: s.image,
     build: s.build
       ? prune({
@@ -136,7 +136,92 @@ function serviceOut(s: Service): Out {
     pids_limit: s.pidsLimit,
     shm_size: s.shmSize,
     profiles: s.profiles,
+    secrets: s.secrets.map(referenceOut),
+    configs: s.configs.map(referenceOut),
+    links: s.links,
+    external_links: s.externalLinks,
+    volumes_from: s.volumesFrom,
+    post_start: s.postStart.map(hookOut),
+    pre_stop: s.preStop.map(hookOut),
+    platform: s.platform,
+    mac_address: s.macAddress,
+    ...hostOptionsOut(s.hostOptions),
   });
+  // prune drops false; attach: false is not the default.
+  if (!s.attach) out.attach = false;
+  return out;
+}
+
+function referenceOut(r: FileReference): Out {
+  return prune({
+    source: r.source,
+    target: r.target,
+    uid: r.uid,
+    gid: r.gid,
+    mode: r.mode !== undefined ? `0${r.mode.toString(8)}` : undefined,
+  });
+}
+
+function hookOut(h: LifecycleHook): Out {
+  return prune({
+    command: h.command,
+    user: h.user,
+    privileged: h.privileged,
+    working_dir: h.workingDir,
+    environment: h.environment,
+  });
+}
+
+/** HostConfig fields back under their compose keys (sizes in bytes, periods in microseconds). */
+function hostOptionsOut(h: HostOptions): Out {
+  const devices = (list: Array<{ Path: string; Rate?: number; Weight?: number }> | undefined) =>
+    list?.map((d) => prune({ path: d.Path, rate: d.Rate, weight: d.Weight }));
+  const blkio = prune({
+    weight: h.BlkioWeight,
+    weight_device: devices(h.BlkioWeightDevice),
+    device_read_bps: devices(h.BlkioDeviceReadBps),
+    device_write_bps: devices(h.BlkioDeviceWriteBps),
+    device_read_iops: devices(h.BlkioDeviceReadIOps),
+    device_write_iops: devices(h.BlkioDeviceWriteIOps),
+  });
+  return {
+    annotations: h.Annotations,
+    cpu_shares: h.CpuShares,
+    cpu_period: h.CpuPeriod,
+    cpu_quota: h.CpuQuota,
+    cpu_rt_period: h.CpuRealtimePeriod,
+    cpu_rt_runtime: h.CpuRealtimeRuntime,
+    cpu_count: h.CpuCount,
+    cpu_percent: h.CpuPercent,
+    cpuset: h.CpusetCpus,
+    mem_reservation: h.MemoryReservation,
+    memswap_limit: h.MemorySwap,
+    mem_swappiness: h.MemorySwappiness,
+    oom_kill_disable: h.OomKillDisable,
+    oom_score_adj: h.OomScoreAdj,
+    device_cgroup_rules: h.DeviceCgroupRules,
+    dns_opt: h.DnsOptions,
+    dns_search: h.DnsSearch,
+    userns_mode: h.UsernsMode,
+    runtime: h.Runtime,
+    cgroup_parent: h.CgroupParent,
+    isolation: h.Isolation,
+    storage_opt: h.StorageOpt,
+    blkio_config: Object.keys(blkio).length ? blkio : undefined,
+    gpus: h.DeviceRequests?.map((d) =>
+      prune({
+        driver: d.Driver || undefined,
+        count: d.Count === -1 ? 'all' : d.Count,
+        device_ids: d.DeviceIDs,
+        capabilities: d.Capabilities.flat(),
+        options: d.Options,
+      }),
+    ),
+  };
+}
+
+function fileObjectOut(o: FileObject): Out {
+  return prune({ file: o.file, environment: o.environment, content: o.content, external: o.external });
 }
 
 export function resolvedConfig(project: Project): Out {
@@ -160,6 +245,8 @@ export function resolvedConfig(project: Project): Out {
           }),
         ]),
     ),
+    secrets: Object.fromEntries(Object.entries(project.secrets).map(([k, o]) => [k, fileObjectOut(o)])),
+    configs: Object.fromEntries(Object.entries(project.configs).map(([k, o]) => [k, fileObjectOut(o)])),
     volumes: Object.fromEntries(
       Object.entries(project.volumes).map(([k, v]) => [
         k,

@@ -1,9 +1,18 @@
 // Which keys a compose file may hold: the ones Berth implements, and the ones
 // the Compose Specification defines that Berth does not implement yet (those
 // are refused by name rather than ignored, so nobody is surprised).
+import { HOST_OPTION_KEYS } from './normalise-host-options.js';
 
-export const TOP_LEVEL_KEYS = new Set(['version', 'name', 'services', 'networks', 'volumes']);
-export const TOP_LEVEL_NOT_YET = new Set(['secrets', 'configs', 'include', 'models']);
+export const TOP_LEVEL_KEYS = new Set([
+  'version',
+  'name',
+  'services',
+  'networks',
+  'volumes',
+  'secrets',
+  'configs',
+]);
+export const TOP_LEVEL_NOT_YET = new Set(['include', 'models']);
 
 export const SERVICE_KEYS = new Set([
   'devices',
@@ -56,48 +65,27 @@ export const SERVICE_KEYS = new Set([
   'cpus',
   'pull_policy',
   'build',
+  'secrets',
+  'configs',
+  'links',
+  'external_links',
+  'volumes_from',
+  'post_start',
+  'pre_stop',
+  'attach',
+  'platform',
+  'mac_address',
+  'label_file',
+  'extends',
+  ...HOST_OPTION_KEYS,
 ]);
 
 export const SERVICE_NOT_YET = new Set([
-  'annotations',
-  'attach',
-  'blkio_config',
-  'cgroup_parent',
-  'configs',
-  'cpu_count',
-  'cpu_percent',
-  'cpu_period',
-  'cpu_quota',
-  'cpu_rt_period',
-  'cpu_rt_runtime',
-  'cpu_shares',
-  'cpuset',
   'credential_spec',
   'develop',
-  'device_cgroup_rules',
-  'dns_opt',
-  'dns_search',
-  'extends',
-  'external_links',
-  'gpus',
-  'isolation',
-  'label_file',
-  'links',
-  'mac_address',
-  'mem_reservation',
-  'mem_swappiness',
-  'memswap_limit',
-  'oom_kill_disable',
-  'oom_score_adj',
-  'platform',
-  'post_start',
-  'pre_stop',
-  'runtime',
-  'secrets',
-  'storage_opt',
   'use_api_socket',
-  'userns_mode',
-  'volumes_from',
+  'models',
+  'provider',
 ]);
 
 export const BUILD_KEYS = new Set(['context', 'dockerfile', 'args', 'target', 'labels', 'no_cache', 'pull']);

@@ -17,6 +17,8 @@ export type ServiceDraft = Partial<Omit<Service, 'environment' | 'name'>> & {
   name: string;
   environmentEntries: Record<string, EnvEntry>;
   envFiles: EnvFileRef[];
+  /** label_file: read when the service is finished (labels: wins over them). */
+  labelFiles?: string[];
   /** The file that last set this service, for error messages after the merge. */
   file: string;
 };

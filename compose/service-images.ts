@@ -75,6 +75,7 @@ export async function buildService(
     forcerm: true,
     ...(b.target ? { target: b.target } : {}),
     ...(b.pull || o.pull ? { pull: '1' } : {}),
+    ...(service.platform ? { platform: service.platform } : {}),
   };
   try {
     const stream = await docker.buildImage(
@@ -90,10 +91,15 @@ export async function buildService(
   o.progress(`Service ${service.name}  Built`);
 }
 
-export async function pullImage(docker: Dockerode, image: string, progress: Progress): Promise<void> {
+export async function pullImage(
+  docker: Dockerode,
+  image: string,
+  progress: Progress,
+  platform?: string,
+): Promise<void> {
   progress(`Image ${image}  Pulling`);
   try {
-    await follow(docker, await docker.pull(image), () => {});
+    await follow(docker, await docker.pull(image, platform ? { platform } : {}), () => {});
   } catch (err) {
     throw new ComposeError(`could not pull ${image}: ${engineMessage(err)}`);
   }
@@ -150,7 +156,7 @@ export async function ensureImages(
           `image ${s.image} is not on the engine and ${o.pullPolicy ? '--pull' : 'pull_policy'} is never`,
           o.pullPolicy ? {} : { key: `services.${s.name}.pull_policy` },
         );
-      await pullImage(docker, s.image, o.progress);
+      await pullImage(docker, s.image, o.progress, s.platform);
       info = await docker.getImage(s.image).inspect();
     }
     if (!info) throw new ComposeError(`no image ${s.image} for service ${s.name}`);
@@ -178,7 +184,7 @@ export async function pullServices(
       continue;
     }
     try {
-      await pullImage(docker, s.image, progress);
+      await pullImage(docker, s.image, progress, s.platform);
     } catch (err) {
       if (!s.build) throw err;
       progress(`Service ${s.name}  Not pulled (it can be built): ${(err as Error).message}`);

@@ -129,7 +129,11 @@ async function converge(
   const existing = await projectContainers(docker, project.name, { services: [service.name], oneoff: false });
   for (const c of existing) {
     if (c.number === undefined || c.number > scale) {
-      await stopContainer(docker, c.id, stopSeconds(service));
+      await stopContainer(docker, c.id, stopSeconds(service), {
+        name: c.name,
+        service,
+        progress: o.progress,
+      });
       await removeContainer(docker, c.id, false);
       o.progress(`Container ${c.name}  Removed`);
     }
@@ -145,7 +149,11 @@ async function converge(
     const stale =
       current && (o.forceRecreate || current.configHash !== configHash || current.imageId !== imageId);
     if (current && stale) {
-      await stopContainer(docker, current.id, stopSeconds(service));
+      await stopContainer(docker, current.id, stopSeconds(service), {
+        name,
+        service,
+        progress: o.progress,
+      });
       await removeContainer(docker, current.id, false);
       current = undefined;
       o.progress(`Container ${name}  Recreate`);
@@ -159,10 +167,10 @@ async function converge(
         imageId,
       });
       o.progress(`Container ${name}  ${stale ? 'Recreated' : 'Created'}`);
-      await startContainer(docker, created.id, name);
+      await startContainer(docker, created.id, name, service, o.progress);
       o.progress(`Container ${name}  Started`);
     } else if (current.state !== 'running') {
-      await startContainer(docker, current.id, name);
+      await startContainer(docker, current.id, name, service, o.progress);
       o.progress(`Container ${name}  Started`);
     } else {
       o.progress(`Container ${name}  Running`);

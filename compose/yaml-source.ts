@@ -1,7 +1,17 @@
 // One compose file parsed with its positions kept, so that errors about a key
 // can name its line.
 import { readFileSync } from 'node:fs';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import {
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  type Document,
+  type Node,
+  type ScalarTag,
+} from 'yaml';
 import { ComposeError } from './errors.js';
 
 export interface YamlSource {
@@ -11,9 +21,26 @@ export interface YamlSource {
   lineOf(path: readonly (string | number)[]): number | undefined;
 }
 
+/**
+ * 0440 is octal, as in YAML 1.1 and the go-yaml that Docker Compose reads files
+ * with (YAML 1.2 would read 440): `mode: 0440` must mean r--r-----.
+ */
+const legacyOctal: ScalarTag = {
+  identify: (v) => typeof v === 'number',
+  default: true,
+  tag: 'tag:yaml.org,2002:int',
+  format: 'OCT',
+  test: /^0[0-7]+$/,
+  resolve: (text) => parseInt(text, 8),
+};
+
 export function readYamlSource(file: string, text = readFileSync(file, 'utf8')): YamlSource {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, merge: true });
+  const doc = parseDocument(text, {
+    lineCounter,
+    merge: true,
+    customTags: (tags) => [legacyOctal, ...tags],
+  });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     // The parser's message says "at line N, column M:" and quotes the text; the line goes in front instead.

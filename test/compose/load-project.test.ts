@@ -240,8 +240,8 @@ volumes: {data: {}}
       ],
       [
         'not yet supported top-level key',
-        'services: {}\nsecrets: {}\n',
-        /line 2: secrets: top-level "secrets" is not supported by berth compose yet/,
+        'services: {}\nmodels: {}\n',
+        /line 2: models: top-level "models" is not supported by berth compose yet/,
       ],
       [
         'unknown service key',
@@ -250,8 +250,8 @@ volumes: {data: {}}
       ],
       [
         'not yet supported service key',
-        'services:\n  a:\n    image: x\n    device_cgroup_rules: ["c 1:3 mr"]\n',
-        /line 4: services\.a\.device_cgroup_rules: "device_cgroup_rules" is not supported by berth compose yet/,
+        'services:\n  a:\n    image: x\n    develop: {watch: []}\n',
+        /line 4: services\.a\.develop: "develop" is not supported by berth compose yet/,
       ],
       [
         'a device that is not HOST[:CONTAINER][:PERMISSIONS]',

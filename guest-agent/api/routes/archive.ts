@@ -72,7 +72,11 @@ export function registerArchiveRoutes(router: Router, engine: Engine): void {
         await extractArchive(fs.root, fs.mounts, p, ctx.req, {
           noOverwriteDirNonDir: queryBool(ctx.query, 'noOverwriteDirNonDir'),
           copyUIDGID,
-          chown: copyUIDGID ? await resolveUser(fs.root, fs.record.Config.User) : undefined,
+          // As dockerd: a container without a user keeps the archive's own owners even with copyUIDGID.
+          chown:
+            copyUIDGID && fs.record.Config.User
+              ? await resolveUser(fs.root, fs.record.Config.User)
+              : undefined,
           readonlyRootfs: fs.record.HostConfig.ReadonlyRootfs ?? false,
         });
         await fs.release();
