@@ -73,10 +73,12 @@ function machine(arch: GuestArch, accel: Accel): string[] {
 }
 
 function cpu(arch: GuestArch, accel: Accel): string[] {
-  // With an accelerator the guest sees the host's CPU; under TCG, "max" is every feature QEMU can emulate.
-  // On arm64, QEMU's own pointer-authentication hash instead of the architected
-  // QARMA: emulating QARMA at every function return costs TCG much of its speed.
-  if (accel === 'tcg') return ['-cpu', arch === 'aarch64' ? 'max,pauth-impdef=on' : 'max'];
+  // With an accelerator the guest sees the host's CPU; under TCG on x86_64, "max" is every feature QEMU can emulate.
+  // On arm64 TCG, a Cortex-A76 (ARMv8.2, as Lima picks): what arm64 distributions
+  // need (LSE atomics, crypto) without what "max" adds and Debian's QEMU 7.2
+  // emulates least well or most slowly (SVE, SME, MTE, pointer authentication
+  // at every function return). CI saw a guest kernel fault under "max" once.
+  if (accel === 'tcg') return ['-cpu', arch === 'aarch64' ? 'cortex-a76' : 'max'];
   // WHPX does not pass the host's CPU model through: QEMU's default model.
   if (accel === 'whpx') return [];
   return ['-cpu', 'host'];
