@@ -5,24 +5,58 @@
 import { promises as fs } from 'node:fs';
 import {
   DAEMON_DIRECTIVES,
+  directiveValueError,
   isDaemonDirective,
   type DaemonDirective,
   type DirectiveKind,
 } from '../common/daemon-directives.js';
 
+export interface Ulimit {
+  Name: string;
+  Soft: number;
+  Hard: number;
+}
+
+export interface AddressPool {
+  base: string;
+  size: number;
+}
+
 export interface DaemonSettings {
   logDriver?: string;
   logOpts?: Record<string, string>;
   logLevel?: string;
+  debug?: boolean;
   bip?: string;
   iptables?: boolean;
   userlandProxy?: boolean;
   insecureRegistries?: string[];
+  registryMirrors?: string[];
+  maxConcurrentDownloads?: number;
+  maxConcurrentUploads?: number;
   dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
   hostGatewayIp?: string;
+  defaultAddressPools?: AddressPool[];
+  mtu?: number;
+  ipv6?: boolean;
   runtime?: string;
   group?: string;
   usernsRemap?: string;
+  storageDriver?: string;
+  defaultUlimits?: Record<string, Ulimit>;
+  defaultShmSize?: string;
+  defaultIpcMode?: string;
+  defaultCgroupnsMode?: string;
+  init?: boolean;
+  noNewPrivileges?: boolean;
+  shutdownTimeout?: number;
+  liveRestore?: boolean;
+  labels?: string[];
+  experimental?: boolean;
+  features?: Record<string, boolean>;
+  builder?: Record<string, unknown>;
 }
 
 /** daemon.json name → the setting it fills. */
@@ -30,15 +64,37 @@ const FIELDS: Record<DaemonDirective, keyof DaemonSettings> = {
   'log-driver': 'logDriver',
   'log-opts': 'logOpts',
   'log-level': 'logLevel',
+  debug: 'debug',
   bip: 'bip',
   iptables: 'iptables',
   'userland-proxy': 'userlandProxy',
   'insecure-registries': 'insecureRegistries',
+  'registry-mirrors': 'registryMirrors',
+  'max-concurrent-downloads': 'maxConcurrentDownloads',
+  'max-concurrent-uploads': 'maxConcurrentUploads',
   dns: 'dns',
+  'dns-search': 'dnsSearch',
+  'dns-opts': 'dnsOptions',
   'host-gateway-ip': 'hostGatewayIp',
+  'default-address-pools': 'defaultAddressPools',
+  mtu: 'mtu',
+  ipv6: 'ipv6',
   'default-runtime': 'runtime',
   group: 'group',
   'userns-remap': 'usernsRemap',
+  'storage-driver': 'storageDriver',
+  'default-ulimits': 'defaultUlimits',
+  'default-shm-size': 'defaultShmSize',
+  'default-ipc-mode': 'defaultIpcMode',
+  'default-cgroupns-mode': 'defaultCgroupnsMode',
+  init: 'init',
+  'no-new-privileges': 'noNewPrivileges',
+  'shutdown-timeout': 'shutdownTimeout',
+  'live-restore': 'liveRestore',
+  labels: 'labels',
+  experimental: 'experimental',
+  features: 'features',
+  builder: 'builder',
 };
 
 class DaemonConfigError extends Error {}
@@ -55,29 +111,41 @@ function typeError(key: string, want: string, value: unknown): DaemonConfigError
   );
 }
 
-function readValue(key: string, kind: DirectiveKind, value: unknown): unknown {
+function readValue(key: DaemonDirective, kind: DirectiveKind, value: unknown): unknown {
+  const isObject = typeof value === 'object' && value !== null && !Array.isArray(value);
   switch (kind) {
     case 'string':
       if (typeof value !== 'string') throw typeError(key, 'string', value);
-      return value;
+      break;
     case 'bool':
       if (typeof value !== 'boolean') throw typeError(key, 'bool', value);
-      return value;
+      break;
+    case 'int':
+      if (!Number.isInteger(value)) throw typeError(key, 'int', value);
+      break;
     case 'strings':
       if (!Array.isArray(value)) throw typeError(key, '[]string', value);
       for (const v of value) if (typeof v !== 'string') throw typeError(key, 'string', v);
-      return value;
-    case 'map': {
-      if (typeof value !== 'object' || value === null || Array.isArray(value))
-        throw typeError(key, 'map[string]string', value);
-      const out: Record<string, string> = {};
-      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-        if (typeof v !== 'string') throw typeError(key, 'string', v);
-        out[k] = v;
-      }
-      return out;
+      break;
+    case 'map':
+    case 'boolMap': {
+      const want = kind === 'map' ? 'string' : 'bool';
+      if (!isObject) throw typeError(key, `map[string]${want}`, value);
+      for (const v of Object.values(value as Record<string, unknown>))
+        if (typeof v !== (kind === 'map' ? 'string' : 'boolean')) throw typeError(key, want, v);
+      break;
     }
+    case 'object':
+    case 'ulimits':
+      if (!isObject) throw typeError(key, 'map[string]interface {}', value);
+      break;
+    case 'addressPools':
+      if (!Array.isArray(value)) throw typeError(key, '[]*ipamutils.NetworkToSplit', value);
+      break;
   }
+  const wrong = directiveValueError(key, value);
+  if (wrong) throw new DaemonConfigError(wrong);
+  return value;
 }
 
 function parse(text: string): DaemonSettings {
@@ -105,7 +173,7 @@ function parse(text: string): DaemonSettings {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(obj)) {
     const directive = key as DaemonDirective;
-    out[FIELDS[directive]] = readValue(key, DAEMON_DIRECTIVES[directive], value);
+    out[FIELDS[directive]] = readValue(directive, DAEMON_DIRECTIVES[directive], value);
   }
   return out as DaemonSettings;
 }
@@ -139,6 +207,12 @@ export async function loadDaemonSettings(
   explicit: boolean,
   flags: DaemonSettings,
 ): Promise<DaemonSettings> {
+  // Flags take the values their directives take.
+  for (const [key, field] of Object.entries(FIELDS)) {
+    const value = flags[field];
+    const wrong = value === undefined ? undefined : directiveValueError(key as DaemonDirective, value);
+    if (wrong) throw new Error(`invalid flag value: ${wrong.replace(/^"([^"]+)"/, '--$1')}`);
+  }
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');

@@ -10,6 +10,8 @@ import { groupId, listen, loadTls, parseHosts, type ListenAddress } from './api/
 import { log, setLogLevel } from './util/logger.js';
 import { validateLogConfig } from './logs/log-driver.js';
 import { loadDaemonSettings, type DaemonSettings } from './daemon-config.js';
+import { parseByteSize } from '../common/daemon-directives.js';
+import type { ContainerDefaults } from './engine/container-defaults.js';
 import { remappedDataRoot, resolveRemap } from './runtime/userns-remap.js';
 
 const USAGE = `Usage: berth-engine [OPTIONS]
@@ -28,11 +30,29 @@ Options:
       --log-level LEVEL          debug, info, warn, error, fatal (default info)
       --log-driver NAME          Default log driver for containers (default json-file)
       --log-opt KEY=VALUE        Default log driver options (repeatable)
-      --config-file FILE         daemon.json: log-driver, log-opts, log-level, bip, iptables,
-                                 userland-proxy, insecure-registries, dns, host-gateway-ip,
-                                 default-runtime, group, userns-remap (default
-                                 <data-root>/daemon.json when it exists; a directive may
-                                 not also be given as a flag)
+      --config-file FILE         daemon.json, as dockerd reads it (default <data-root>/daemon.json
+                                 when it exists; a directive may not also be given as a flag):
+                                 log-driver, log-opts, log-level, debug, bip, iptables,
+                                 userland-proxy, insecure-registries, registry-mirrors,
+                                 max-concurrent-downloads/-uploads, dns, dns-search, dns-opts,
+                                 host-gateway-ip, default-address-pools, mtu, ipv6 (false),
+                                 default-runtime, group, userns-remap, storage-driver
+                                 (overlay2), default-ulimits, default-shm-size,
+                                 default-ipc-mode, default-cgroupns-mode, init,
+                                 no-new-privileges, shutdown-timeout, live-restore (false),
+                                 labels, experimental, features and builder (BuildKit's:
+                                 taken, with nothing for the classic builder to do)
+  -D, --debug                    Debug logging (as --log-level debug)
+      --registry-mirror URL      Pull Docker Hub images through this mirror first (repeatable)
+      --max-concurrent-downloads N  Layers pulled at once per pull (default 3)
+      --dns-search DOMAIN        Default search domain of containers (repeatable)
+      --dns-opt OPTION           Default resolver option of containers (repeatable)
+      --init                     Run tini as PID 1 in containers that do not say (--init)
+      --default-shm-size SIZE    Containers' /dev/shm size when they do not say (default 64m)
+      --default-ipc-mode MODE    private or shareable (default private)
+      --shutdown-timeout SECONDS Longest wait for containers to stop when the engine stops
+      --label KEY=VALUE          An engine label, shown by docker info (repeatable)
+      --experimental             Report experimental features as enabled
       --pidfile FILE             Write the daemon's pid here
       --bip CIDR                 The default bridge's address (default 172.17.0.1/16)
       --iptables=true|false      Manage NAT rules for published ports (default true)
@@ -86,6 +106,17 @@ async function main(): Promise<void> {
         tlscacert: { type: 'string' },
         tlscert: { type: 'string' },
         tlskey: { type: 'string' },
+        debug: { type: 'boolean', short: 'D' },
+        'registry-mirror': { type: 'string', multiple: true },
+        'max-concurrent-downloads': { type: 'string' },
+        'dns-search': { type: 'string', multiple: true },
+        'dns-opt': { type: 'string', multiple: true },
+        init: { type: 'boolean' },
+        'default-shm-size': { type: 'string' },
+        'default-ipc-mode': { type: 'string' },
+        'shutdown-timeout': { type: 'string' },
+        label: { type: 'string', multiple: true },
+        experimental: { type: 'boolean' },
         version: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -125,6 +156,11 @@ async function main(): Promise<void> {
     if (['false', '0'].includes(value)) return false;
     fail(`invalid value "${value}" for --${name}: use true or false`);
   };
+  const intFlag = (name: string, value: string | undefined): number | undefined => {
+    if (value === undefined) return undefined;
+    if (!/^\d+$/.test(value)) fail(`invalid value "${value}" for --${name}: give a whole number`);
+    return Number(value);
+  };
   const baseDataRoot = values['data-root'] ?? '/var/lib/berth';
   let settings: DaemonSettings;
   try {
@@ -144,9 +180,26 @@ async function main(): Promise<void> {
         runtime: values.runtime,
         group: values.group,
         usernsRemap: values['userns-remap'],
+        debug: values.debug || undefined,
+        registryMirrors: values['registry-mirror'],
+        maxConcurrentDownloads: intFlag('max-concurrent-downloads', values['max-concurrent-downloads']),
+        dnsSearch: values['dns-search'],
+        dnsOptions: values['dns-opt'],
+        init: values.init || undefined,
+        defaultShmSize: values['default-shm-size'],
+        defaultIpcMode: values['default-ipc-mode'],
+        shutdownTimeout: intFlag('shutdown-timeout', values['shutdown-timeout']),
+        labels: values.label,
+        experimental: values.experimental || undefined,
       },
     );
     if (settings.logLevel && !values['log-level']) setLogLevel(settings.logLevel);
+    // -D / "debug": debug logging unless a level was given.
+    else if (settings.debug && !settings.logLevel) setLogLevel('debug');
+    if (settings.liveRestore)
+      throw new Error(
+        'live-restore is not available: Berth stops its containers when the engine stops (they start again by their restart policies)',
+      );
   } catch (err) {
     fail((err as Error).message);
   }
@@ -207,6 +260,15 @@ async function main(): Promise<void> {
       insecureRegistries: settings.insecureRegistries,
       dns: settings.dns,
       hostGatewayIp,
+      registryMirrors: settings.registryMirrors,
+      maxConcurrentDownloads: settings.maxConcurrentDownloads,
+      maxConcurrentUploads: settings.maxConcurrentUploads,
+      addressPools: settings.defaultAddressPools,
+      mtu: settings.mtu,
+      containerDefaults: containerDefaults(settings),
+      shutdownTimeout: settings.shutdownTimeout,
+      labels: settings.labels,
+      experimental: settings.experimental ?? false,
     });
   } catch (err) {
     fail((err as Error).message);
@@ -247,6 +309,24 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/** What containers get from the engine's settings when their own configuration does not say. */
+function containerDefaults(s: DaemonSettings): ContainerDefaults {
+  return {
+    init: s.init ?? false,
+    ipcMode: s.defaultIpcMode,
+    cgroupnsMode: s.defaultCgroupnsMode,
+    shmSize: s.defaultShmSize === undefined ? undefined : parseByteSize(s.defaultShmSize),
+    ulimits: Object.entries(s.defaultUlimits ?? {}).map(([name, l]) => ({
+      Name: name,
+      Soft: l.Soft,
+      Hard: l.Hard,
+    })),
+    noNewPrivileges: s.noNewPrivileges ?? false,
+    dnsSearch: s.dnsSearch ?? [],
+    dnsOptions: s.dnsOptions ?? [],
+  };
 }
 
 process.on('unhandledRejection', (err) =>

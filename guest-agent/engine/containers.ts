@@ -53,6 +53,7 @@ import {
   parseUtsMode,
 } from './namespace-modes.js';
 import { parseSecurityOptions } from './security-options.js';
+import { withDefaultUlimits, type ContainerDefaults } from './container-defaults.js';
 import { checkLinksAllowed, linkEnv, linkHostEntries, parseLink, runningChild, storedLink } from './links.js';
 import { createWarnings, rejectUnsupported } from './unsupported-options.js';
 import { findInitBinary, NO_INIT_BINARY } from '../runtime/init-binary.js';
@@ -125,6 +126,8 @@ export interface ContainerServiceDeps {
   volumes: VolumeStore;
   network: NetworkService;
   defaultLogConfig: { Type: string; Config: Record<string, string> };
+  /** What containers get from the engine's settings where they say nothing. */
+  defaults: ContainerDefaults;
 }
 
 const DEFAULT_STOP_TIMEOUT = 10;
@@ -138,6 +141,10 @@ export class ContainerService {
   onRemoved?: (id: string) => void;
 
   constructor(private readonly deps: ContainerServiceDeps) {}
+
+  get defaults(): ContainerDefaults {
+    return this.deps.defaults;
+  }
 
   // ---- lookups -----------------------------------------------------------
 
@@ -322,6 +329,11 @@ export class ContainerService {
     const aliases = runtimeName === 'runc' ? ['runc', 'io.containerd.runc.v2'] : [runtimeName];
     if (hc.Runtime && !aliases.includes(hc.Runtime as string))
       throw invalid(`unknown or invalid runtime name: ${String(hc.Runtime)}`);
+    // The engine's defaults where the request says nothing, stored as dockerd stores them.
+    const defaults = this.deps.defaults;
+    hc.IpcMode = hc.IpcMode || defaults.ipcMode;
+    hc.CgroupnsMode = hc.CgroupnsMode || defaults.cgroupnsMode;
+    if (!hc.ShmSize && defaults.shmSize) hc.ShmSize = defaults.shmSize;
     // A 400, not a 404: the docker CLI takes a 404 from create for a missing image and pulls.
     normalizeNamespaceModes(hc, hostnameGiven, (ref) => {
       if (!this.deps.store.find(ref)) throw invalid(`No such container: ${ref}`);
@@ -501,7 +513,11 @@ export class ContainerService {
       const user = await resolveUser(merged, config.User, hc.GroupAdd ?? []);
       const shared = await this.sharedNamespaces(record);
       shmMounted = shared.ipc?.mode === 'shareable';
-      const security = parseSecurityOptions(hc.SecurityOpt ?? []);
+      const security = parseSecurityOptions(hc.SecurityOpt ?? [], this.deps.defaults);
+      // Init: true or false as the container says; unset, as the engine's "init" says.
+      const withInit = hc.Init ?? this.deps.defaults.init;
+      const initPath = withInit ? findInitBinary() : undefined;
+      if (withInit && !initPath) throw new EngineError('internal', NO_INIT_BINARY);
       const spec = buildOciSpec({
         id,
         rootfsPath: merged,
@@ -556,9 +572,9 @@ export class ContainerService {
         sysctls: hc.Sysctls ?? undefined,
         devices: hc.Devices ?? undefined,
         deviceCgroupRules: (hc.DeviceCgroupRules ?? []).map(parseDeviceCgroupRule),
-        ulimits: hc.Ulimits ?? undefined,
+        ulimits: withDefaultUlimits(hc.Ulimits, this.deps.defaults),
         annotations: hc.Annotations ?? undefined,
-        initPath: hc.Init === true ? findInitBinary() : undefined,
+        initPath,
         ...shared,
       });
       const remap = idMaps();
@@ -659,8 +675,8 @@ export class ContainerService {
       // The container's own name resolves to its address, as dockerd writes /etc/hosts.
       extraHosts: [...(ip ? [`${hostname}:${ip}`] : []), ...(hc.ExtraHosts ?? [])],
       dns: hc.Dns ?? [],
-      dnsSearch: hc.DnsSearch ?? [],
-      dnsOptions: hc.DnsOptions ?? [],
+      dnsSearch: hc.DnsSearch?.length ? hc.DnsSearch : this.deps.defaults.dnsSearch,
+      dnsOptions: hc.DnsOptions?.length ? hc.DnsOptions : this.deps.defaults.dnsOptions,
       embeddedDns: this.deps.network.embeddedDnsAddress(record.Id),
       hostGatewayIp: this.deps.network.hostGatewayIp(),
     };
@@ -1324,15 +1340,18 @@ export class ContainerService {
   }
 
   /** Stop every running container (stop signal, then its timeout) and keep the records. */
-  async shutdown(): Promise<void> {
+  /** Stops the running containers, each within its stop timeout or `maxSeconds` (shutdown-timeout), whichever is shorter. */
+  async shutdown(maxSeconds?: number): Promise<void> {
     this.shuttingDown = true;
     const running = this.list().filter((r) => r.State.Running);
     await Promise.all(
       running.map(async (record) => {
         const live = this.liveOf(record.Id);
         const signal = parseSignal(record.Config.StopSignal || 'SIGTERM');
-        await this.terminate(record, live, signal, record.Config.StopTimeout ?? DEFAULT_STOP_TIMEOUT).catch(
-          (err) => log.warn('stopping container at shutdown failed', { id: record.Id, error: String(err) }),
+        const own = record.Config.StopTimeout ?? DEFAULT_STOP_TIMEOUT;
+        const seconds = maxSeconds === undefined || own < 0 ? own : Math.min(own, maxSeconds);
+        await this.terminate(record, live, signal, seconds).catch((err) =>
+          log.warn('stopping container at shutdown failed', { id: record.Id, error: String(err) }),
         );
       }),
     );

@@ -30,6 +30,7 @@ import { ImageService, type CommitOptions } from './images.js';
 import { ImageDistribution } from './image-distribution.js';
 import { Builder } from './build/builder.js';
 import { RegistryConfig } from '../storage/registry/endpoints.js';
+import { NO_DEFAULTS, type ContainerDefaults } from './container-defaults.js';
 import { LayerSources } from '../storage/registry/layer-sources.js';
 import { checkFilterKeys, matchLabels, type Filters } from './filters.js';
 import { acquireDataRootLock } from './data-root-lock.js';
@@ -57,6 +58,28 @@ export interface EngineOptions {
   dns?: string[];
   /** What `host-gateway` in --add-host stands for (dockerd's --host-gateway-ip). */
   hostGatewayIp?: string;
+  /** Docker Hub pulls try these first (daemon.json registry-mirrors). */
+  registryMirrors?: string[];
+  /** Layers fetched at once per pull, pushed at once per push (dockerd's defaults: 3 and 5). */
+  maxConcurrentDownloads?: number;
+  maxConcurrentUploads?: number;
+  /** Where networks' subnets come from (default-address-pools); default dockerd's. */
+  addressPools?: { base: string; size: number }[];
+  /** The default bridge's MTU. */
+  mtu?: number;
+  containerDefaults?: ContainerDefaults;
+  /** Longest wait, in seconds, for containers to stop at engine shutdown. */
+  shutdownTimeout?: number;
+  /** Engine labels (docker info). */
+  labels?: string[];
+  experimental?: boolean;
+}
+
+/** Engine-wide settings the services read as they work. */
+interface EngineSettings {
+  shutdownTimeout?: number;
+  labels: string[];
+  experimental: boolean;
 }
 
 export interface LogsOptions {
@@ -93,6 +116,12 @@ export class Engine {
     readonly logDefaults: { Type: string; Config: Record<string, string> },
     private readonly lockFile: string,
     readonly registries: RegistryConfig,
+    private readonly settings: EngineSettings,
+    transfers: {
+      containerDefaults: ContainerDefaults;
+      maxConcurrentDownloads?: number;
+      maxConcurrentUploads?: number;
+    },
   ) {
     const store = new ContainerStore(paths.containersDir);
     this.containers = new ContainerService({
@@ -105,6 +134,7 @@ export class Engine {
       volumes,
       network,
       defaultLogConfig: logDefaults,
+      defaults: transfers.containerDefaults,
     });
     this.images = new ImageService({
       store: imageStore,
@@ -118,6 +148,8 @@ export class Engine {
       events: this.events,
       registries,
       sources: new LayerSources(paths.dataRoot),
+      maxConcurrentDownloads: transfers.maxConcurrentDownloads,
+      maxConcurrentUploads: transfers.maxConcurrentUploads,
     });
     this.execs = new ExecService(this.containers, { rootfs, images: imageStore, runtime });
     this.containers.onRemoved = (id) => this.execs.forget(id);
@@ -153,7 +185,7 @@ export class Engine {
     await fs.mkdir(paths.execRoot, { recursive: true, mode: 0o700 });
     const lockFile = await acquireDataRootLock(paths.dataRoot);
     try {
-      const registries = new RegistryConfig(opts.insecureRegistries);
+      const registries = new RegistryConfig(opts.insecureRegistries, opts.registryMirrors);
       const engineId = await loadEngineId(paths.dataRoot);
       const { runtime, note } = await chooseRuntime(opts.runtime, paths.runtimeRoot);
       if (note) log.warn(note);
@@ -172,6 +204,8 @@ export class Engine {
         forwardIface: opts.forwardIface,
         dns: opts.dns,
         hostGatewayIp: opts.hostGatewayIp,
+        addressPools: opts.addressPools,
+        mtu: opts.mtu,
         spareNetnsDir: path.join(paths.execRoot, 'netns-spare'),
       });
       await network.init();
@@ -187,6 +221,16 @@ export class Engine {
         { Type: opts.logDriver ?? 'json-file', Config: opts.logOpts ?? {} },
         lockFile,
         registries,
+        {
+          shutdownTimeout: opts.shutdownTimeout,
+          labels: opts.labels ?? [],
+          experimental: opts.experimental ?? false,
+        },
+        {
+          containerDefaults: opts.containerDefaults ?? NO_DEFAULTS,
+          maxConcurrentDownloads: opts.maxConcurrentDownloads,
+          maxConcurrentUploads: opts.maxConcurrentUploads,
+        },
       );
       await engine.builder.init();
       await engine.containers.reconcile();
@@ -199,7 +243,7 @@ export class Engine {
 
   /** Stop containers, keep state, release the data root. */
   async close(): Promise<void> {
-    await this.containers.shutdown();
+    await this.containers.shutdown(this.settings.shutdownTimeout);
     await this.volumes.shutdown();
     await this.network.shutdown();
     await fs.rm(this.lockFile, { force: true });
@@ -208,7 +252,7 @@ export class Engine {
   // ---- system ------------------------------------------------------------
 
   version(): Record<string, unknown> {
-    return versionInfo();
+    return versionInfo(this.settings.experimental);
   }
 
   info(): Record<string, unknown> {
@@ -225,6 +269,9 @@ export class Engine {
       eventListeners: this.eventListeners,
       warnings: this.runtimeNote ? [this.runtimeNote] : [],
       insecureRegistries: this.registries.insecureList,
+      registryMirrors: this.registries.mirrorList,
+      labels: this.settings.labels,
+      experimental: this.settings.experimental,
     });
   }
 

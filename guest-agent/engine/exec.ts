@@ -169,7 +169,8 @@ export class ExecService {
         capAdd: record.HostConfig.CapAdd ?? [],
         capDrop: record.HostConfig.CapDrop ?? [],
         // dockerd runs an exec under its container's no-new-privileges too.
-        noNewPrivileges: parseSecurityOptions(record.HostConfig.SecurityOpt ?? []).noNewPrivileges,
+        noNewPrivileges: parseSecurityOptions(record.HostConfig.SecurityOpt ?? [], this.containers.defaults)
+          .noNewPrivileges,
         ulimits: record.HostConfig.Ulimits ?? undefined,
       });
       if (tty && rows > 0 && cols > 0) processSpec.consoleSize = { height: rows, width: cols };

@@ -81,6 +81,9 @@ export interface ImageDistributionDeps {
   events: EventBus;
   registries: RegistryConfig;
   sources: LayerSources;
+  /** Layers fetched at once per pull (default 3) and pushed at once per push (default 5), as dockerd. */
+  maxConcurrentDownloads?: number;
+  maxConcurrentUploads?: number;
 }
 
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
@@ -286,11 +289,11 @@ export class ImageDistribution {
       // A few layers at a time, each unpacked as it arrives (into a directory of its own, so in any
       // order): no copy of the compressed blob on disk. Its digest is checked when the last byte is in,
       // before anything is committed; a layer that fails it leaves only the work dir, removed below.
-      for (const i of missing.slice(CONCURRENT_DOWNLOADS)) {
+      for (const i of missing.slice(this.deps.maxConcurrentDownloads ?? CONCURRENT_DOWNLOADS)) {
         opts.progress({ id: shortId(manifest.layers[i]!.digest), status: 'Waiting' });
       }
       const staged: StagedLayer[] = new Array<StagedLayer>(missing.length);
-      await eachLimited(missing, CONCURRENT_DOWNLOADS, async (i, k) => {
+      await eachLimited(missing, this.deps.maxConcurrentDownloads ?? CONCURRENT_DOWNLOADS, async (i, k) => {
         staged[k] = await this.fetchLayer(client, manifest.layers[i]!, diffIds[i]!, work, opts);
       });
 
@@ -535,7 +538,7 @@ export class ImageDistribution {
       const order = image.layers.map((_, i) => image.layers.length - 1 - i);
       for (const i of order) opts.progress({ id: shortId(image.layers[i]!.diffId), status: 'Preparing' });
       const descriptors: Descriptor[] = new Array(image.layers.length);
-      await eachLimited(order, CONCURRENT_UPLOADS, async (i) => {
+      await eachLimited(order, this.deps.maxConcurrentUploads ?? CONCURRENT_UPLOADS, async (i) => {
         descriptors[i] = await this.pushLayer(client, ref, image.layers[i]!, opts);
       });
 

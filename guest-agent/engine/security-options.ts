@@ -17,8 +17,12 @@ function parseBool(value: string, opt: string): boolean {
   throw invalid(`invalid --security-opt 2: ${JSON.stringify(opt)}`);
 }
 
-export function parseSecurityOptions(opts: readonly string[]): SecurityOptions {
-  const out: SecurityOptions = { noNewPrivileges: false, writableCgroups: false };
+/** `engineDefault`: the engine's no-new-privileges setting, which an option may turn off. */
+export function parseSecurityOptions(
+  opts: readonly string[],
+  engineDefault: { noNewPrivileges: boolean } = { noNewPrivileges: false },
+): SecurityOptions {
+  const out: SecurityOptions = { noNewPrivileges: engineDefault.noNewPrivileges, writableCgroups: false };
   for (const opt of opts) {
     if (opt === 'no-new-privileges') {
       out.noNewPrivileges = true;

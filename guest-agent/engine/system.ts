@@ -26,7 +26,7 @@ export function cgroupVersion(): '1' | '2' {
   return existsSync('/sys/fs/cgroup/cgroup.controllers') ? '2' : '1';
 }
 
-export function versionInfo(): Record<string, unknown> {
+export function versionInfo(experimental = false): Record<string, unknown> {
   const details = {
     ApiVersion: API_VERSION,
     MinAPIVersion: MIN_API_VERSION,
@@ -36,7 +36,7 @@ export function versionInfo(): Record<string, unknown> {
     Arch: goArch(),
     KernelVersion: os.release(),
     BuildTime: '',
-    Experimental: 'false',
+    Experimental: String(experimental),
   };
   return {
     Platform: { Name: `Berth Engine ${BERTH_VERSION}` },
@@ -53,6 +53,8 @@ export function versionInfo(): Record<string, unknown> {
     Arch: goArch(),
     KernelVersion: os.release(),
     BuildTime: '',
+    // As dockerd: only said when on.
+    ...(experimental ? { Experimental: true } : {}),
   };
 }
 
@@ -67,6 +69,10 @@ export interface InfoInput {
   warnings: string[];
   /** --insecure-registry values (loopback's CIDRs included) split into CIDRs and host names. */
   insecureRegistries?: { cidrs: string[]; hosts: string[] };
+  /** registry-mirrors (Docker Hub's). */
+  registryMirrors?: string[];
+  labels?: string[];
+  experimental?: boolean;
 }
 
 export function systemInfo(input: InfoInput): Record<string, unknown> {
@@ -116,7 +122,12 @@ export function systemInfo(input: InfoInput): Record<string, unknown> {
       AllowNondistributableArtifactsHostnames: null,
       InsecureRegistryCIDRs: input.insecureRegistries?.cidrs ?? ['127.0.0.0/8', '::1/128'],
       IndexConfigs: {
-        'docker.io': { Name: 'docker.io', Mirrors: [], Secure: true, Official: true },
+        'docker.io': {
+          Name: 'docker.io',
+          Mirrors: input.registryMirrors ?? [],
+          Secure: true,
+          Official: true,
+        },
         ...Object.fromEntries(
           (input.insecureRegistries?.hosts ?? []).map((h) => [
             h,
@@ -124,7 +135,7 @@ export function systemInfo(input: InfoInput): Record<string, unknown> {
           ]),
         ),
       },
-      Mirrors: null,
+      Mirrors: input.registryMirrors?.length ? input.registryMirrors : null,
     },
     NCPU: os.cpus().length,
     MemTotal: os.totalmem(),
@@ -134,8 +145,8 @@ export function systemInfo(input: InfoInput): Record<string, unknown> {
     HttpsProxy: '',
     NoProxy: '',
     Name: os.hostname(),
-    Labels: [],
-    ExperimentalBuild: false,
+    Labels: input.labels ?? [],
+    ExperimentalBuild: input.experimental ?? false,
     ServerVersion: ENGINE_COMPAT_VERSION,
     Runtimes: { [input.runtime.name]: { path: input.runtime.path } },
     DefaultRuntime: input.runtime.name,

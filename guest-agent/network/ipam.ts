@@ -76,9 +76,24 @@ export const DEFAULT_POOLS: readonly Subnet[] = (() => {
   return out;
 })();
 
-/** The first default pool that overlaps none of `used`. */
-export function pickSubnet(used: readonly Subnet[]): Subnet | undefined {
-  return DEFAULT_POOLS.find((p) => !used.some((u) => overlaps(p, u)));
+/** Subnets of each pool's size cut from its base, in order (daemon.json default-address-pools). */
+export function* poolSubnets(pools: readonly { base: string; size: number }[]): Generator<Subnet> {
+  for (const pool of pools) {
+    const base = parseSubnet(pool.base);
+    if (!base) continue;
+    const step = 2 ** (32 - pool.size);
+    const count = 2 ** (pool.size - base.prefix);
+    for (let i = 0; i < count; i++) yield { base: (base.base + i * step) >>> 0, prefix: pool.size };
+  }
+}
+
+/** The first subnet of the pools (dockerd's defaults unless given) that overlaps none of `used`. */
+export function pickSubnet(
+  used: readonly Subnet[],
+  pools: Iterable<Subnet> = DEFAULT_POOLS,
+): Subnet | undefined {
+  for (const p of pools) if (!used.some((u) => overlaps(p, u))) return p;
+  return undefined;
 }
 
 /** dockerd's MAC for an address: 02:42 and the four address bytes. */

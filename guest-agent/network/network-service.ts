@@ -35,6 +35,8 @@ import {
   parseIPv4,
   parseSubnet,
   pickSubnet,
+  poolSubnets,
+  DEFAULT_POOLS,
   poolOverlapError,
   poolsExhaustedError,
   resolveUserConfig,
@@ -181,7 +183,10 @@ class PortUnavailable extends Error {
 
 export class NetworkService {
   private readonly stateDir: string;
-  private readonly bip: string;
+  /** Undefined until init when it comes from the address pools. */
+  private bip: string | undefined;
+  private readonly addressPools?: { base: string; size: number }[];
+  private readonly mtu: number;
   private readonly useIptables: boolean;
   private readonly userlandProxy: boolean;
   private readonly forwardIface?: string;
@@ -217,7 +222,9 @@ export class NetworkService {
 
   constructor(opts: NetworkServiceOptions) {
     this.stateDir = opts.stateDir;
-    this.bip = opts.bip ?? DEFAULT_BIP;
+    this.addressPools = opts.addressPools;
+    this.bip = opts.bip ?? (opts.addressPools ? undefined : DEFAULT_BIP);
+    this.mtu = opts.mtu ?? 1500;
     this.useIptables = opts.iptables ?? true;
     this.userlandProxy = opts.userlandProxy ?? true;
     this.forwardIface = opts.forwardIface;
@@ -231,7 +238,39 @@ export class NetworkService {
 
   // ---- start and stop ------------------------------------------------------
 
+  /** Where new networks' subnets are taken from. */
+  private subnetPools(): Iterable<Subnet> {
+    return this.addressPools ? poolSubnets(this.addressPools) : DEFAULT_POOLS;
+  }
+
+  /**
+   * The default bridge's gateway/prefix when it comes from the address pools (no bip): the
+   * subnet it has when that is in a pool, else the first free one, as dockerd picks it.
+   */
+  private async bipFromPools(): Promise<string> {
+    const others = this.bridgeRecords().filter((r) => r.Name !== 'bridge');
+    const used = others.map((r) => parseSubnet(r.IPAM.Config[0].Subnet)!);
+    const current = this.findByName('bridge')?.IPAM.Config[0];
+    const currentSubnet = current && parseSubnet(current.Subnet);
+    const inPool = (sub: Subnet) =>
+      this.addressPools!.some((p) => {
+        const base = parseSubnet(p.base);
+        return !!base && sub.prefix >= base.prefix && overlaps(base, sub);
+      });
+    if (currentSubnet && inPool(currentSubnet)) return `${current.Gateway}/${currentSubnet.prefix}`;
+    const routed = (await routedSubnets(new Set(others.map((r) => r.bridgeName!).concat(DEFAULT_BRIDGE))))
+      .map((s) => parseSubnet(s))
+      .filter((s): s is Subnet => !!s);
+    const picked = pickSubnet([...used, ...routed], this.subnetPools());
+    if (!picked) throw poolsExhaustedError();
+    return `${formatIPv4(picked.base + 1)}/${picked.prefix}`;
+  }
+
   async init(): Promise<void> {
+    if (this.bip === undefined) {
+      await this.loadRecords();
+      this.bip = await this.bipFromPools();
+    }
     const bip = parseCidr(this.bip);
     const bipSubnet = bip && subnetOf(bip.addr, bip.prefix);
     if (
@@ -250,15 +289,7 @@ export class NetworkService {
       await fs.mkdir(this.spareDir, { recursive: true, mode: 0o700 });
       for (const file of await fs.readdir(this.spareDir)) await removeNetns(path.join(this.spareDir, file));
     }
-    await fs.mkdir(this.stateDir, { recursive: true, mode: 0o700 });
-    for (const file of await fs.readdir(this.stateDir)) {
-      if (file.startsWith('.') || !file.endsWith('.json')) continue;
-      const rec = await readJson<NetworkRecord>(path.join(this.stateDir, file)).catch((err: Error) => {
-        log.warn('ignoring an unreadable network record', { file, error: err.message });
-        return undefined;
-      });
-      if (rec?.Id && rec.Name) this.records.set(rec.Id, rec);
-    }
+    await this.loadRecords();
     await this.ensurePredefined(formatIPv4(bip.addr), bipSubnet);
 
     this.ipv6 = await ipv6Available();
@@ -297,6 +328,18 @@ export class NetworkService {
     }
   }
 
+  private async loadRecords(): Promise<void> {
+    await fs.mkdir(this.stateDir, { recursive: true, mode: 0o700 });
+    for (const file of await fs.readdir(this.stateDir)) {
+      if (file.startsWith('.') || !file.endsWith('.json')) continue;
+      const rec = await readJson<NetworkRecord>(path.join(this.stateDir, file)).catch((err: Error) => {
+        log.warn('ignoring an unreadable network record', { file, error: err.message });
+        return undefined;
+      });
+      if (rec?.Id && rec.Name) this.records.set(rec.Id, rec);
+    }
+  }
+
   private async ensurePredefined(gateway: string, subnet: Subnet): Promise<void> {
     const bridgeCfg = { Subnet: subnetString(subnet), Gateway: gateway };
     const existing = this.findByName('bridge');
@@ -309,8 +352,15 @@ export class NetworkService {
       );
     if (existing) {
       const cfg = existing.IPAM.Config[0];
-      if (!cfg || cfg.Subnet !== bridgeCfg.Subnet || cfg.Gateway !== bridgeCfg.Gateway) {
+      const mtu = String(this.mtu);
+      if (
+        !cfg ||
+        cfg.Subnet !== bridgeCfg.Subnet ||
+        cfg.Gateway !== bridgeCfg.Gateway ||
+        existing.Options?.[OPT.mtu] !== mtu
+      ) {
         existing.IPAM.Config = [bridgeCfg];
+        existing.Options = { ...existing.Options, [OPT.mtu]: mtu };
         await this.persist(existing);
       }
     } else {
@@ -325,7 +375,7 @@ export class NetworkService {
           [OPT.masquerade]: 'true',
           [OPT.hostBinding]: '0.0.0.0',
           [OPT.bridgeName]: DEFAULT_BRIDGE,
-          [OPT.mtu]: '1500',
+          [OPT.mtu]: String(this.mtu),
         },
       });
     }
@@ -458,7 +508,7 @@ export class NetworkService {
       const routed = (await routedSubnets(bridges))
         .map((s) => parseSubnet(s))
         .filter((s): s is Subnet => !!s);
-      const picked = pickSubnet([...used, ...routed]);
+      const picked = pickSubnet([...used, ...routed], this.subnetPools());
       if (!picked) throw poolsExhaustedError();
       subnet = picked;
       gateway = picked.base + 1;

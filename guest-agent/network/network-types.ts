@@ -103,6 +103,10 @@ export interface NetworkServiceOptions {
   dns?: string[];
   /** The address `host-gateway` stands for in --add-host; default: the default bridge's gateway. */
   hostGatewayIp?: string;
+  /** Where networks' subnets come from, the default bridge's too when there is no bip; default dockerd's pools. */
+  addressPools?: { base: string; size: number }[];
+  /** The default bridge's MTU (default 1500). */
+  mtu?: number;
   /** Where spare namespaces for the default bridge are kept (emptied at init); none: no spares. */
   spareNetnsDir?: string;
 }

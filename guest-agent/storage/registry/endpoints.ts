@@ -80,7 +80,17 @@ export class RegistryConfig {
   private readonly cidrs: Cidr[] = [...LOOPBACK];
   private readonly cidrNames = ['127.0.0.0/8', '::1/128'];
 
-  constructor(insecure: string[] = []) {
+  /** Docker Hub pull-through mirrors, tried before Docker Hub for pulls (daemon.json registry-mirrors). */
+  private readonly mirrors: URL[];
+
+  constructor(insecure: string[] = [], mirrors: string[] = []) {
+    this.mirrors = mirrors.map((m) => {
+      try {
+        return new URL(m);
+      } catch {
+        throw invalid(`invalid registry mirror "${m}": give an http:// or https:// URL`);
+      }
+    });
     for (const raw of insecure) {
       const value = raw.replace(/^https?:\/\//, '').replace(/\/+$/, '');
       if (!value) throw invalid(`invalid --insecure-registry "${raw}"`);
@@ -108,10 +118,22 @@ export class RegistryConfig {
     return ip !== undefined && this.cidrs.some((c) => inCidr(ip, c));
   }
 
-  /** The endpoints to try for a registry domain, in order. */
-  endpoints(domain: string): Endpoint[] {
+  /** The mirrors as /info reports them (RegistryConfig.Mirrors). */
+  get mirrorList(): string[] {
+    return this.mirrors.map((m) => m.href);
+  }
+
+  /** The endpoints to try for a registry domain, in order; a pull from Docker Hub tries its mirrors first. */
+  endpoints(domain: string, o: { pull?: boolean } = {}): Endpoint[] {
     if (domain === DEFAULT_DOMAIN) {
-      return [{ base: new URL(`https://${DOCKER_HUB_API_HOST}`), skipTlsVerify: false }];
+      const mirrors = o.pull
+        ? this.mirrors.map((m) => ({
+            base: new URL(m.origin),
+            // An https mirror listed as insecure is reached without verifying its certificate.
+            skipTlsVerify: m.protocol === 'https:' && this.isInsecure(m.host),
+          }))
+        : [];
+      return [...mirrors, { base: new URL(`https://${DOCKER_HUB_API_HOST}`), skipTlsVerify: false }];
     }
     const https = new URL(`https://${domain}`);
     if (!this.isInsecure(domain)) return [{ base: https, skipTlsVerify: false }];

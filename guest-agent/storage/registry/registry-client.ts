@@ -94,7 +94,8 @@ export class RegistryClient {
    */
   static async connect(opts: ConnectOptions): Promise<RegistryClient> {
     let lastError: Error | undefined;
-    for (const endpoint of opts.config.endpoints(opts.domain)) {
+    const pullOnly = opts.actions.length > 0 && opts.actions.every((a) => a === 'pull');
+    for (const endpoint of opts.config.endpoints(opts.domain, { pull: pullOnly })) {
       const auth = new Authorizer(opts.domain, opts.credentials, {
         skipTlsVerify: endpoint.skipTlsVerify,
         signal: opts.signal,
