@@ -3,6 +3,8 @@
 // order and resolves what each container will get. Nothing touches the engine.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { includedApplications } from './include.js';
 import { startOrder } from './dependency-order.js';
 import { EnvFileSyntaxError, parseEnvFile } from './dotenv.js';
 import { ComposeError } from './errors.js';
@@ -73,58 +75,10 @@ export function loadProject(opts: LoadOptions = {}): Project {
   }
   const lookup: Lookup = (n) => shell[n] ?? dotenv.get(n);
   const unset = new Set<string>();
-
-  let drafts: Record<string, ServiceDraft> = {};
-  const networkDefs: Record<string, { raw: Raw; file: string }> = {};
-  const volumeDefs: Record<string, { raw: Raw; file: string }> = {};
-  let nameFromFile: string | undefined;
-  const fileObjects: Record<FileObjectKind, Record<string, FileObject>> = { secrets: {}, configs: {} };
-
   const sources = new Map<string, YamlSource>();
-  const loaded = new Map<string, LoadedFile>();
-  /** A file read, checked and interpolated once; its relative paths are the project's (an -f file) or its own folder's. */
-  const load = (file: string, own = false): LoadedFile => {
-    const known = loaded.get(file);
-    if (known) return known;
-    if (!existsSync(file)) throw new ComposeError(`compose file ${file} not found`);
-    const source = readYamlSource(file);
-    sources.set(file, source);
-    const fail = (keyPath: (string | number)[], problem: string): never => {
-      throw new ComposeError(problem, { file, key: keyPath.join('.'), line: source.lineOf(keyPath) });
-    };
-    const raw = source.data ?? {};
-    if (!isObject(raw)) fail([], 'a compose file must be a mapping');
-    checkKeys(raw as Raw, fail);
-    const interpolatedPaths = new Set<string>();
-    const data = interpolateTree(raw, [], lookup, interpolatedPaths, fail, (n) => unset.add(n)) as Raw;
-    const dir = own ? projectDir : path.dirname(file);
-    const ctx: NormaliseContext = { file, projectDir: dir, lookup, interpolatedPaths, fail };
-    const result = { data, ctx };
-    loaded.set(file, result);
-    return result;
-  };
-  for (const file of files) {
-    const { data, ctx } = load(file, true);
-    if (data.name !== undefined) nameFromFile = String(data.name);
-    for (const name of Object.keys((data.services as Raw | undefined) ?? {})) {
-      const draft = serviceWithExtends(file, name, load);
-      drafts[name] = drafts[name] ? mergeServiceDrafts(drafts[name], draft) : draft;
-    }
-    for (const [kind, defs] of [
-      ['networks', networkDefs],
-      ['volumes', volumeDefs],
-    ] as const) {
-      for (const [key, def] of Object.entries((data[kind] as Raw | undefined) ?? {})) {
-        if (def !== null && !isObject(def)) ctx.fail([kind, key], 'must be a mapping');
-        defs[key] = { raw: { ...defs[key]?.raw, ...(def ?? {}) }, file };
-      }
-    }
-    for (const kind of ['secrets', 'configs'] as const) {
-      for (const [key, def] of Object.entries((data[kind] as Raw | undefined) ?? {})) {
-        fileObjects[kind][key] = normaliseFileObject(kind, key, def, ctx);
-      }
-    }
-  }
+  const parts = readApplication(files, projectDir, lookup, { shell, unset, sources }, []);
+  let drafts = parts.drafts;
+  const { networkDefs, volumeDefs, fileObjects, nameFromFile } = parts;
   for (const n of unset) warnings.push(`the "${n}" variable is not set; defaulting to a blank string`);
 
   const rawName =
@@ -174,6 +128,121 @@ export function loadProject(opts: LoadOptions = {}): Project {
     disabledServices: allServices.filter((s) => !drafts[s]),
     warnings,
   };
+}
+
+interface ApplicationParts {
+  drafts: Record<string, ServiceDraft>;
+  networkDefs: Record<string, { raw: Raw; file: string }>;
+  volumeDefs: Record<string, { raw: Raw; file: string }>;
+  fileObjects: Record<FileObjectKind, Record<string, FileObject>>;
+  nameFromFile?: string;
+}
+
+interface ReadState {
+  shell: NodeJS.ProcessEnv;
+  unset: Set<string>;
+  sources: Map<string, YamlSource>;
+}
+
+/**
+ * An application's files read, checked, interpolated and merged in order into
+ * service drafts and top-level definitions, what they include first.
+ * `chain`: the applications that include this one, to refuse a cycle.
+ */
+function readApplication(
+  files: string[],
+  projectDir: string,
+  lookup: Lookup,
+  state: ReadState,
+  chain: string[],
+): ApplicationParts {
+  const parts: ApplicationParts = {
+    drafts: {},
+    networkDefs: {},
+    volumeDefs: {},
+    fileObjects: { secrets: {}, configs: {} },
+  };
+  /** Service name → the file that included it: the including files may not define it again. */
+  const imported = new Map<string, string>();
+  const loaded = new Map<string, LoadedFile>();
+  /** A file read, checked and interpolated once; its relative paths are the project's (an -f file) or its own folder's. */
+  const load = (file: string, own = false): LoadedFile => {
+    const known = loaded.get(file);
+    if (known) return known;
+    if (!existsSync(file)) throw new ComposeError(`compose file ${file} not found`);
+    const source = readYamlSource(file);
+    state.sources.set(file, source);
+    const fail = (keyPath: (string | number)[], problem: string): never => {
+      throw new ComposeError(problem, { file, key: keyPath.join('.'), line: source.lineOf(keyPath) });
+    };
+    const raw = source.data ?? {};
+    if (!isObject(raw)) fail([], 'a compose file must be a mapping');
+    checkKeys(raw as Raw, fail);
+    const interpolatedPaths = new Set<string>();
+    const data = interpolateTree(raw, [], lookup, interpolatedPaths, fail, (n) => state.unset.add(n)) as Raw;
+    const dir = own ? projectDir : path.dirname(file);
+    const ctx: NormaliseContext = { file, projectDir: dir, lookup, interpolatedPaths, fail };
+    const result = { data, ctx };
+    loaded.set(file, result);
+    return result;
+  };
+  for (const file of files) {
+    const { data, ctx } = load(file, true);
+    if (data.name !== undefined) parts.nameFromFile = String(data.name);
+    // What a file includes comes first; its own definitions may not clash with it.
+    for (const app of includedApplications(data.include, projectDir, state.shell, ctx)) {
+      const key = app.files.join(path.delimiter);
+      if ([...chain, files.join(path.delimiter)].includes(key))
+        ctx.fail(['include'], `include makes a cycle: ${app.files[0]} includes this file again`);
+      const sub = readApplication(app.files, app.projectDir, app.lookup, state, [
+        ...chain,
+        files.join(path.delimiter),
+      ]);
+      for (const [name, d] of Object.entries(sub.drafts)) {
+        if (parts.drafts[name]) ctx.fail(['include'], `${app.files[0]} defines service "${name}" again`);
+        parts.drafts[name] = { ...d, lookup: d.lookup ?? app.lookup };
+        imported.set(name, app.files[0]);
+      }
+      for (const kind of ['networkDefs', 'volumeDefs'] as const) {
+        for (const [name, def] of Object.entries(sub[kind])) {
+          const mine = parts[kind][name];
+          if (mine && !isDeepStrictEqual(mine.raw, def.raw))
+            ctx.fail(['include'], `${app.files[0]} defines ${kind.slice(0, -4)} "${name}" differently`);
+          parts[kind][name] = def;
+        }
+      }
+      for (const kind of ['secrets', 'configs'] as const) {
+        for (const [name, def] of Object.entries(sub.fileObjects[kind])) {
+          const mine = parts.fileObjects[kind][name];
+          if (mine && !isDeepStrictEqual(mine, def))
+            ctx.fail(['include'], `${app.files[0]} defines ${kind.slice(0, -1)} "${name}" differently`);
+          parts.fileObjects[kind][name] = def;
+        }
+      }
+    }
+    for (const name of Object.keys((data.services as Raw | undefined) ?? {})) {
+      if (imported.has(name))
+        ctx.fail(
+          ['services', name],
+          `conflicts with the service "${name}" that ${imported.get(name)} defines (included)`,
+        );
+      const draft = serviceWithExtends(file, name, load);
+      parts.drafts[name] = parts.drafts[name] ? mergeServiceDrafts(parts.drafts[name], draft) : draft;
+    }
+    for (const kind of ['networks', 'volumes'] as const) {
+      const defs = kind === 'networks' ? parts.networkDefs : parts.volumeDefs;
+      for (const [key, def] of Object.entries((data[kind] as Raw | undefined) ?? {})) {
+        if (def !== null && !isObject(def)) ctx.fail([kind, key], 'must be a mapping');
+        defs[key] = { raw: { ...defs[key]?.raw, ...(def ?? {}) }, file };
+      }
+    }
+    for (const kind of ['secrets', 'configs'] as const) {
+      for (const [key, def] of Object.entries((data[kind] as Raw | undefined) ?? {})) {
+        parts.fileObjects[kind][key] = normaliseFileObject(kind, key, def, ctx);
+      }
+    }
+  }
+  return parts;
 }
 
 /** Errors found after the files were merged name a file and key; this adds the key's line. */
@@ -364,12 +433,12 @@ function finishService(project: string, d: ServiceDraft, top: TopLevel, lookup: 
         );
     }
   }
-  const { environmentEntries: _e, envFiles: _f, file: _file, labelFiles, ...rest } = d;
+  const { environmentEntries: _e, envFiles: _f, file: _file, labelFiles, lookup: own, ...rest } = d;
   return {
     ...rest,
     image: d.image ?? `${project}-${d.name}`,
     build: d.build ? { ...d.build, imageNamed: d.image !== undefined } : undefined,
-    environment: resolveServiceEnvironment(d, lookup),
+    environment: resolveServiceEnvironment(d, own ?? lookup),
     ports: d.ports ?? [],
     expose: d.expose ?? [],
     volumes: d.volumes ?? [],

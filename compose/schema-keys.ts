@@ -11,8 +11,9 @@ export const TOP_LEVEL_KEYS = new Set([
   'volumes',
   'secrets',
   'configs',
+  'include',
 ]);
-export const TOP_LEVEL_NOT_YET = new Set(['include', 'models']);
+export const TOP_LEVEL_NOT_YET = new Set(['models']);
 
 export const SERVICE_KEYS = new Set([
   'devices',

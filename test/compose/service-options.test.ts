@@ -248,6 +248,71 @@ services:
   });
 });
 
+describe('compose include', () => {
+  it('pulls in another application: its services with its own .env and folder, its networks and volumes', () => {
+    const dir = project({
+      'compose.yaml': `
+include:
+  - db/compose.yaml
+  - path: cache/cache.yaml
+    env_file: cache/cache.env
+services:
+  web:
+    image: busybox
+    depends_on: [db]
+    environment:
+      TAG: \${TAG}
+`,
+      '.env': 'TAG=from-main\n',
+      'db/compose.yaml': `
+services:
+  db:
+    image: postgres:\${TAG}
+    volumes: ["./data:/var/lib/postgresql/data", "dbdata:/backup"]
+    env_file: db.env
+volumes:
+  dbdata: {}
+networks:
+  backend: {}
+`,
+      'db/.env': 'TAG=16\n',
+      'db/db.env': 'POSTGRES_DB=app\n',
+      'cache/cache.yaml': 'services:\n  cache:\n    image: redis:${REDIS}\n',
+      'cache/cache.env': 'REDIS=7\n',
+    });
+    const p = load(dir);
+    assert.deepEqual(Object.keys(p.services).sort(), ['cache', 'db', 'web']);
+    // Each application is interpolated with its own .env (or env_file); the shell wins over both.
+    assert.equal(p.services.db.image, 'postgres:16');
+    assert.equal(p.services.web.environment.TAG.value, 'from-main');
+    assert.equal(p.services.cache.image, 'redis:7');
+    assert.equal(load(dir, { TAG: 'shell', REDIS: 'shell' }).services.cache.image, 'redis:shell');
+    // Its relative paths are its folder's; its resources are this project's.
+    assert.equal(p.services.db.volumes[0].source, path.join(dir, 'db/data'));
+    assert.equal(p.services.db.environment.POSTGRES_DB.value, 'app');
+    assert.equal(p.volumes.dbdata.name, `${p.name}_dbdata`);
+    assert.equal(p.networks.backend.name, `${p.name}_backend`);
+  });
+
+  it('refuses a service defined both here and by an included file, a cycle, and a missing file', () => {
+    const clash = project({
+      'compose.yaml': 'include: [other.yaml]\nservices:\n  db:\n    image: x\n',
+      'other.yaml': 'services:\n  db:\n    image: y\n',
+    });
+    assert.match(
+      loadError(clash),
+      /line 3: services\.db: conflicts with the service "db" that \S+other\.yaml defines \(included\)/,
+    );
+    const cycle = project({
+      'compose.yaml': 'include: [a.yaml]\nservices: {}\n',
+      'a.yaml': 'include: [compose.yaml]\nservices: {}\n',
+    });
+    assert.match(loadError(cycle), /include: include makes a cycle/);
+    const missing = project({ 'compose.yaml': 'include: [gone.yaml]\n' });
+    assert.match(loadError(missing), /line 1: include\.0\.path: \S+gone\.yaml not found/);
+  });
+});
+
 describe('compose links, volumes_from, hooks, label_file and engine options', () => {
   it('links and volumes_from order the services they name first; an unknown one is an error', () => {
     const dir = project({

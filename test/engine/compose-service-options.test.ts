@@ -151,6 +151,26 @@ services:
     ok(await compose(dir, ['down', '-v']), 'down');
   });
 
+  it('include: an included application runs as part of this project, with its own .env', async () => {
+    const dir = project('including', {
+      'compose.yaml':
+        'include: [lib/compose.yaml]\nservices:\n  app:\n    image: busybox\n    command: ["sleep", "3600"]\n    stop_grace_period: 1s\n    depends_on: [helper]\n',
+      'lib/compose.yaml':
+        'services:\n  helper:\n    image: busybox\n    command: ["sh", "-c", "echo $$GREETING; exec sleep 3600"]\n    environment: {GREETING: "${GREETING}"}\n    stop_grace_period: 1s\n',
+      'lib/.env': 'GREETING=hello-from-lib\n',
+    });
+    ok(await compose(dir, ['up', '-d']), 'up -d');
+    const names = (
+      await d('ps', '--filter', 'label=com.docker.compose.project=including', '--format', '{{.Names}}')
+    ).stdout
+      .split('\n')
+      .filter(Boolean)
+      .sort();
+    assert.deepEqual(names, ['including-app-1', 'including-helper-1']);
+    assert.equal(await inContainer('including-helper-1', 'echo $GREETING'), 'hello-from-lib\n');
+    ok(await compose(dir, ['down']), 'down');
+  });
+
   it('post_start and pre_stop hooks run in the container; a failing hook fails up with its output', async () => {
     const dir = project('hooks', {
       'compose.yaml': `
