@@ -29,7 +29,7 @@ import {
   type ParsedReference,
 } from '../storage/reference.js';
 import type { Credentials } from '../storage/registry/auth.js';
-import type { RegistryConfig } from '../storage/registry/endpoints.js';
+import type { Endpoint, RegistryConfig } from '../storage/registry/endpoints.js';
 import type { LayerSources, LayerSource } from '../storage/registry/layer-sources.js';
 import {
   choosePlatform,
@@ -196,14 +196,7 @@ export class ImageDistribution {
   async pull(opts: PullOptions): Promise<void> {
     const ref = this.pullReference(opts.image, opts.tag);
     const platform = opts.platform ? parsePlatform(opts.platform) : enginePlatform();
-    const client = await RegistryClient.connect({
-      domain: ref.domain,
-      repository: ref.path,
-      credentials: opts.credentials,
-      config: this.deps.registries,
-      actions: ['pull'],
-      signal: opts.signal,
-    });
+    const client = await this.pullClient(ref, platform, opts);
     if (ref.tag === undefined && ref.digest === undefined) {
       // Every tag of the repository (docker pull --all-tags).
       const tags = await client.listTags().catch((err: unknown) => {
@@ -225,6 +218,44 @@ export class ImageDistribution {
           ? `Status: Downloaded newer image for ${familiarString(ref)}`
           : `Status: Image is up to date for ${familiarString(ref)}`,
       });
+    }
+  }
+
+  /**
+   * A client for the pull. A registry mirror must also answer for the reference
+   * (its tags or manifest), else the next mirror or Docker Hub is tried, as
+   * dockerd falls back from a mirror that cannot serve a pull.
+   */
+  private async pullClient(
+    ref: ParsedReference,
+    platform: Platform,
+    opts: PullOptions,
+  ): Promise<RegistryClient> {
+    let after: Endpoint | undefined;
+    for (;;) {
+      const client = await RegistryClient.connect({
+        domain: ref.domain,
+        repository: ref.path,
+        credentials: opts.credentials,
+        config: this.deps.registries,
+        actions: ['pull'],
+        signal: opts.signal,
+        after,
+      });
+      if (!this.deps.registries.isMirror(client.endpoint)) return client;
+      try {
+        if (ref.tag === undefined && ref.digest === undefined) await client.listTags();
+        else await this.resolveManifest(client, ref, ref.digest ?? ref.tag!, platform);
+        return client;
+      } catch (err) {
+        if (opts.signal?.aborted) throw err;
+        log.info('the registry mirror cannot serve this pull: trying the next endpoint', {
+          mirror: client.endpoint.base.href,
+          image: fullName(ref),
+          error: (err as Error).message,
+        });
+        after = client.endpoint;
+      }
     }
   }
 

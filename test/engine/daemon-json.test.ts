@@ -10,6 +10,18 @@ import { runEngineBinary, startEngine, type TestEngine } from '../helpers/engine
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { busyboxArchive } from '../fixtures/busybox-image.js';
 
+/** The engine binary run with these flags, in a folder of dir that a refused start must leave without a socket. */
+const refusedEngine = (dir: string, args: string[]) =>
+  runEngineBinary([
+    ...args,
+    '--data-root',
+    path.join(dir, 'root-refused'),
+    '--exec-root',
+    path.join(dir, 'exec-refused'),
+    '-H',
+    `unix://${dir}/refused.sock`,
+  ]);
+
 describe('engine settings from daemon.json', () => {
   let engine: TestEngine | undefined;
   let dir: string;
@@ -21,16 +33,7 @@ describe('engine settings from daemon.json', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  const engineBinary = (args: string[]) =>
-    runEngineBinary([
-      ...args,
-      '--data-root',
-      path.join(dir, 'root-refused'),
-      '--exec-root',
-      path.join(dir, 'exec-refused'),
-      '-H',
-      `unix://${dir}/refused.sock`,
-    ]);
+  const engineBinary = (args: string[]) => refusedEngine(dir, args);
 
   it('takes the bridge, NAT, DNS, runtime and registry settings from the file', async () => {
     const file = path.join(dir, 'daemon.json');
@@ -115,12 +118,14 @@ describe('daemon.json as Docker Desktop users write it', () => {
   const engines: TestEngine[] = [];
   let dir: string;
   let registry: TestRegistry | undefined;
+  let emptyMirror: TestRegistry | undefined;
   before(async () => {
     dir = await fs.mkdtemp('/tmp/berth-daemon-json-dd-');
   });
   after(async () => {
     for (const e of engines) await e.cleanup();
     await registry?.stop();
+    await emptyMirror?.stop();
     await fs.rm(dir, { recursive: true, force: true });
   });
   const engineWith = async (name: string, settings: Record<string, unknown>, extraArgs: string[] = []) => {
@@ -231,7 +236,7 @@ describe('daemon.json as Docker Desktop users write it', () => {
     assert.equal(await runOut(e, ['busybox', 'cat', '/sys/class/net/eth0/mtu']), '1400\n');
   });
 
-  it('registry-mirrors: a Docker Hub pull is served by the mirror; docker info lists it', async () => {
+  it('registry-mirrors: a Docker Hub pull is served by the mirror, or the next when one lacks the image; docker info lists them', async () => {
     registry = await startRegistry();
     // The mirror holds library/busybox, put there through another engine.
     const source = await engineWith('source', {});
@@ -247,6 +252,14 @@ describe('daemon.json as Docker Desktop users write it', () => {
     assert.equal((await docker(e, ['image', 'inspect', 'busybox'])).code, 0);
     const info = await docker(e, ['info', '-f', '{{json .RegistryConfig.Mirrors}}']);
     assert.equal(info.stdout.trim(), `["http://${registry.host}/"]`);
+    // A mirror that has not got the image gives way to the next, as dockerd falls back.
+    emptyMirror = await startRegistry();
+    const fallback = await engineWith('fallback', {
+      'registry-mirrors': [`http://${emptyMirror.host}`, `http://${registry.host}`],
+    });
+    const second = await docker(fallback, ['pull', 'busybox'], { timeoutMs: 60_000 });
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, /Downloaded newer image for busybox:latest/);
   });
 
   it('refuses what Berth cannot do, and bad values, with what to use instead; flags too', async () => {
@@ -277,29 +290,11 @@ describe('daemon.json as Docker Desktop users write it', () => {
     for (const [settings, expected] of refused) {
       const file = path.join(dir, 'refused.json');
       await fs.writeFile(file, JSON.stringify(settings));
-      const r = await runEngineBinary([
-        '--config-file',
-        file,
-        '--data-root',
-        path.join(dir, 'root-refused'),
-        '--exec-root',
-        path.join(dir, 'exec-refused'),
-        '-H',
-        `unix://${dir}/refused.sock`,
-      ]);
+      const r = await refusedEngine(dir, ['--config-file', file]);
       assert.equal(r.exitCode, 1, JSON.stringify(settings));
       assert.match(r.stderr, expected);
     }
-    const flag = await runEngineBinary([
-      '--default-ipc-mode',
-      'bogus',
-      '--data-root',
-      path.join(dir, 'root-refused'),
-      '--exec-root',
-      path.join(dir, 'exec-refused'),
-      '-H',
-      `unix://${dir}/refused.sock`,
-    ]);
+    const flag = await refusedEngine(dir, ['--default-ipc-mode', 'bogus']);
     assert.equal(flag.exitCode, 1);
     assert.match(flag.stderr, /invalid flag value: --default-ipc-mode: invalid default IPC mode "bogus"/);
     await assert.rejects(fs.stat(`${dir}/refused.sock`), { code: 'ENOENT' });

@@ -123,6 +123,11 @@ export class RegistryConfig {
     return this.mirrors.map((m) => m.href);
   }
 
+  /** Whether an endpoint is one of the mirrors (a pull falls back from it to the next endpoint). */
+  isMirror(endpoint: Endpoint): boolean {
+    return this.mirrors.some((m) => m.origin === endpoint.base.origin);
+  }
+
   /** The endpoints to try for a registry domain, in order; a pull from Docker Hub tries its mirrors first. */
   endpoints(domain: string, o: { pull?: boolean } = {}): Endpoint[] {
     if (domain === DEFAULT_DOMAIN) {

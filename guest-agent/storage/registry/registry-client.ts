@@ -74,6 +74,8 @@ export interface ConnectOptions {
   signal?: AbortSignal;
   /** Ask the token server for a refresh token (login). */
   offlineAccess?: boolean;
+  /** Try only the endpoints after this one (a mirror that could not serve a pull). */
+  after?: Endpoint;
 }
 
 const digestOf = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -95,7 +97,9 @@ export class RegistryClient {
   static async connect(opts: ConnectOptions): Promise<RegistryClient> {
     let lastError: Error | undefined;
     const pullOnly = opts.actions.length > 0 && opts.actions.every((a) => a === 'pull');
-    for (const endpoint of opts.config.endpoints(opts.domain, { pull: pullOnly })) {
+    const all = opts.config.endpoints(opts.domain, { pull: pullOnly });
+    const start = opts.after ? all.findIndex((e) => e.base.href === opts.after!.base.href) + 1 : 0;
+    for (const endpoint of all.slice(start)) {
       const auth = new Authorizer(opts.domain, opts.credentials, {
         skipTlsVerify: endpoint.skipTlsVerify,
         signal: opts.signal,
