@@ -53,6 +53,7 @@ import {
   parseUtsMode,
 } from './namespace-modes.js';
 import { parseSecurityOptions } from './security-options.js';
+import { formatPlatform, parsePlatform, type Platform } from '../storage/registry/manifest.js';
 import { withDefaultUlimits, type ContainerDefaults } from './container-defaults.js';
 import { checkLinksAllowed, linkEnv, linkHostEntries, parseLink, runningChild, storedLink } from './links.js';
 import { createWarnings, rejectUnsupported } from './unsupported-options.js';
@@ -185,11 +186,17 @@ export class ContainerService {
 
   // ---- create ------------------------------------------------------------
 
-  async create(name: string | undefined, rawBody: unknown): Promise<{ Id: string; Warnings: string[] }> {
+  /** `platform`: the create request's (docker run --platform); the image must be of it. */
+  async create(
+    name: string | undefined,
+    rawBody: unknown,
+    platform?: string,
+  ): Promise<{ Id: string; Warnings: string[] }> {
     const body = validateCreateBody(rawBody);
     if (!body.Image) throw invalid('config must specify an image');
     const image = this.deps.images.resolve(body.Image);
     if (!image) throw notFound(`No such image: ${familiarReference(body.Image)}`);
+    if (platform) checkImagePlatform(body.Image, image.config, parsePlatform(platform));
 
     const { store } = this.deps;
     let fullName: string;
@@ -1369,6 +1376,32 @@ export class ContainerService {
       ...extra,
     });
   }
+}
+
+/**
+ * dockerd's 404 for an image of another platform than asked: the docker CLI
+ * then pulls the image for that platform, as it does for a missing one.
+ */
+function checkImagePlatform(
+  reference: string,
+  config: { os: string; architecture: string; variant?: string },
+  want: Platform,
+): void {
+  const have: Platform = {
+    os: config.os || 'linux',
+    architecture: config.architecture,
+    ...(config.variant ? { variant: config.variant } : {}),
+  };
+  // arm64's variant is v8 when unnamed.
+  const variant = (p: Platform) => p.variant ?? (p.architecture === 'arm64' ? 'v8' : undefined);
+  const matches =
+    have.os === want.os &&
+    have.architecture === want.architecture &&
+    (want.variant === undefined || variant(have) === variant(want));
+  if (!matches)
+    throw notFound(
+      `image with reference ${reference} was found but does not match the specified platform: wanted ${formatPlatform(want)}, actual: ${formatPlatform(have)}`,
+    );
 }
 
 function signalNumberOf(signal: string): number {

@@ -254,6 +254,31 @@ describe('registry: open registry on loopback', () => {
       ]);
       assert.notEqual(other.code, 0);
       assert.match(other.stderr, /no matching manifest for linux\/ppc64le in the manifest list entries/);
+      // docker create --platform: the local image is used when it is of that platform…
+      const same = await docker(fresh, [
+        'create',
+        '--platform',
+        `linux/${arch}`,
+        `${registry.host}/multi:list`,
+      ]);
+      assert.equal(same.code, 0, same.stderr);
+      assert.doesNotMatch(same.stderr, /Unable to find image/);
+      // …and a 404 otherwise, so the CLI pulls that platform's image, as with dockerd. Here the
+      // "s390x" entry is an image imported on this machine: its config says otherwise, so create refuses it.
+      const s390x = await docker(fresh, [
+        'create',
+        '--platform',
+        'linux/s390x',
+        `${registry.host}/multi:list`,
+      ]);
+      assert.notEqual(s390x.code, 0);
+      assert.match(s390x.stderr, /Unable to find image '[^']+multi:list' locally/);
+      assert.match(
+        s390x.stderr,
+        new RegExp(
+          `image with reference ${registry.host}/multi:list was found but does not match the specified platform: wanted linux/s390x, actual: linux/${arch}`,
+        ),
+      );
     });
   });
 

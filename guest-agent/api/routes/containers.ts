@@ -158,7 +158,11 @@ export function registerContainerRoutes(router: Router, engine: Engine): void {
     })
     .add('POST', '/containers/create', async (ctx) => {
       const body = await readJsonBody(ctx);
-      replyJson(ctx, 201, await c.create(ctx.query.get('name') || undefined, body));
+      replyJson(
+        ctx,
+        201,
+        await c.create(ctx.query.get('name') || undefined, body, ctx.query.get('platform') || undefined),
+      );
     })
     .add('POST', '/containers/prune', async (ctx) => {
       replyJson(ctx, 200, await engine.pruneContainers(parseFilters(ctx.query.get('filters'))));
