@@ -1242,6 +1242,25 @@ export class ContainerService {
     this.emit(record, 'rename', { oldName });
   }
 
+  /**
+   * docker rm --link /parent/alias: the parent forgets that link. A running
+   * parent keeps its /etc/hosts line until it restarts.
+   */
+  async removeLink(linkName: string): Promise<void> {
+    const full = `/${linkName.replace(/^\/+/, '')}`;
+    const slash = full.lastIndexOf('/');
+    const parentName = full.slice(1, slash);
+    const alias = full.slice(slash + 1);
+    if (!parentName) throw conflict('Conflict, cannot remove the default link name of the container');
+    const parent = this.deps.store.find(parentName);
+    if (!parent) throw notFound(`No such container: ${full}`);
+    const links = parent.HostConfig.Links ?? [];
+    const kept = links.filter((l) => parseLink(l).alias !== alias);
+    if (kept.length === links.length) throw notFound(`No such container: ${full}`);
+    parent.HostConfig.Links = kept;
+    await this.deps.store.save(parent);
+  }
+
   async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const record = this.get(ref);
     const live = this.liveOf(record.Id);

@@ -75,14 +75,34 @@ export function linkEnv(link: Link, parentName: string, child: ContainerRecord, 
   const env: string[] = [];
   const first = ports[0];
   if (first) env.push(`${alias}_PORT=${first.proto}://${ip}:${first.port}`);
-  for (const { port, proto } of ports) {
+  const portEnv = (port: number, proto: string) => {
     const key = `${alias}_PORT_${port}_${proto.toUpperCase()}`;
-    env.push(
+    return [
       `${key}=${proto}://${ip}:${port}`,
       `${key}_ADDR=${ip}`,
       `${key}_PORT=${port}`,
       `${key}_PROTO=${proto}`,
+    ];
+  };
+  // Runs of consecutive ports of one protocol also get dockerd's _START/_END variables.
+  for (let i = 0; i < ports.length;) {
+    const start = ports[i]!;
+    let end = start;
+    while (ports[i + 1]?.proto === start.proto && ports[i + 1]!.port === end.port + 1) end = ports[++i]!;
+    i++;
+    if (end === start) {
+      env.push(...portEnv(start.port, start.proto));
+      continue;
+    }
+    const key = `${alias}_PORT_${start.port}_${start.proto.toUpperCase()}`;
+    env.push(
+      `${key}_START=${start.proto}://${ip}:${start.port}`,
+      `${key}_ADDR=${ip}`,
+      `${key}_PORT_START=${start.port}`,
+      `${key}_PORT_END=${end.port}`,
+      `${key}_END=${start.proto}://${ip}:${end.port}`,
     );
+    for (let port = start.port; port <= end.port; port++) env.push(...portEnv(port, start.proto));
   }
   env.push(`${alias}_NAME=/${parentName.replace(/^\//, '')}/${link.alias}`);
   for (const entry of child.Config.Env ?? []) {

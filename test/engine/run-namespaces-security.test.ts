@@ -249,6 +249,8 @@ describe('run: --init, shared namespaces, security options', () => {
       'SECRET=abc',
       '--expose',
       '5432',
+      '--expose',
+      '8000-8002/udp',
       'busybox',
       'sleep',
       '300',
@@ -267,13 +269,30 @@ describe('run: --init, shared namespaces, security options', () => {
       '-c',
       `awk '$2 == "db"' /etc/hosts; env | grep ^DB_ | sort; ping -c1 -W2 db >/dev/null && echo reached`,
     ]);
-    assert.equal(
-      out,
-      `${ip}\tdb\n` +
-        `DB_ENV_SECRET=abc\nDB_NAME=/link-web/db\nDB_PORT=tcp://${ip}:5432\n` +
-        `DB_PORT_5432_TCP=tcp://${ip}:5432\nDB_PORT_5432_TCP_ADDR=${ip}\nDB_PORT_5432_TCP_PORT=5432\nDB_PORT_5432_TCP_PROTO=tcp\n` +
-        'reached\n',
-    );
+    const portVars = (port: number, proto: string) => {
+      const key = `DB_PORT_${port}_${proto.toUpperCase()}`;
+      return [
+        `${key}=${proto}://${ip}:${port}`,
+        `${key}_ADDR=${ip}`,
+        `${key}_PORT=${port}`,
+        `${key}_PROTO=${proto}`,
+      ];
+    };
+    const expected = [
+      'DB_ENV_SECRET=abc',
+      'DB_NAME=/link-web/db',
+      `DB_PORT=tcp://${ip}:5432`,
+      ...portVars(5432, 'tcp'),
+      // A run of ports: dockerd's _START/_END variables, then each port's own.
+      `DB_PORT_8000_UDP_START=udp://${ip}:8000`,
+      `DB_PORT_8000_UDP_PORT_START=8000`,
+      `DB_PORT_8000_UDP_PORT_END=8002`,
+      `DB_PORT_8000_UDP_END=udp://${ip}:8002`,
+      ...portVars(8000, 'udp'),
+      ...portVars(8001, 'udp'),
+      ...portVars(8002, 'udp'),
+    ].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    assert.equal(out, `${ip}\tdb\n${expected.join('\n')}\nreached\n`);
     const linker = await docker(engine(), ['create', '--link', 'link-db:db', 'busybox', 'true']);
     assert.equal(linker.code, 0, linker.stderr);
     const id = linker.stdout.trim();
@@ -283,6 +302,18 @@ describe('run: --init, shared namespaces, security options', () => {
     const start = await docker(engine(), ['start', id]);
     assert.notEqual(start.code, 0);
     assert.match(start.stderr, /Cannot link to a non running container: \/link-db AS \/[a-z_]+\/db/);
+    // docker rm --link: the linker forgets the link (and starts without its child).
+    const parentName = (await docker(engine(), ['inspect', '-f', '{{.Name}}', id])).stdout.trim();
+    const unlink = await docker(engine(), ['rm', '--link', `${parentName}/db`]);
+    assert.equal(unlink.code, 0, unlink.stderr);
+    assert.equal(
+      (await docker(engine(), ['inspect', '-f', '{{json .HostConfig.Links}}', id])).stdout,
+      '[]\n',
+    );
+    assert.equal((await docker(engine(), ['start', id])).code, 0);
+    const again = await docker(engine(), ['rm', '--link', `${parentName}/db`]);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /No such container: \/[a-z_]+\/db/);
     await docker(engine(), ['rm', '-f', id, child]);
     await refused(['--link', 'no-such-container:x'], /could not get container for no-such-container/);
     await refused(

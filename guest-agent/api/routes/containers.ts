@@ -211,7 +211,13 @@ export function registerContainerRoutes(router: Router, engine: Engine): void {
     })
     .add('POST', '/containers/{id}/attach', (ctx) => attach(engine, ctx))
     .add('POST', '/containers/{id}/wait', (ctx) => wait(engine, ctx))
-    .add('DELETE', '/containers/{id}', async (ctx) => {
+    .add('DELETE', '/containers/{id*}', async (ctx) => {
+      // docker rm --link /parent/alias: a link's name has slashes in it.
+      if (queryBool(ctx.query, 'link')) {
+        await c.removeLink(ctx.params.id);
+        replyStatus(ctx, 204);
+        return;
+      }
       await c.remove(ctx.params.id, {
         force: queryBool(ctx.query, 'force'),
         volumes: queryBool(ctx.query, 'v'),
