@@ -32,7 +32,7 @@ import { Builder } from './build/builder.js';
 import { RegistryConfig } from '../storage/registry/endpoints.js';
 import { NO_DEFAULTS, type ContainerDefaults } from './container-defaults.js';
 import { LayerSources } from '../storage/registry/layer-sources.js';
-import { checkFilterKeys, matchLabels, type Filters } from './filters.js';
+import { checkFilterKeys, matchLabels, matchPruneLabels, pruneUntilMs, type Filters } from './filters.js';
 import { acquireDataRootLock } from './data-root-lock.js';
 import { enginePaths, type EnginePaths } from './paths.js';
 import { inspectView, summaryView, type NetworkFacts } from './container-views.js';
@@ -532,18 +532,14 @@ export class Engine {
   }
 
   async pruneContainers(filters: Filters): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }> {
-    checkFilterKeys(filters, ['until', 'label']);
+    checkFilterKeys(filters, ['until', 'label', 'label!']);
     const until = filters.get('until')?.[0];
-    const untilMs = until
-      ? /^\d+(\.\d+)?$/.test(until)
-        ? Number(until) * 1000
-        : Date.parse(until)
-      : undefined;
+    const untilMs = until ? pruneUntilMs(until) : undefined;
     const deleted: string[] = [];
     let reclaimed = 0;
     for (const c of this.containers.list()) {
       if (c.State.Running || c.State.Restarting) continue;
-      if (!matchLabels(c.Config.Labels, filters.get('label'))) continue;
+      if (!matchPruneLabels(c.Config.Labels, filters)) continue;
       if (untilMs !== undefined && Date.parse(c.Created) >= untilMs) continue;
       reclaimed += (await this.images.containerSizes(c)).SizeRw;
       await this.containers.remove(c.Id, { force: false });

@@ -2,6 +2,7 @@
 // sends ({"status":{"running":true}}) or the list form of docker-py/dockerode
 // ({"label":["a=b"]}). Normalised to key → values.
 import { invalid } from '../errors.js';
+import { goParseDuration } from '../logs/go-values.js';
 
 export type Filters = Map<string, string[]>;
 
@@ -50,4 +51,32 @@ export function matchLabels(
     if (eq < 0) return Object.prototype.hasOwnProperty.call(have, w);
     return have[w.slice(0, eq)] === w.slice(eq + 1);
   });
+}
+
+/** Prune's label filters, as dockerd: every `label` must match, and not every `label!` may. */
+export function matchPruneLabels(
+  labels: Record<string, string> | null | undefined,
+  filters: Filters,
+): boolean {
+  if (!matchLabels(labels, filters.get('label'))) return false;
+  const not = filters.get('label!');
+  return !(not?.length && matchLabels(labels, not));
+}
+
+/**
+ * A prune's `until`, in ms since the epoch, as dockerd reads it: a Go duration
+ * before now ("24h", "1h30m"), seconds since the epoch, or a date and time.
+ */
+export function pruneUntilMs(value: string): number {
+  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
+  try {
+    return Date.now() - goParseDuration(value) / 1e6;
+  } catch {
+    const t = Date.parse(value);
+    if (Number.isNaN(t))
+      throw invalid(
+        `invalid until filter "${value}": give a duration such as 24h, a date, or seconds since the epoch`,
+      );
+    return t;
+  }
 }

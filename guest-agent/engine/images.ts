@@ -13,7 +13,7 @@ import type { RootfsManager } from '../storage/rootfs.js';
 import type { ContainerRecord } from './container-store.js';
 import type { EventBus } from './events.js';
 import { applyChanges } from './config-changes.js';
-import { checkFilterKeys, matchLabels, type Filters } from './filters.js';
+import { checkFilterKeys, matchLabels, matchPruneLabels, pruneUntilMs, type Filters } from './filters.js';
 
 export interface ImageServiceDeps {
   store: ImageStore;
@@ -299,11 +299,11 @@ export class ImageService {
   }
 
   async prune(filters: Filters): Promise<{ ImagesDeleted: DeleteResult; SpaceReclaimed: number }> {
-    checkFilterKeys(filters, ['dangling', 'label', 'until']);
+    checkFilterKeys(filters, ['dangling', 'label', 'label!', 'until']);
     const danglingOnly = !(filters.get('dangling')?.[0] === 'false' || filters.get('dangling')?.[0] === '0');
     const used = this.usage();
     const until = filters.get('until')?.[0];
-    const untilMs = until ? parseUntil(until) : undefined;
+    const untilMs = until ? pruneUntilMs(until) : undefined;
     const deleted: DeleteResult = [];
     let reclaimed = 0;
     for (const img of this.deps.store.list()) {
@@ -311,7 +311,7 @@ export class ImageService {
       if (danglingOnly && img.repoTags.length > 0) continue;
       // Only heads go; their build-step parents follow below.
       if (this.deps.store.children(img.id).length > 0) continue;
-      if (!matchLabels(img.config.config?.Labels, filters.get('label'))) continue;
+      if (!matchPruneLabels(img.config.config?.Labels, filters)) continue;
       if (untilMs !== undefined && new Date(img.created).getTime() >= untilMs) continue;
       for (const tag of img.repoTags) {
         await this.deps.store.untag(tag);
@@ -431,14 +431,4 @@ function globMatch(pattern: string, tag: string): boolean {
       '$',
   );
   return candidates.some((c) => re.test(c));
-}
-
-function parseUntil(value: string): number {
-  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
-  const rel = /^(\d+)(s|m|h)$/.exec(value);
-  if (rel)
-    return Date.now() - Number(rel[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[rel[2] as 's' | 'm' | 'h'];
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw invalid(`invalid until filter: ${value}`);
-  return t;
 }

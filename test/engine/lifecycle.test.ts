@@ -179,4 +179,32 @@ describe('container lifecycle', () => {
     await d('rm', '-f', running);
     await eventually(async () => (await d('ps', '-aq')).stdout.trim() === '', 5000, 'all containers gone');
   });
+
+  it('prune filters as dockerd reads them: until as a duration, label and label!, for containers and networks', async () => {
+    const keep = (await d('create', '--label', 'keep', 'busybox', 'true')).stdout.trim();
+    const other = (await d('create', 'busybox', 'true')).stdout.trim();
+    // Nothing is a day old: until=24h prunes nothing.
+    const young = await d('container', 'prune', '-f', '--filter', 'until=24h');
+    assert.equal(young.code, 0, young.stderr);
+    assert.equal((await d('inspect', keep)).code, 0);
+    assert.equal((await d('inspect', other)).code, 0);
+    const notKept = await d('container', 'prune', '-f', '--filter', 'label!=keep');
+    assert.equal(notKept.code, 0, notKept.stderr);
+    assert.equal((await d('inspect', other)).code, 1);
+    assert.equal((await d('inspect', keep)).code, 0);
+    const bad = await d('container', 'prune', '-f', '--filter', 'until=soon');
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /invalid until filter "soon"/);
+    await d('rm', keep);
+    for (const n of ['prune-keep', 'prune-old'])
+      assert.equal(
+        (await d('network', 'create', ...(n === 'prune-keep' ? ['--label', 'keep'] : []), n)).code,
+        0,
+      );
+    assert.equal((await d('network', 'prune', '-f', '--filter', 'until=1h')).stdout.trim(), '');
+    const pruned = await d('network', 'prune', '-f', '--filter', 'label!=keep');
+    assert.match(pruned.stdout, /prune-old/);
+    assert.doesNotMatch(pruned.stdout, /prune-keep/);
+    await d('network', 'rm', 'prune-keep');
+  });
 });

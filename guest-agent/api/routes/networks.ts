@@ -1,6 +1,12 @@
 // /networks/…: user networks and connecting containers to them.
 import type { Engine } from '../../engine/engine.js';
-import { checkFilterKeys, matchLabels, parseFilters } from '../../engine/filters.js';
+import {
+  checkFilterKeys,
+  matchLabels,
+  matchPruneLabels,
+  parseFilters,
+  pruneUntilMs,
+} from '../../engine/filters.js';
 import { forbidden, invalid } from '../../errors.js';
 import type { NetworkCreateRequest, NetworkRecord } from '../../network/network-types.js';
 import { readJsonBody, replyJson, replyStatus } from '../http-io.js';
@@ -65,9 +71,13 @@ export function registerNetworkRoutes(router: Router, engine: Engine): void {
     })
     .add('POST', '/networks/prune', async (ctx) => {
       const filters = parseFilters(ctx.query.get('filters'));
+      checkFilterKeys(filters, ['until', 'label', 'label!']);
+      const until = filters.get('until')?.[0];
+      const untilMs = until ? pruneUntilMs(until) : undefined;
       const deleted: string[] = [];
       for (const n of net.list()) {
-        if (PREDEFINED.includes(n.Name) || !matchLabels(n.Labels, filters.get('label'))) continue;
+        if (PREDEFINED.includes(n.Name) || !matchPruneLabels(n.Labels, filters)) continue;
+        if (untilMs !== undefined && Date.parse(n.Created) >= untilMs) continue;
         if (Object.keys(net.containersOf(n.Id)).length) continue;
         if (
           engine.containers
