@@ -154,6 +154,8 @@ export class AddressPool {
     readonly gateway: number,
     /** For messages: the network's name. */
     private readonly label: string,
+    /** --ip-range: where addresses are given out from, unless one is asked for (anywhere in the subnet). */
+    readonly range?: Subnet,
   ) {}
 
   isTaken(ip: number): boolean {
@@ -176,7 +178,10 @@ export class AddressPool {
       this.taken.add(requested);
       return requested;
     }
-    for (let ip = first; ip <= last; ip++) {
+    const [from, to] = this.range
+      ? [Math.max(first, this.range.base), Math.min(last, lastAddress(this.range))]
+      : [first, last];
+    for (let ip = from; ip <= to; ip++) {
       if (ip !== this.gateway && !this.taken.has(ip)) {
         this.taken.add(ip);
         return ip;
@@ -184,7 +189,7 @@ export class AddressPool {
     }
     throw new EngineError(
       'unavailable',
-      `no available IPv4 addresses on network ${this.label} (${subnetString(this.subnet)}): disconnect some containers or use a network with a larger subnet`,
+      `no available IPv4 addresses on network ${this.label} (${subnetString(this.range ?? this.subnet)}): disconnect some containers or use a network with a larger ${this.range ? 'ip-range' : 'subnet'}`,
     );
   }
 

@@ -298,7 +298,8 @@ export class NetworkService {
       const cfg = rec.IPAM.Config[0];
       const subnet = parseSubnet(cfg.Subnet)!;
       const gateway = parseIPv4(cfg.Gateway)!;
-      this.pools.set(rec.Id, new AddressPool(subnet, gateway, rec.Name));
+      const range = cfg.IPRange ? parseSubnet(cfg.IPRange) : undefined;
+      this.pools.set(rec.Id, new AddressPool(subnet, gateway, rec.Name, range));
       const s = bridgeSettings(rec.Options);
       this.settings.set(rec.Id, s);
       await ensureBridge(rec.bridgeName!, `${cfg.Gateway}/${subnet.prefix}`, s.mtu);
@@ -480,11 +481,6 @@ export class NetworkService {
     const configs = req.IPAM?.Config ?? [];
     if (configs.length > 1)
       throw new EngineError('not-implemented', 'Berth supports one IPv4 subnet per network');
-    if (configs[0]?.IPRange)
-      throw new EngineError(
-        'not-implemented',
-        `--ip-range (${configs[0].IPRange}) is not supported by Berth yet`,
-      );
     const options = { ...(req.Options ?? {}) };
     const settings = bridgeSettings(options);
 
@@ -514,6 +510,15 @@ export class NetworkService {
       gateway = picked.base + 1;
     }
 
+    const rangeText = configs[0]?.IPRange;
+    let range: Subnet | undefined;
+    if (rangeText) {
+      if (!requested.subnet) throw invalid(`--ip-range ${rangeText} needs the network's --subnet`);
+      range = parseSubnet(rangeText);
+      if (!range || !overlaps(range, subnet) || range.prefix < subnet.prefix)
+        throw invalid(`invalid --ip-range ${rangeText}: give a CIDR inside the subnet ${subnetString(subnet)}`);
+    }
+
     const rec: NetworkRecord = {
       Id: id,
       Name: name,
@@ -522,7 +527,16 @@ export class NetworkService {
       Internal: req.Internal ?? false,
       Labels: { ...(req.Labels ?? {}) },
       Options: options,
-      IPAM: { Driver: 'default', Config: [{ Subnet: subnetString(subnet), Gateway: formatIPv4(gateway) }] },
+      IPAM: {
+        Driver: 'default',
+        Config: [
+          {
+            Subnet: subnetString(subnet),
+            ...(range ? { IPRange: subnetString(range) } : {}),
+            Gateway: formatIPv4(gateway),
+          },
+        ],
+      },
       bridgeName,
     };
     this.records.set(id, rec);
@@ -532,7 +546,7 @@ export class NetworkService {
       await this.persist(rec);
       await ensureBridge(bridgeName, `${formatIPv4(gateway)}/${subnet.prefix}`, settings.mtu);
       await this.prepareBridgeSysctls(bridgeName, settings);
-      this.pools.set(id, new AddressPool(subnet, gateway, name));
+      this.pools.set(id, new AddressPool(subnet, gateway, name, range));
       this.settings.set(id, settings);
       await this.startDns(rec);
       await this.syncRules();

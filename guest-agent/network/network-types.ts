@@ -25,7 +25,7 @@ export interface NetworkRecord {
   Internal: boolean;
   Labels: Record<string, string>;
   Options: Record<string, string>;
-  IPAM: { Driver: 'default'; Config: Array<{ Subnet: string; Gateway: string }> };
+  IPAM: { Driver: 'default'; Config: Array<{ Subnet: string; IPRange?: string; Gateway: string }> };
   /** berth0 for the default "bridge", br-<12 hex id> for user networks. */
   bridgeName?: string;
 }

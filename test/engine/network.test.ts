@@ -240,4 +240,64 @@ describe('networking', () => {
     assert.equal((await d('network', 'rm', 'appnet')).code, 0);
     assert.doesNotMatch((await d('network', 'ls', '--format', '{{.Name}}')).stdout, /appnet/);
   });
+
+  it('--ip-range: containers get addresses from the range; --ip may pick one outside it', async () => {
+    const create = await d(
+      'network',
+      'create',
+      '--subnet',
+      '10.77.0.0/24',
+      '--gateway',
+      '10.77.0.1',
+      '--ip-range',
+      '10.77.0.128/30',
+      'ranged',
+    );
+    assert.equal(create.code, 0, create.stderr);
+    const cfg = await d(
+      'network',
+      'inspect',
+      'ranged',
+      '-f',
+      '{{range .IPAM.Config}}{{.Subnet}} {{.IPRange}}{{end}}',
+    );
+    assert.equal(cfg.stdout.trim(), '10.77.0.0/24 10.77.0.128/30');
+    const ip = async (...args: string[]) => {
+      const r = await d('run', '-d', '--network', 'ranged', ...args, 'busybox', 'sleep', '300');
+      assert.equal(r.code, 0, r.stderr);
+      const id = r.stdout.trim();
+      return {
+        id,
+        ip: (await d('inspect', '-f', '{{.NetworkSettings.Networks.ranged.IPAddress}}', id)).stdout.trim(),
+      };
+    };
+    const first = await ip();
+    const second = await ip();
+    const chosen = await ip('--ip', '10.77.0.10');
+    assert.deepEqual([first.ip, second.ip, chosen.ip], ['10.77.0.128', '10.77.0.129', '10.77.0.10']);
+    // The /30 holds four addresses: two more, then it is full.
+    const third = await ip();
+    const fourth = await ip();
+    assert.deepEqual([third.ip, fourth.ip], ['10.77.0.130', '10.77.0.131']);
+    const full = await d('run', '-d', '--network', 'ranged', 'busybox', 'sleep', '300');
+    assert.notEqual(full.code, 0);
+    assert.match(full.stderr, /no available IPv4 addresses on network ranged \(10\.77\.0\.128\/30\)/);
+    await d('rm', '-f', first.id, second.id, chosen.id, third.id, fourth.id);
+    await d('container', 'prune', '-f');
+    const outside = await d(
+      'network',
+      'create',
+      '--subnet',
+      '10.78.0.0/24',
+      '--ip-range',
+      '10.78.0.0/16',
+      'bad-range',
+    );
+    assert.notEqual(outside.code, 0);
+    assert.match(
+      outside.stderr,
+      /invalid --ip-range 10\.78\.0\.0\/16: give a CIDR inside the subnet 10\.78\.0\.0\/24/,
+    );
+    assert.equal((await d('network', 'rm', 'ranged')).code, 0);
+  });
 });
