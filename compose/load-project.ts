@@ -366,10 +366,11 @@ const stringMap = (v: unknown): Record<string, string> => {
 
 function topLevelNetworks(
   project: string,
-  defs: Record<string, { raw: Raw }>,
+  defs: Record<string, { raw: Raw; file?: string }>,
 ): Record<string, TopLevelNetwork> {
   const out: Record<string, TopLevelNetwork> = {};
-  for (const [key, { raw }] of Object.entries({ default: { raw: {} as Raw }, ...defs })) {
+  const all: Record<string, { raw: Raw; file?: string }> = { default: { raw: {} }, ...defs };
+  for (const [key, { raw, file = '' }] of Object.entries(all)) {
     const external = raw.external === true || isObject(raw.external);
     out[key] = {
       name: raw.name !== undefined ? String(raw.name) : external ? key : `${project}_${key}`,
@@ -378,9 +379,51 @@ function topLevelNetworks(
       driverOpts: stringMap(raw.driver_opts),
       labels: stringMap(raw.labels),
       internal: raw.internal === true,
+      attachable: raw.attachable === true,
+      enableIpv6: raw.enable_ipv6 === true,
+      ipam: raw.ipam === undefined || raw.ipam === null ? undefined : ipamOf(raw.ipam, key, file),
     };
   }
   return out;
+}
+
+/** A network's ipam: {driver, config: [{subnet, ip_range, gateway, aux_addresses}], options}. */
+function ipamOf(v: unknown, network: string, file: string): TopLevelNetwork['ipam'] {
+  const fail = (key: string, problem: string): never => {
+    throw new ComposeError(problem, { file, key: `networks.${network}.ipam${key ? `.${key}` : ''}` });
+  };
+  if (!isObject(v)) fail('', 'must be a mapping');
+  const ipam = v as Raw;
+  for (const k of Object.keys(ipam))
+    if (!['driver', 'config', 'options'].includes(k) && !k.startsWith('x-')) fail(k, `unknown key "${k}"`);
+  const config = ipam.config ?? [];
+  if (!Array.isArray(config)) fail('config', 'must be a list of {subnet, ip_range, gateway, aux_addresses}');
+  return {
+    ...(ipam.driver !== undefined ? { Driver: String(ipam.driver) } : {}),
+    Config: (config as unknown[]).map((c, i) => {
+      if (!isObject(c)) fail(`config.${i}`, 'must be a mapping');
+      const entry = c as Raw;
+      for (const k of Object.keys(entry))
+        if (!['subnet', 'ip_range', 'gateway', 'aux_addresses'].includes(k))
+          fail(`config.${i}.${k}`, `unknown key "${k}"`);
+      const text = (k: string) => (entry[k] === undefined ? {} : { [k]: String(entry[k]) });
+      const {
+        subnet,
+        ip_range: range,
+        gateway,
+      } = { ...text('subnet'), ...text('ip_range'), ...text('gateway') } as Record<
+        string,
+        string | undefined
+      >;
+      return {
+        ...(subnet !== undefined ? { Subnet: subnet } : {}),
+        ...(range !== undefined ? { IPRange: range } : {}),
+        ...(gateway !== undefined ? { Gateway: gateway } : {}),
+        ...(entry.aux_addresses !== undefined ? { AuxiliaryAddresses: stringMap(entry.aux_addresses) } : {}),
+      };
+    }),
+    ...(ipam.options !== undefined ? { Options: stringMap(ipam.options) } : {}),
+  };
 }
 
 function topLevelVolumes(

@@ -232,6 +232,19 @@ export interface TopLevelNetwork {
   driverOpts: Record<string, string>;
   labels: Record<string, string>;
   internal: boolean;
+  attachable: boolean;
+  enableIpv6: boolean;
+  /** ipam: the Engine API's IPAM, when the file gives one. */
+  ipam?: {
+    Driver?: string;
+    Config: Array<{
+      Subnet?: string;
+      IPRange?: string;
+      Gateway?: string;
+      AuxiliaryAddresses?: Record<string, string>;
+    }>;
+    Options?: Record<string, string>;
+  };
 }
 
 export interface TopLevelVolume {

@@ -29,6 +29,9 @@ export async function ensureNetworks(
       Driver: net.driver ?? 'bridge',
       Options: net.driverOpts,
       Internal: net.internal,
+      Attachable: net.attachable,
+      EnableIPv6: net.enableIpv6,
+      ...(net.ipam ? { IPAM: net.ipam } : {}),
       CheckDuplicate: true,
       Labels: {
         ...net.labels,

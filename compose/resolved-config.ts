@@ -242,6 +242,22 @@ export function resolvedConfig(project: Project): Out {
             driver_opts: n.driverOpts,
             labels: n.labels,
             internal: n.internal,
+            attachable: n.attachable,
+            enable_ipv6: n.enableIpv6,
+            ipam: n.ipam
+              ? prune({
+                  driver: n.ipam.Driver,
+                  config: n.ipam.Config.map((c) =>
+                    prune({
+                      subnet: c.Subnet,
+                      ip_range: c.IPRange,
+                      gateway: c.Gateway,
+                      aux_addresses: c.AuxiliaryAddresses,
+                    }),
+                  ),
+                  options: n.ipam.Options,
+                })
+              : undefined,
           }),
         ]),
     ),

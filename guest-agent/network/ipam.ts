@@ -197,6 +197,11 @@ export class AddressPool {
     this.taken.delete(ip);
   }
 
+  /** An auxiliary address: never given out, nor asked for. */
+  reserve(ip: number): void {
+    this.taken.add(ip);
+  }
+
   get size(): number {
     return this.taken.size;
   }

@@ -43,6 +43,7 @@ import {
   subnetOf,
   subnetString,
   lastAddress,
+  contains,
   overlaps,
   type Subnet,
 } from './ipam.js';
@@ -299,7 +300,12 @@ export class NetworkService {
       const subnet = parseSubnet(cfg.Subnet)!;
       const gateway = parseIPv4(cfg.Gateway)!;
       const range = cfg.IPRange ? parseSubnet(cfg.IPRange) : undefined;
-      this.pools.set(rec.Id, new AddressPool(subnet, gateway, rec.Name, range));
+      const pool = new AddressPool(subnet, gateway, rec.Name, range);
+      for (const text of Object.values(cfg.AuxiliaryAddresses ?? {})) {
+        const ip = parseIPv4(text);
+        if (ip !== undefined) pool.reserve(ip);
+      }
+      this.pools.set(rec.Id, pool);
       const s = bridgeSettings(rec.Options);
       this.settings.set(rec.Id, s);
       await ensureBridge(rec.bridgeName!, `${cfg.Gateway}/${subnet.prefix}`, s.mtu);
@@ -516,8 +522,20 @@ export class NetworkService {
       if (!requested.subnet) throw invalid(`--ip-range ${rangeText} needs the network's --subnet`);
       range = parseSubnet(rangeText);
       if (!range || !overlaps(range, subnet) || range.prefix < subnet.prefix)
-        throw invalid(`invalid --ip-range ${rangeText}: give a CIDR inside the subnet ${subnetString(subnet)}`);
+        throw invalid(
+          `invalid --ip-range ${rangeText}: give a CIDR inside the subnet ${subnetString(subnet)}`,
+        );
     }
+
+    const aux = configs[0]?.AuxiliaryAddresses ?? {};
+    const reserved = Object.entries(aux).map(([host, text]) => {
+      const ip = parseIPv4(text);
+      if (ip === undefined || !contains(subnet, ip))
+        throw invalid(
+          `invalid auxiliary address ${host}=${text}: give an address of the subnet ${subnetString(subnet)}`,
+        );
+      return ip;
+    });
 
     const rec: NetworkRecord = {
       Id: id,
@@ -525,6 +543,7 @@ export class NetworkService {
       Driver: 'bridge',
       Created: new Date().toISOString(),
       Internal: req.Internal ?? false,
+      ...(req.Attachable ? { Attachable: true } : {}),
       Labels: { ...(req.Labels ?? {}) },
       Options: options,
       IPAM: {
@@ -534,6 +553,7 @@ export class NetworkService {
             Subnet: subnetString(subnet),
             ...(range ? { IPRange: subnetString(range) } : {}),
             Gateway: formatIPv4(gateway),
+            ...(reserved.length ? { AuxiliaryAddresses: aux } : {}),
           },
         ],
       },
@@ -546,7 +566,9 @@ export class NetworkService {
       await this.persist(rec);
       await ensureBridge(bridgeName, `${formatIPv4(gateway)}/${subnet.prefix}`, settings.mtu);
       await this.prepareBridgeSysctls(bridgeName, settings);
-      this.pools.set(id, new AddressPool(subnet, gateway, name, range));
+      const pool = new AddressPool(subnet, gateway, name, range);
+      for (const ip of reserved) pool.reserve(ip);
+      this.pools.set(id, pool);
       this.settings.set(id, settings);
       await this.startDns(rec);
       await this.syncRules();

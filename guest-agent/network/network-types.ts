@@ -23,9 +23,20 @@ export interface NetworkRecord {
   Driver: NetworkDriver;
   Created: string;
   Internal: boolean;
+  /** Stored and shown as dockerd does (it means something for swarm networks only). */
+  Attachable?: boolean;
   Labels: Record<string, string>;
   Options: Record<string, string>;
-  IPAM: { Driver: 'default'; Config: Array<{ Subnet: string; IPRange?: string; Gateway: string }> };
+  IPAM: {
+    Driver: 'default';
+    Config: Array<{
+      Subnet: string;
+      IPRange?: string;
+      Gateway: string;
+      /** Addresses kept out of the network's allocation (name → address). */
+      AuxiliaryAddresses?: Record<string, string>;
+    }>;
+  };
   /** berth0 for the default "bridge", br-<12 hex id> for user networks. */
   bridgeName?: string;
 }
@@ -59,9 +70,15 @@ export interface NetworkCreateRequest {
   Options?: Record<string, string>;
   IPAM?: {
     Driver?: string;
-    Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }>;
+    Config?: Array<{
+      Subnet?: string;
+      Gateway?: string;
+      IPRange?: string;
+      AuxiliaryAddresses?: Record<string, string>;
+    }>;
   };
   EnableIPv6?: boolean;
+  Attachable?: boolean;
 }
 
 export interface ConnectOptions {

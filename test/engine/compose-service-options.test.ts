@@ -171,6 +171,54 @@ services:
     ok(await compose(dir, ['down']), 'down');
   });
 
+  it('network ipam: the subnet, ip_range and aux_addresses reach the engine; ipv4_address works in it', async () => {
+    const dir = project('ipam', {
+      'compose.yaml': `
+services:
+  fixed:
+    image: busybox
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+    networks:
+      front: {ipv4_address: 10.88.0.10}
+  dynamic:
+    image: busybox
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+    networks: [front]
+networks:
+  front:
+    attachable: true
+    ipam:
+      config:
+        - subnet: 10.88.0.0/24
+          ip_range: 10.88.0.64/28
+          gateway: 10.88.0.1
+          aux_addresses: {router: 10.88.0.64}
+`,
+    });
+    ok(await compose(dir, ['up', '-d']), 'up -d');
+    const net = JSON.parse((await d('network', 'inspect', 'ipam_front')).stdout)[0] as {
+      Attachable: boolean;
+      IPAM: { Config: Record<string, unknown>[] };
+    };
+    assert.equal(net.Attachable, true);
+    assert.deepEqual(net.IPAM.Config, [
+      {
+        Subnet: '10.88.0.0/24',
+        IPRange: '10.88.0.64/28',
+        Gateway: '10.88.0.1',
+        AuxiliaryAddresses: { router: '10.88.0.64' },
+      },
+    ]);
+    const ip = async (c: string) =>
+      (await d('inspect', '-f', '{{.NetworkSettings.Networks.ipam_front.IPAddress}}', c)).stdout.trim();
+    assert.equal(await ip('ipam-fixed-1'), '10.88.0.10');
+    // The first of the range is the auxiliary address's: the next is given out.
+    assert.equal(await ip('ipam-dynamic-1'), '10.88.0.65');
+    ok(await compose(dir, ['down']), 'down');
+  });
+
   it('post_start and pre_stop hooks run in the container; a failing hook fails up with its output', async () => {
     const dir = project('hooks', {
       'compose.yaml': `

@@ -24,7 +24,7 @@ function view(engine: Engine, n: NetworkRecord, withContainers: boolean): Record
     EnableIPv6: false,
     IPAM: { Driver: 'default', Options: null, Config: n.IPAM.Config },
     Internal: n.Internal,
-    Attachable: false,
+    Attachable: n.Attachable ?? false,
     Ingress: false,
     ConfigFrom: { Network: '' },
     ConfigOnly: false,
