@@ -44,7 +44,8 @@ describe('a full disk', () => {
       await d('create', '--name', 'keeper', '-l', 'role=keeper', 'busybox', 'echo', 'kept')
     ).stdout.trim();
     assert.match(keeper, /^[0-9a-f]{64}$/);
-    // Fill the disk from inside a container: its writable layer lives on the data root.
+    // Fill the disk from inside a container: its writable layer lives on the data root. It waits
+    // to be told, so that the disk fills after its start is done (the start writes state too).
     const filler = await d(
       'run',
       '-d',
@@ -53,9 +54,11 @@ describe('a full disk', () => {
       'busybox',
       'sh',
       '-c',
-      'dd if=/dev/zero of=/fill bs=1M; s=$?; sync; exit $s',
+      'until [ -e /go ]; do sleep 0.05; done; dd if=/dev/zero of=/fill bs=1M; s=$?; sync; exit $s',
     );
     assert.equal(filler.code, 0, filler.stderr);
+    const go = await d('exec', 'filler', 'touch', '/go');
+    assert.equal(go.code, 0, go.stderr);
     const waited = await docker(engine, ['wait', 'filler'], { timeoutMs: 30_000 });
     assert.equal(
       waited.code,
