@@ -233,7 +233,10 @@ export class ContainerService {
     // Mounts are validated before anything exists; volumes are made last.
     const inherited = (hostConfig.VolumesFrom ?? []).flatMap((spec) => {
       const { container, mode } = parseVolumesFrom(spec);
-      return inheritedMounts(this.get(container).ResolvedMounts ?? [], mode);
+      // A 400, not a 404: the docker CLI takes a 404 from create for a missing image and pulls.
+      const source = store.find(container);
+      if (!source) throw invalid(`No such container: ${container}`);
+      return inheritedMounts(source.ResolvedMounts ?? [], mode);
     });
     const parsedMounts = parseMounts(hostConfig, config.Volumes ?? undefined, inherited);
     // A missing volume plugin is a 404 for `docker volume create`; from create it would make the CLI pull the image.

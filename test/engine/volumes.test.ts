@@ -144,6 +144,11 @@ describe('volumes and docker cp', () => {
     await new Promise((r) => setTimeout(r, 500));
     const from = await d('run', '--rm', '--volumes-from', src, 'busybox', 'cat', '/s/f');
     assert.equal(from.stdout, 'via-from\n', from.stderr);
+    // A missing source is said as it is, not taken for a missing image (which the CLI would try to pull).
+    const missing = await d('run', '--rm', '--volumes-from', 'no-such-source', 'busybox', 'true');
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /No such container: no-such-source/);
+    assert.doesNotMatch(missing.stderr, /Unable to find image/);
     await d('rm', '-f', src);
     await d('volume', 'rm', 'shared');
   });
