@@ -61,7 +61,7 @@ export function isDaemonDirective(key: string): key is DaemonDirective {
 }
 
 /** The log drivers the engine has. */
-export const LOG_DRIVERS = ['json-file', 'local', 'fluentd', 'none'] as const;
+export const LOG_DRIVERS = ['json-file', 'local', 'fluentd', 'syslog', 'none'] as const;
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -14,6 +14,7 @@ import { EventTime, FluentClient, FluentSocketEvent } from '@fluent-org/logger';
 import { EngineError } from '../errors.js';
 import { log } from '../util/logger.js';
 import { describeAddress, type FluentdConfig } from './fluentd-options.js';
+import { goDialReason } from './go-values.js';
 import { extraAttributes, type ContainerLogInfo } from './log-info.js';
 import { DEFAULT_TAG_TEMPLATE, renderLogTag } from './log-tag.js';
 import type { LogDriver, LogMessage } from './log-types.js';
@@ -39,18 +40,7 @@ interface PendingRecord {
 
 /** How a failed connect reads, in the words of Go's net package (what dockerd users see). */
 function dialError(config: FluentdConfig, err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  const reasons: Record<string, string> = {
-    ECONNREFUSED: 'connect: connection refused',
-    ENOENT: 'connect: no such file or directory',
-    EACCES: 'connect: permission denied',
-    EHOSTUNREACH: 'connect: no route to host',
-    ENETUNREACH: 'connect: network is unreachable',
-    ETIMEDOUT: 'i/o timeout',
-    ENOTFOUND: 'no such host',
-  };
-  const reason = (e.code && reasons[e.code]) ?? e.message ?? String(err);
-  return `dial ${describeAddress(config.address)}: ${reason}`;
+  return `dial ${describeAddress(config.address)}: ${goDialReason(err)}`;
 }
 
 export class FluentdDriver implements LogDriver {

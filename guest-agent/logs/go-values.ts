@@ -96,3 +96,18 @@ export function goFormatDuration(ns: number): string {
 function trim(n: number): string {
   return String(Number(n.toFixed(9)));
 }
+
+/** How a failed connect reads in the words of Go's net package (what dockerd users see after "dial tcp …: "). */
+export function goDialReason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const reasons: Record<string, string> = {
+    ECONNREFUSED: 'connect: connection refused',
+    ENOENT: 'connect: no such file or directory',
+    EACCES: 'connect: permission denied',
+    EHOSTUNREACH: 'connect: no route to host',
+    ENETUNREACH: 'connect: network is unreachable',
+    ETIMEDOUT: 'i/o timeout',
+    ENOTFOUND: 'no such host',
+  };
+  return (e.code && reasons[e.code]) ?? e.message ?? String(err);
+}

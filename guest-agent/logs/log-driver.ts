@@ -3,7 +3,10 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { invalid } from '../errors.js';
 import { log } from '../util/logger.js';
+import { LOG_DRIVERS } from '../../common/daemon-directives.js';
 import { FluentdDriver } from './fluentd-driver.js';
+import { SyslogDriver } from './syslog-driver.js';
+import { parseSyslogOptions } from './syslog-options.js';
 import { parseFluentdOptions } from './fluentd-options.js';
 import { JsonFileLogger, parseJsonFileOptions, parseSize } from './json-file-writer.js';
 import { LocalLogger, localLogPath, parseLocalOptions } from './local-driver.js';
@@ -17,8 +20,6 @@ const MODE = 'mode';
 const MAX_BUFFER_SIZE = 'max-buffer-size';
 const DEFAULT_MAX_BUFFER_SIZE = 1024 * 1024;
 const DROP_WARN_INTERVAL_MS = 10_000;
-
-export const LOG_DRIVERS = ['json-file', 'local', 'fluentd', 'none'];
 
 interface CommonOptions {
   nonBlocking: boolean;
@@ -121,7 +122,8 @@ class NonBlockingDriver implements LogDriver {
 }
 
 function checkType(type: string): void {
-  if (!LOG_DRIVERS.includes(type)) throw invalid(`logger: no log driver named '${type}' is registered`);
+  if (!(LOG_DRIVERS as readonly string[]).includes(type))
+    throw invalid(`logger: no log driver named '${type}' is registered`);
 }
 
 /** At container create (and for the engine's defaults): every check a start would make, opening nothing. */
@@ -132,6 +134,7 @@ export function validateLogConfig(type: string, opts: Record<string, string>): v
   const { driverOpts } = parseCommonOptions(opts);
   if (type === 'json-file') parseJsonFileOptions(driverOpts);
   else if (type === 'local') parseLocalOptions(driverOpts);
+  else if (type === 'syslog') parseSyslogOptions(driverOpts, false);
   else parseFluentdOptions(driverOpts);
 }
 
@@ -198,7 +201,10 @@ export async function createLogDriver(
   } else if (type === 'local') {
     driver = openLocalFile(localLogPath(dir), parseLocalOptions(common.driverOpts), attrs);
   } else {
-    const remote = new FluentdDriver(parseFluentdOptions(common.driverOpts), common.driverOpts, info);
+    const remote =
+      type === 'syslog'
+        ? new SyslogDriver(parseSyslogOptions(common.driverOpts), common.driverOpts, info)
+        : new FluentdDriver(parseFluentdOptions(common.driverOpts), common.driverOpts, info);
     driver = cacheEnabled(common.cacheOpts)
       ? new CachedDriver(remote, openLocalFile(cacheLogPath(dir), parseCacheOptions(common.cacheOpts), attrs))
       : remote;
@@ -222,7 +228,7 @@ export function readableLogPath(
   const dir = path.dirname(logPath);
   if (type === 'json-file') return logPath;
   if (type === 'local') return localLogPath(dir);
-  if (type === 'fluentd') {
+  if (type === 'fluentd' || type === 'syslog') {
     try {
       return cacheEnabled(opts) ? cacheLogPath(dir) : undefined;
     } catch {

@@ -2,6 +2,7 @@
 // engine's daemon.json; each field checked as it is typed (the same rules the
 // backend applies); changes that need a VM restart say so and offer it.
 import { useEffect, useMemo, useState } from 'react';
+import { LOG_DRIVERS } from '../../../common/daemon-directives.js';
 import type { Settings } from '../../../common/desktop-api.js';
 import { act } from '../actions.js';
 import { call } from '../api/client.js';
@@ -119,7 +120,7 @@ function SettingsForm({
               value={v.logDriver}
               onChange={(e) => edit({ logDriver: e.target.value as Settings['logDriver'] })}
             >
-              {['json-file', 'local', 'fluentd', 'none'].map((d) => (
+              {LOG_DRIVERS.map((d) => (
                 <option key={d}>{d}</option>
               ))}
             </select>
