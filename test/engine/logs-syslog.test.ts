@@ -4,12 +4,16 @@
 // server failing the start, and the options refused with dockerd's words.
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
+import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { docker } from '../helpers/docker.js';
 import { eventually, useEngineWithBusybox } from '../helpers/engine-with-images.js';
 import { freePort } from '../helpers/free-port.js';
+import { SERVER_EXT, testCerts } from '../helpers/test-certs.js';
 
 describe('syslog log driver', () => {
   const engine = useEngineWithBusybox();
@@ -87,6 +91,75 @@ describe('syslog log driver', () => {
     const time = '\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{6}(Z|[+-]\\d{2}:\\d{2})';
     assert.match(out!, new RegExp(`^<30>1 ${time} ${host} web \\d+ web - to-out$`));
     assert.match(err!, new RegExp(`^<27>1 ${time} ${host} web \\d+ web - to-err$`));
+  });
+
+  it('over tcp+tls, verified against syslog-tls-ca-cert, RFC 5424 octet-counted (RFC 5425)', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'berth-syslog-tls-'));
+    try {
+      const certs = testCerts(dir);
+      await certs.ca('ca');
+      await certs.signed('server', 'ca', SERVER_EXT);
+      let text = '';
+      const server = tls.createServer(
+        {
+          cert: await fs.readFile(path.join(dir, 'server.pem')),
+          key: await fs.readFile(path.join(dir, 'server-key.pem')),
+        },
+        (s) => s.on('data', (chunk) => (text += chunk.toString())),
+      );
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const port = (server.address() as net.AddressInfo).port;
+      try {
+        await runToEnd([
+          '--log-driver',
+          'syslog',
+          '--log-opt',
+          `syslog-address=tcp+tls://127.0.0.1:${port}`,
+          '--log-opt',
+          `syslog-tls-ca-cert=${path.join(dir, 'ca.pem')}`,
+          '--log-opt',
+          'syslog-format=rfc5424',
+          '--log-opt',
+          'tag=secure',
+        ]);
+        await eventually(async () => /to-out/.test(text) && /to-err/.test(text), 5000, 'both lines received');
+        // Each message is "LENGTH MESSAGE", the length in bytes.
+        let rest = text;
+        const messages: string[] = [];
+        while (rest) {
+          const m = /^(\d+) /.exec(rest);
+          assert.ok(m, `octet-counted framing: ${JSON.stringify(rest)}`);
+          const start = m[0].length;
+          messages.push(rest.slice(start, start + Number(m[1])));
+          rest = rest.slice(start + Number(m[1]));
+        }
+        assert.equal(messages.length, 2, text);
+        assert.ok(
+          messages.every((msg) => /^<\d+>1 \S+ \S+ secure \d+ secure - to-(out|err)$/.test(msg)),
+          text,
+        );
+        // Without the CA the server's certificate is not trusted: the start fails.
+        const untrusted = await d(
+          'run',
+          '--rm',
+          '--log-driver',
+          'syslog',
+          '--log-opt',
+          `syslog-address=tcp+tls://127.0.0.1:${port}`,
+          'busybox',
+          'true',
+        );
+        assert.notEqual(untrusted.code, 0);
+        assert.match(
+          untrusted.stderr,
+          /failed to initialize logging driver: dial tcp 127\.0\.0\.1:\d+: .*certificate/,
+        );
+      } finally {
+        server.close();
+      }
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('an unreachable server fails the start, with the address; bad options are refused at create', async () => {
