@@ -167,7 +167,9 @@ function readApplication(
   const loaded = new Map<string, LoadedFile>();
   /** A file read, checked and interpolated once; its relative paths are the project's (an -f file) or its own folder's. */
   const load = (file: string, own = false): LoadedFile => {
-    const known = loaded.get(file);
+    // An -f file's relative paths are the project's; the same file reached by extends, its folder's.
+    const cacheKey = `${own ? 'own' : 'other'}:${file}`;
+    const known = loaded.get(cacheKey);
     if (known) return known;
     if (!existsSync(file)) throw new ComposeError(`compose file ${file} not found`);
     const source = readYamlSource(file);
@@ -183,7 +185,7 @@ function readApplication(
     const dir = own ? projectDir : path.dirname(file);
     const ctx: NormaliseContext = { file, projectDir: dir, lookup, interpolatedPaths, fail };
     const result = { data, ctx };
-    loaded.set(file, result);
+    loaded.set(cacheKey, result);
     return result;
   };
   for (const file of files) {
@@ -226,7 +228,8 @@ function readApplication(
           ['services', name],
           `conflicts with the service "${name}" that ${imported.get(name)} defines (included)`,
         );
-      const draft = serviceWithExtends(file, name, load);
+      // This file as an -f file; another one an extends names, as a file of its own folder.
+      const draft = serviceWithExtends(file, name, (f) => load(f, f === file));
       parts.drafts[name] = parts.drafts[name] ? mergeServiceDrafts(parts.drafts[name], draft) : draft;
     }
     for (const kind of ['networks', 'volumes'] as const) {

@@ -231,6 +231,27 @@ services:
     assert.equal(p.services.job, undefined);
   });
 
+  it("with --project-directory, the -f file's paths are the project's, an extended file's its own folder's", () => {
+    const dir = project({
+      'conf/compose.yaml': `
+services:
+  base:
+    image: x
+    volumes: ["./from-base:/b"]
+  app:
+    extends: base
+    volumes: ["./from-app:/a"]
+  other:
+    extends: {file: ../lib/lib.yaml, service: lib}
+`,
+      'lib/lib.yaml': 'services:\n  lib:\n    image: y\n    volumes: ["./from-lib:/l"]\n',
+    });
+    const p = loadProject({ cwd: dir, env: {}, files: ['conf/compose.yaml'], projectDir: 'work' });
+    const sources = (s: string) => p.services[s].volumes.map((v) => v.source);
+    assert.deepEqual(sources('app'), [path.join(dir, 'work/from-base'), path.join(dir, 'work/from-app')]);
+    assert.deepEqual(sources('other'), [path.join(dir, 'lib/from-lib')]);
+  });
+
   it('refuses a cycle, a missing service and a missing file, naming them', () => {
     const cycle = project({
       'compose.yaml': 'services:\n  a:\n    extends: b\n  b:\n    extends: a\n    image: x\n',
