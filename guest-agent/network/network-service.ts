@@ -477,6 +477,13 @@ export class NetworkService {
         `the ${driver} network driver is not supported by Berth: use bridge`,
       );
     if (driver !== 'bridge') throw notFound(`plugin "${driver}" not found`);
+    if (req.Scope === 'swarm' || req.Scope === 'global')
+      throw forbidden(`cannot create a ${req.Scope} scoped network when swarm is not active`);
+    if (req.ConfigOnly || req.ConfigFrom?.Network)
+      throw new EngineError(
+        'not-implemented',
+        'config-only networks (and --config-from) are not supported by Berth: they configure macvlan, ipvlan and swarm networks, which it has not got',
+      );
     if (req.EnableIPv6)
       throw new EngineError('not-implemented', 'IPv6 networks are not supported by Berth yet');
     if (req.IPAM?.Driver && req.IPAM.Driver !== 'default')
@@ -548,6 +555,7 @@ export class NetworkService {
       Options: options,
       IPAM: {
         Driver: 'default',
+        ...(req.IPAM?.Options && Object.keys(req.IPAM.Options).length ? { Options: req.IPAM.Options } : {}),
         Config: [
           {
             Subnet: subnetString(subnet),

@@ -29,6 +29,8 @@ export interface NetworkRecord {
   Options: Record<string, string>;
   IPAM: {
     Driver: 'default';
+    /** --ipam-opt: kept and shown (the default IPAM driver has none of its own to act on). */
+    Options?: Record<string, string>;
     Config: Array<{
       Subnet: string;
       IPRange?: string;
@@ -70,6 +72,7 @@ export interface NetworkCreateRequest {
   Options?: Record<string, string>;
   IPAM?: {
     Driver?: string;
+    Options?: Record<string, string>;
     Config?: Array<{
       Subnet?: string;
       Gateway?: string;
@@ -79,6 +82,9 @@ export interface NetworkCreateRequest {
   };
   EnableIPv6?: boolean;
   Attachable?: boolean;
+  Scope?: string;
+  ConfigOnly?: boolean;
+  ConfigFrom?: { Network?: string };
 }
 
 export interface ConnectOptions {

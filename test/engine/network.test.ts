@@ -300,4 +300,18 @@ describe('networking', () => {
     );
     assert.equal((await d('network', 'rm', 'ranged')).code, 0);
   });
+
+  it('keeps --ipam-opt; refuses config-only and swarm-scoped networks instead of making plain ones', async () => {
+    assert.equal((await d('network', 'create', '--ipam-opt', 'note=kept', 'opted')).code, 0);
+    const ipam = await d('network', 'inspect', 'opted', '-f', '{{json .IPAM.Options}}');
+    assert.equal(ipam.stdout.trim(), '{"note":"kept"}');
+    assert.equal((await d('network', 'rm', 'opted')).code, 0);
+    const configOnly = await d('network', 'create', '--config-only', 'cfg');
+    assert.notEqual(configOnly.code, 0);
+    assert.match(configOnly.stderr, /config-only networks \(and --config-from\) are not supported by Berth/);
+    const swarm = await d('network', 'create', '--scope', 'swarm', 'sw');
+    assert.notEqual(swarm.code, 0);
+    assert.match(swarm.stderr, /cannot create a swarm scoped network when swarm is not active/);
+    assert.doesNotMatch((await d('network', 'ls', '--format', '{{.Name}}')).stdout, /^(cfg|sw)$/m);
+  });
 });

@@ -22,7 +22,7 @@ function view(engine: Engine, n: NetworkRecord, withContainers: boolean): Record
     Scope: 'local',
     Driver: n.Driver,
     EnableIPv6: false,
-    IPAM: { Driver: 'default', Options: null, Config: n.IPAM.Config },
+    IPAM: { Driver: 'default', Options: n.IPAM.Options ?? null, Config: n.IPAM.Config },
     Internal: n.Internal,
     Attachable: n.Attachable ?? false,
     Ingress: false,
