@@ -564,11 +564,33 @@ describe('docker build (classic builder)', () => {
     const chunks: Buffer[] = [];
     for await (const c of pack) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks);
-    const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const res = await postBuild('t=escape', body);
+    assert.equal(res.status, 400, res.text);
+    assert.match(res.text, /contains a \\?"\.\.\\?" component/);
+    for (const dir of [engine().dataRoot, path.dirname(engine().dataRoot), '/']) {
+      await assert.rejects(fs.stat(path.join(dir, 'escaped-by-build')));
+    }
+  });
+
+  it('refuses --squash (the CLI sends it with an experimental engine) rather than ignoring it', async () => {
+    const pack = tar.pack();
+    pack.entry({ name: 'Dockerfile' }, 'FROM busybox\nRUN true\n');
+    pack.finalize();
+    const chunks: Buffer[] = [];
+    for await (const c of pack) chunks.push(c as Buffer);
+    const res = await postBuild('t=squashed&squash=1', Buffer.concat(chunks));
+    assert.equal(res.status, 501, res.text);
+    assert.match(res.text, /--squash is not supported by this Berth engine/);
+    assert.equal((await d('image', 'inspect', 'squashed')).code, 1);
+  });
+
+  /** POST /build with a context tar, straight to the socket. */
+  function postBuild(query: string, body: Buffer): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
       const req = http.request(
         {
           socketPath: engine().socket,
-          path: '/v1.47/build?t=escape',
+          path: `/v1.47/build?${query}`,
           method: 'POST',
           headers: { 'Content-Type': 'application/x-tar', 'Content-Length': body.length },
         },
@@ -581,12 +603,7 @@ describe('docker build (classic builder)', () => {
       req.on('error', reject);
       req.end(body);
     });
-    assert.equal(res.status, 400, res.text);
-    assert.match(res.text, /contains a \\?"\.\.\\?" component/);
-    for (const dir of [engine().dataRoot, path.dirname(engine().dataRoot), '/']) {
-      await assert.rejects(fs.stat(path.join(dir, 'escaped-by-build')));
-    }
-  });
+  }
 });
 
 async function run(cmd: string[]): Promise<void> {

@@ -89,6 +89,10 @@ function options(ctx: RequestContext, signal: AbortSignal): BuildOptions {
     throw notImplemented('BuildKit is not supported by this Berth engine; build with DOCKER_BUILDKIT=0');
   if (q.get('remote'))
     throw notImplemented('building from a remote context is not supported by this Berth engine');
+  if (queryBool(q, 'squash'))
+    throw notImplemented(
+      '--squash is not supported by this Berth engine: build without it (a multi-stage build copying into a fresh stage gives one layer)',
+    );
   const buildArgs = jsonQuery(ctx, 'buildargs', isStringMap) ?? {};
   const labels = jsonQuery(ctx, 'labels', isStringMap) ?? {};
   return {
