@@ -1,7 +1,8 @@
-// What Berth does not have (swarm mode, managed plugins, registry search), as
+// What Berth does not have (swarm mode, managed plugins, checkpoints, registry search), as
 // the docker CLI shows it: dockerd's statuses with messages that say so and
 // what to use instead, not a bare "page not found".
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { describe, it } from 'node:test';
 import { docker } from '../helpers/docker.js';
 import { useEngineWithBusybox } from '../helpers/engine-with-images.js';
@@ -41,6 +42,33 @@ describe('swarm, plugins and search', () => {
       ['plugin', 'install', '--grant-all-permissions', 'vieux/sshfs'],
       /Managed plugins are not supported by Berth/,
     );
+  });
+
+  it('checkpoints (the CLI shows them on an experimental engine) say why there are none', async () => {
+    const run = await docker(engine(), ['run', '-d', 'busybox', 'sleep', '60']);
+    const id = run.stdout.trim();
+    for (const method of ['GET', 'POST']) {
+      const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = http.request(
+          {
+            socketPath: engine().socket,
+            method,
+            path: `/v1.47/containers/${id}/checkpoints`,
+            headers: { 'Content-Type': 'application/json' },
+          },
+          (r) => {
+            let text = '';
+            r.on('data', (c: Buffer) => (text += c.toString()));
+            r.on('end', () => resolve({ status: r.statusCode ?? 0, text }));
+          },
+        );
+        req.on('error', reject);
+        req.end(method === 'POST' ? JSON.stringify({ CheckpointID: 'c1' }) : undefined);
+      });
+      assert.equal(res.status, 501, res.text);
+      assert.match(res.text, /Checkpoints are not supported by Berth: they need CRIU/);
+    }
+    await docker(engine(), ['rm', '-f', id]);
   });
 
   it('docker search says it is not there yet and where to search', async () => {

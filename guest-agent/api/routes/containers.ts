@@ -16,6 +16,7 @@ import {
   replyStatus,
   type RawStream,
 } from '../http-io.js';
+import { HttpError } from '../http-errors.js';
 import type { RequestContext, Router } from '../router.js';
 import { DetachKeyScanner } from '../detach-keys.js';
 import { pumpStdin } from '../stdin-pump.js';
@@ -211,8 +212,7 @@ export function registerContainerRoutes(router: Router, engine: Engine): void {
     })
     .add('POST', '/containers/{id}/attach', (ctx) => attach(engine, ctx))
     .add('POST', '/containers/{id}/wait', (ctx) => wait(engine, ctx))
-    .add('DELETE', '/containers/{id*}', async (ctx) => {
-      // docker rm --link /parent/alias: a link's name has slashes in it.
+    .add('DELETE', '/containers/{id}', async (ctx) => {
       if (queryBool(ctx.query, 'link')) {
         await c.removeLink(ctx.params.id);
         replyStatus(ctx, 204);
@@ -222,6 +222,12 @@ export function registerContainerRoutes(router: Router, engine: Engine): void {
         force: queryBool(ctx.query, 'force'),
         volumes: queryBool(ctx.query, 'v'),
       });
+      replyStatus(ctx, 204);
+    })
+    // docker rm --link /parent/alias: a link's name has slashes in it.
+    .add('DELETE', '/containers/{link*}', async (ctx) => {
+      if (!queryBool(ctx.query, 'link')) throw new HttpError(404, 'page not found');
+      await c.removeLink(ctx.params.link);
       replyStatus(ctx, 204);
     })
     .add('POST', '/containers/{id}/pause', async (ctx) => {

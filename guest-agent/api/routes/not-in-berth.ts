@@ -1,5 +1,5 @@
 // API areas Berth does not have: swarm mode (nodes, services, tasks, secrets,
-// configs), managed plugins and registry search. dockerd answers them on a
+// configs), managed plugins, checkpoints and registry search. dockerd answers them on a
 // node outside a swarm with clear errors, and so does Berth, instead of a bare
 // 404 "page not found" the docker CLI would print as is.
 import { HttpError } from '../http-errors.js';
@@ -29,6 +29,12 @@ export function registerNotInBerthRoutes(router: Router): void {
   for (const action of ['init', 'join', 'update', 'unlock'])
     router.add('POST', `/swarm/${action}`, fail(501, NO_SWARM));
   router.add('POST', '/swarm/leave', fail(503, 'This node is not part of a swarm'));
+
+  // docker checkpoint (shown by the CLI when the engine says it is experimental).
+  const NO_CHECKPOINTS =
+    'Checkpoints are not supported by Berth: they need CRIU, which its engine does not use.';
+  router.add('GET', '/containers/{id}/checkpoints', fail(501, NO_CHECKPOINTS));
+  router.add('POST', '/containers/{id}/checkpoints', fail(501, NO_CHECKPOINTS));
 
   // No plugin is installed, so the list is empty; anything about one names it missing.
   router.add('GET', '/plugins', (ctx) => replyJson(ctx, 200, []));
