@@ -107,6 +107,17 @@ describe('docker build (classic builder)', () => {
     assert.equal(changed.code, 0, changed.stderr);
     assert.match(changed.stdout, /Step 6\/14 : COPY src\/ \.\/src\/\n ---> [0-9a-f]{12}/);
     assert.equal((await d('run', '--rm', 'cached:3')).stdout, 'berth app 1.2 legacy form\nB\nhello\n');
+    // A filter or a size to keep is refused, not ignored: the prune would take more than asked.
+    const filtered = await d('builder', 'prune', '-f', '--filter', 'until=24h');
+    assert.notEqual(filtered.code, 0);
+    assert.match(
+      filtered.stderr,
+      /--filter is not supported by Berth, whose prune empties the whole build cache/,
+    );
+    const keep = await d('builder', 'prune', '-f', '--keep-storage', '1g');
+    assert.notEqual(keep.code, 0);
+    assert.match(keep.stderr, /(keep-storage|reserved-space) is not supported by Berth/);
+    assert.match((await build(dir, '--build-arg', 'VERSION=1.2')).stdout, /Using cache/);
     // docker builder prune: the next build runs every step again.
     const prune = await d('builder', 'prune', '-f');
     assert.equal(prune.code, 0, prune.stderr);

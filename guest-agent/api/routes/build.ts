@@ -9,6 +9,7 @@ import { invalid, notImplemented } from '../../errors.js';
 import type { Credentials } from '../../storage/registry/auth.js';
 import { errorBody, messageOf, statusOf } from '../http-errors.js';
 import { queryBool, queryInt, replyJson } from '../http-io.js';
+import { parseFilters } from '../../engine/filters.js';
 import type { RequestContext, Router } from '../router.js';
 import { credentialsOf, jsonMessage } from './distribution.js';
 
@@ -181,5 +182,19 @@ async function build(engine: Engine, ctx: RequestContext): Promise<void> {
 export function registerBuildRoutes(router: Router, engine: Engine): void {
   router
     .add('POST', '/build', (ctx) => build(engine, ctx))
-    .add('POST', '/build/prune', async (ctx) => replyJson(ctx, 200, await engine.builder.pruneCache()));
+    .add('POST', '/build/prune', async (ctx) => {
+      // The cache is emptied whole: a filter or a size to keep would be ignored, pruning more than asked.
+      const kept = ['keep-storage', 'reserved-space', 'max-used-space', 'min-free-space'].find(
+        (k) => Number(ctx.query.get(k) ?? 0) > 0,
+      );
+      if (kept)
+        throw notImplemented(
+          `builder prune: ${kept} is not supported by Berth, whose prune empties the whole build cache`,
+        );
+      if (parseFilters(ctx.query.get('filters')).size > 0)
+        throw notImplemented(
+          'builder prune: --filter is not supported by Berth, whose prune empties the whole build cache',
+        );
+      replyJson(ctx, 200, await engine.builder.pruneCache());
+    });
 }
