@@ -395,6 +395,10 @@ export class ContainerService {
       throw invalid('You should always set the Memory limit when using Memoryswap limit, see usage');
     if (swap > 0 && swap < memory)
       throw invalid('Minimum memoryswap limit should be larger than memory limit, see usage');
+    const reservation = hc.MemoryReservation ?? 0;
+    if (reservation < 0) throw invalid('invalid memory reservation: must not be negative');
+    if (memory > 0 && reservation > memory)
+      throw invalid('Minimum memory limit can not be less than memory reservation limit, see usage');
     const ncpu = os.cpus().length;
     const nano = hc.NanoCpus ?? 0;
     if (nano < 0 || nano > ncpu * 1e9) {

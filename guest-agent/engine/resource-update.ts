@@ -45,7 +45,11 @@ export function applyUpdate(current: HostConfig, rawBody: unknown): HostConfig {
       throw invalid('Minimum memoryswap limit should be larger than memory limit, see usage');
     next.MemorySwap = swap;
   }
-  if (reservation > 0) next.MemoryReservation = reservation;
+  if (reservation > 0) {
+    if ((next.Memory ?? 0) > 0 && reservation > next.Memory!)
+      throw invalid('Minimum memory limit can not be less than memory reservation limit, see usage');
+    next.MemoryReservation = reservation;
+  }
 
   const nano = num(body, 'NanoCpus');
   const period = num(body, 'CpuPeriod');

@@ -299,6 +299,18 @@ describe('docker run', () => {
     const mem = await docker(engine(), ['run', '--rm', '--memory', '1m', 'busybox', 'true']);
     assert.equal(mem.code, 125);
     assert.match(mem.stderr, /Minimum memory limit allowed is 6MB/);
+    const reservation = await docker(engine(), [
+      'run',
+      '--rm',
+      '--memory',
+      '50m',
+      '--memory-reservation',
+      '100m',
+      'busybox',
+      'true',
+    ]);
+    assert.equal(reservation.code, 125);
+    assert.match(reservation.stderr, /Minimum memory limit can not be less than memory reservation limit/);
     const cap = await docker(engine(), ['run', '--rm', '--cap-add', 'NOT_A_CAP', 'busybox', 'true']);
     assert.equal(cap.code, 125);
     assert.match(cap.stderr, /NOT_A_CAP/);
