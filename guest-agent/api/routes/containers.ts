@@ -168,7 +168,9 @@ export function registerContainerRoutes(router: Router, engine: Engine): void {
     .add('POST', '/containers/prune', async (ctx) => {
       replyJson(ctx, 200, await engine.pruneContainers(parseFilters(ctx.query.get('filters'))));
     })
-    .add('GET', '/containers/{id}/json', async (ctx) => {
+    // Any name, slashes too, as dockerd routes it: `docker inspect registry:5000/img` asks here first
+    // and must get "No such container" (404) to go on to images, not a 405 from the rm --link route.
+    .add('GET', '/containers/{id*}/json', async (ctx) => {
       replyJson(ctx, 200, await engine.inspectContainer(ctx.params.id, queryBool(ctx.query, 'size')));
     })
     .add('GET', '/containers/{id}/top', async (ctx) => {
