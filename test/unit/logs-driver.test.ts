@@ -66,7 +66,9 @@ test("'none' keeps nothing, is not readable, and accepts any option (as dockerd)
 test('unsupported drivers and bad options fail at validation with the same errors as at creation', async (t) => {
   const dir = tempDir(t);
   const cases: [string, Record<string, string>, RegExp][] = [
-    ['syslog', {}, /^logger: no log driver named 'syslog' is registered$/],
+    ['journald', {}, /^logger: no log driver named 'journald' is registered$/],
+    ['syslog', {}, /^syslog-address is required: udp:\/\/HOST\[:PORT\]/],
+    ['syslog', { 'syslog-address': 'udp://h', 'syslog-facility': 'x' }, /^invalid syslog facility value: x/],
     [
       'local',
       { compress: 'true', 'max-file': '1' },

@@ -28,8 +28,8 @@ test('the log fields and daemon.json text become the engine config, in hex on th
 
 test('a hand-edited settings file the engine would refuse is an error naming the key', () => {
   assert.throws(
-    () => defaultSettings({}, { logDriver: 'syslog' } as never),
-    /logDriver: "syslog" is not one of/,
+    () => defaultSettings({}, { logDriver: 'journald' } as never),
+    /logDriver: "journald" is not one of/,
   );
   assert.throws(
     () => defaultSettings({}, { daemonJson: '{"bip": 1}' } as never),
