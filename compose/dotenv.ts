@@ -1,6 +1,8 @@
 // The env-file format Compose reads for `.env` and `env_file`: KEY=VALUE lines,
 // `#` comments, an optional `export `, single quotes literal, double quotes with
 // escapes; unquoted and double-quoted values are interpolated.
+import { readFileSync } from 'node:fs';
+import { ComposeError } from './errors.js';
 import { interpolate, InterpolationError, type Lookup } from './interpolate.js';
 
 export interface EnvFileEntry {
@@ -74,4 +76,14 @@ export function parseEnvFile(text: string, lookup: Lookup = () => undefined): En
     entries.push({ key, value, usedVariables, line: lineNo });
   }
   return entries;
+}
+
+/** An env file's entries, read from disk; a syntax error is a ComposeError naming the file and line. */
+export function readEnvFile(file: string, lookup: Lookup = () => undefined): EnvFileEntry[] {
+  try {
+    return parseEnvFile(readFileSync(file, 'utf8'), lookup);
+  } catch (err) {
+    if (err instanceof EnvFileSyntaxError) throw new ComposeError(err.message, { file, line: err.line });
+    throw err;
+  }
 }

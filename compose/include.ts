@@ -2,10 +2,9 @@
 // its own project (its folder, its .env or env_file for interpolation, its
 // relative paths), then its services, networks, volumes, secrets and configs
 // join this project's; a name both define differently is an error.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { EnvFileSyntaxError, parseEnvFile } from './dotenv.js';
-import { ComposeError } from './errors.js';
+import { readEnvFile } from './dotenv.js';
 import type { Lookup } from './interpolate.js';
 import type { NormaliseContext } from './normalise-service.js';
 
@@ -58,13 +57,8 @@ export function includedApplications(
         if (spec.env_file !== undefined) ctx.fail([...at, 'env_file'], `${file} not found`);
         continue;
       }
-      try {
-        for (const e of parseEnvFile(readFileSync(file, 'utf8'), (n) => shell[n] ?? values.get(n)))
-          if (e.value !== undefined) values.set(e.key, e.value);
-      } catch (err) {
-        if (err instanceof EnvFileSyntaxError) throw new ComposeError(err.message, { file, line: err.line });
-        throw err;
-      }
+      for (const e of readEnvFile(file, (n) => shell[n] ?? values.get(n)))
+        if (e.value !== undefined) values.set(e.key, e.value);
     }
     return { files, projectDir, lookup: (n) => shell[n] ?? values.get(n) };
   });

@@ -1,12 +1,12 @@
 // Loads a compose project: finds and reads the files, interpolates them with
 // the shell's variables then .env's, checks every key, merges the files in
 // order and resolves what each container will get. Nothing touches the engine.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { includedApplications } from './include.js';
 import { startOrder } from './dependency-order.js';
-import { EnvFileSyntaxError, parseEnvFile } from './dotenv.js';
+import { readEnvFile } from './dotenv.js';
 import { ComposeError } from './errors.js';
 import { interpolate, InterpolationError, type Lookup } from './interpolate.js';
 import { mergeServiceDrafts } from './merge-services.js';
@@ -61,15 +61,8 @@ export function loadProject(opts: LoadOptions = {}): Project {
   const envFile = opts.envFile ? path.resolve(cwd, opts.envFile) : path.join(projectDir, '.env');
   const dotenv = new Map<string, string>();
   if (existsSync(envFile)) {
-    try {
-      for (const e of parseEnvFile(readFileSync(envFile, 'utf8'), (n) => shell[n])) {
-        if (e.value !== undefined) dotenv.set(e.key, e.value);
-      }
-    } catch (err) {
-      if (err instanceof EnvFileSyntaxError)
-        throw new ComposeError(err.message, { file: envFile, line: err.line });
-      throw err;
-    }
+    for (const e of readEnvFile(envFile, (n) => shell[n]))
+      if (e.value !== undefined) dotenv.set(e.key, e.value);
   } else if (opts.envFile) {
     throw new ComposeError(`env file ${envFile} not found`);
   }
@@ -523,13 +516,7 @@ function readLabelFiles(files: string[], where: { file: string; key: string }): 
   const labels: Record<string, string> = {};
   for (const file of files) {
     if (!existsSync(file)) throw new ComposeError(`label file ${file} not found`, where);
-    try {
-      for (const e of parseEnvFile(readFileSync(file, 'utf8'), () => undefined))
-        labels[e.key] = e.value ?? '';
-    } catch (err) {
-      if (err instanceof EnvFileSyntaxError) throw new ComposeError(err.message, { file, line: err.line });
-      throw err;
-    }
+    for (const e of readEnvFile(file)) labels[e.key] = e.value ?? '';
   }
   return labels;
 }
