@@ -86,6 +86,17 @@ export interface ImageDistributionDeps {
   maxConcurrentUploads?: number;
 }
 
+interface ResolvedManifest {
+  manifest: ImageManifest;
+  digest: string;
+}
+
+/** What a registry mirror answered when asked whether it can serve a pull. */
+interface MirrorProbe {
+  tags?: string[];
+  manifest?: ResolvedManifest;
+}
+
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 const CONCURRENT_DOWNLOADS = 3;
 const CONCURRENT_UPLOADS = 5;
@@ -196,12 +207,14 @@ export class ImageDistribution {
   async pull(opts: PullOptions): Promise<void> {
     const ref = this.pullReference(opts.image, opts.tag);
     const platform = opts.platform ? parsePlatform(opts.platform) : enginePlatform();
-    const client = await this.pullClient(ref, platform, opts);
+    const { client, probed } = await this.pullClient(ref, platform, opts);
     if (ref.tag === undefined && ref.digest === undefined) {
       // Every tag of the repository (docker pull --all-tags).
-      const tags = await client.listTags().catch((err: unknown) => {
-        throw pullError(err, ref);
-      });
+      const tags =
+        probed?.tags ??
+        (await client.listTags().catch((err: unknown) => {
+          throw pullError(err, ref);
+        }));
       if (tags.length === 0) throw notFound(`repository ${familiarName(ref)} has no tags`);
       let downloaded = false;
       for (const tag of tags)
@@ -212,7 +225,7 @@ export class ImageDistribution {
           : `Status: Image is up to date for ${familiarName(ref)}`,
       });
     } else {
-      const downloaded = await this.pullOne(client, ref, platform, opts);
+      const downloaded = await this.pullOne(client, ref, platform, opts, probed?.manifest);
       opts.progress({
         status: downloaded
           ? `Status: Downloaded newer image for ${familiarString(ref)}`
@@ -230,7 +243,7 @@ export class ImageDistribution {
     ref: ParsedReference,
     platform: Platform,
     opts: PullOptions,
-  ): Promise<RegistryClient> {
+  ): Promise<{ client: RegistryClient; probed?: MirrorProbe }> {
     let after: Endpoint | undefined;
     for (;;) {
       const client = await RegistryClient.connect({
@@ -242,11 +255,14 @@ export class ImageDistribution {
         signal: opts.signal,
         after,
       });
-      if (!this.deps.registries.isMirror(client.endpoint)) return client;
+      if (!this.deps.registries.isMirror(client.endpoint)) return { client };
       try {
-        if (ref.tag === undefined && ref.digest === undefined) await client.listTags();
-        else await this.resolveManifest(client, ref, ref.digest ?? ref.tag!, platform);
-        return client;
+        // What the mirror answered is what the pull uses: nothing is asked for twice.
+        const probed: MirrorProbe =
+          ref.tag === undefined && ref.digest === undefined
+            ? { tags: await client.listTags() }
+            : { manifest: await this.resolveManifest(client, ref, ref.digest ?? ref.tag!, platform) };
+        return { client, probed };
       } catch (err) {
         if (opts.signal?.aborted) throw err;
         log.info('the registry mirror cannot serve this pull: trying the next endpoint', {
@@ -265,16 +281,15 @@ export class ImageDistribution {
     ref: ParsedReference,
     platform: Platform,
     opts: PullOptions,
+    /** The manifest already resolved (a mirror's answer to the probe). */
+    resolved?: ResolvedManifest,
   ): Promise<boolean> {
     const tagOrDigest = ref.digest ?? ref.tag!;
-    const { manifest, digest: manifestDigest } = await this.resolveManifest(
-      client,
-      ref,
-      tagOrDigest,
-      platform,
-    ).catch((err: unknown) => {
-      throw pullError(err, ref);
-    });
+    const { manifest, digest: manifestDigest } =
+      resolved ??
+      (await this.resolveManifest(client, ref, tagOrDigest, platform).catch((err: unknown) => {
+        throw pullError(err, ref);
+      }));
     this.checkLayerTypes(manifest, ref);
     // dockerd names the repository by its path here ("library/busybox").
     opts.progress({ id: tagOrDigest, status: `Pulling from ${ref.path}` });
@@ -364,7 +379,7 @@ export class ImageDistribution {
     ref: ParsedReference,
     tagOrDigest: string,
     platform: Platform,
-  ): Promise<{ manifest: ImageManifest; digest: string }> {
+  ): Promise<ResolvedManifest> {
     const top = await client.getManifest(tagOrDigest);
     const parsed = parseManifest(top.bytes, top.contentType, `the manifest of ${familiarString(ref)}`);
     if (parsed.kind === 'manifest') return { manifest: parsed, digest: top.digest };
