@@ -25,6 +25,8 @@ interface Route {
   pattern: string;
   regex: RegExp;
   names: string[];
+  /** Has a {name*} part: it matches many paths, so it says nothing about which methods a path has. */
+  catchAll: boolean;
   handler: Handler;
 }
 
@@ -37,7 +39,8 @@ export class Router {
       names.push(name);
       return rest ? '(.+)' : '([^/]+)';
     });
-    this.routes.push({ method, pattern, regex: new RegExp(`^${source}$`), names, handler });
+    const catchAll = /\{\w+\*\}/.test(pattern);
+    this.routes.push({ method, pattern, regex: new RegExp(`^${source}$`), names, catchAll, handler });
     return this;
   }
 
@@ -49,8 +52,12 @@ export class Router {
     for (const route of this.routes) {
       const m = route.regex.exec(path);
       if (!m) continue;
-      pathMatched = true;
-      if (route.method !== method && !(route.method === 'GET' && method === 'HEAD')) continue;
+      if (route.method !== method && !(route.method === 'GET' && method === 'HEAD')) {
+        // A 405 only for a path another method's own route names: a catch-all of another method
+        // (DELETE /containers/{link*}) must leave an unknown path a 404, as clients expect.
+        if (!route.catchAll) pathMatched = true;
+        continue;
+      }
       const params: Record<string, string> = {};
       for (const [i, name] of route.names.entries()) {
         try {
